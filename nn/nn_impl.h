@@ -1,0 +1,129 @@
+/*
+ * nn_impl.h - private structures and kernels shared by the files of libnn.
+ *
+ * Never included from server/ (it uses nn.h only). Tests may include it to reach kernels.
+ *
+ * Shape legend used in kernel comments:
+ *   N batch, C channels, H height, W width, K kernel side, I inputs, O outputs.
+ * All tensors are row-major and contiguous; images are (N, C, H, W).
+ */
+#ifndef NN_IMPL_H
+#define NN_IMPL_H
+
+#include "nn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* One layer, with its shapes resolved when the model is built. Parameters live in the model's
+ * single parameter array at w_off (weights) and b_off (biases), llm.c style. */
+struct nn_layer {
+    struct nn_layer_spec spec;
+    int in_c, in_h, in_w;    /* input shape per sample */
+    int out_c, out_h, out_w; /* output shape per sample */
+    size_t in_size, out_size;
+    size_t w_off, n_w;       /* dense: (O, I); conv: (F, C*K*K) */
+    size_t b_off, n_b;       /* dense: O; conv: F */
+};
+
+struct nn_model {
+    int in_c, in_h, in_w;
+    int n_layers;
+    struct nn_layer_spec specs[NN_MAX_LAYERS];
+    struct nn_layer layers[NN_MAX_LAYERS];
+    size_t n_params;
+    float *params;
+    enum nn_preprocess prep;
+    struct nn_meta meta;
+};
+
+/* Resolves shapes and parameter offsets of model->specs into model->layers and sets
+ * n_params (does not allocate). Errors: NN_EINVAL / NN_ERANGE with detail. */
+int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
+
+/* Largest per-sample activation size over the input and all layer outputs. */
+size_t nn_model_max_activation(const struct nn_model *model);
+/* Per-sample im2col scratch floats needed by the largest conv layer (0 without conv). */
+size_t nn_model_max_col(const struct nn_model *model);
+
+/* snprintf into err if err is not NULL; returns status, so `return seterr(...)` reads well. */
+int nn_seterr(char *err, size_t errlen, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Matrix product (nn/gemm.c)                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * C = alpha * op(A) * op(B) + beta * C, row-major, single precision.
+ *   op(A) is (M, K): A is (M, K) with lda >= K, or (K, M) with lda >= M when trans_a.
+ *   op(B) is (K, N): B is (K, N) with ldb >= N, or (N, K) with ldb >= K when trans_b.
+ *   C is (M, N) with ldc >= N. beta == 0 means C is write-only (NaNs in C are ignored).
+ * threads >= 1: work is split so that no two threads write the same element and every
+ * element's sum is computed in the same order whatever the thread count, so results are
+ * bit-identical for any threads value.
+ */
+void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+              int lda, const float *B, int ldb, float beta, float *C, int ldc, int threads);
+
+/* The plain triple loop: the test oracle for nn_sgemm. Same contract. */
+void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                    int ldc);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Layer kernels (nn/layers.c): <layer>_forward / _backward pairs                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* out (N,O) = inp (N,I) @ w^T (I,O) + b (O) */
+void nn_dense_forward(float *out, const float *inp, const float *w, const float *b, int N, int I,
+                      int O, int threads);
+/* dinp (N,I) = dout (N,O) @ w (O,I) (skipped when dinp is NULL);
+ * dw (O,I) += dout^T @ inp; db (O) += sum over N of dout. */
+void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                       const float *w, int N, int I, int O, int threads);
+
+/* Element-wise activations over n values; backward takes the forward output y. */
+void nn_relu_forward(float *y, const float *x, size_t n);
+void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
+void nn_sigmoid_forward(float *y, const float *x, size_t n);
+void nn_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n);
+void nn_tanh_forward(float *y, const float *x, size_t n);
+void nn_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
+
+/*
+ * Softmax fused with cross-entropy. logits (N,O) -> probs (N,O); returns the summed loss in
+ * double. If dlogits is not NULL it receives (probs - onehot(y)) * scale. labels may be NULL
+ * (probabilities only). Subtracts the row max, so logits of +-1000 are fine.
+ */
+double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const uint8_t *labels,
+                       int N, int O, float scale);
+
+/* Convolution (im2col + nn_sgemm). scratch holds `threads` im2col buffers of
+ * C*K*K*OH*OW floats; partial holds `threads` * (n_w + n_b) floats. */
+void nn_conv_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
+                     const struct nn_layer *L, int N, int threads);
+void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                      const float *w, float *scratch, float *partial, const struct nn_layer *L,
+                      int N, int threads);
+/* Max-pooling; idx (same shape as out) may be NULL at inference. */
+void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L,
+                        int N);
+void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
+                         const struct nn_layer *L, int N);
+
+/* dst[i] = src[i] / 255 (dataset bytes to network input). */
+void nn_bytes_to_float(float *dst, const uint8_t *src, size_t n);
+
+/* Augmented copy of one byte image (rows x cols) into dst (rows*cols floats in [0,1]):
+ * random affine (rotation, scale, shear, shift) and stroke thickness per cfg, drawn from a
+ * stream seeded by `seed`, then MNIST normalisation as the server does it (nn/augment.c). */
+void nn_augment_sample(float *dst, const uint8_t *src, int rows, int cols,
+                       const struct nn_train_config *cfg, uint64_t seed);
+/* Whether cfg asks for any augmentation. */
+int nn_augment_enabled(const struct nn_train_config *cfg);
+
+#endif

@@ -1,0 +1,668 @@
+/*
+ * train_main.c - digits-train: learns a network on MNIST and writes a model file, with its
+ * history (CSV), curves (SVG) and a grid of test digits (PNG) next to it.
+ *
+ * A thin main over libnn: flags and presets, progress display, the epoch loop, final report.
+ */
+#include "nn.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef DIGITS_VERSION
+#define DIGITS_VERSION NN_VERSION
+#endif
+
+static const char *prog = "digits-train";
+
+struct options {
+    char arch[512];
+    char hidden[256];
+    enum nn_layer_kind activation;
+    const char *data_dir;
+    const char *out;
+    const char *name;
+    int eval_every;
+    int quiet;
+    int reports;
+    struct nn_train_config cfg;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [options]\n"
+            "Trains a digit classifier on MNIST and writes a model file.\n"
+            "\n"
+            "Architecture:\n"
+            "  --hidden LIST        hidden dense layer widths, e.g. 256,128 (default 256)\n"
+            "  --activation NAME    relu, sigmoid or tanh (default relu)\n"
+            "  --arch SPEC          full spec instead of --hidden, e.g.\n"
+            "                       conv:32:5,pool:2,conv:64:5,pool:2,dense:256,dropout:0.3,dense:10\n"
+            "Training:\n"
+            "  --epochs N           passes over the training set (default 10)\n"
+            "  --iterations N       stop after N optimiser steps instead\n"
+            "  --batch N            mini-batch size; 60000 = full-batch GD (default 32)\n"
+            "  --lr X               learning rate (default 0.1)\n"
+            "  --optimizer NAME     sgd, momentum, nesterov, adam, adamw, rmsprop (default sgd)\n"
+            "  --momentum X         SGD momentum (default 0.9 for momentum/nesterov)\n"
+            "  --weight-decay X     L2 (decoupled for adamw) (default 0)\n"
+            "  --schedule NAME      constant, step, cosine, onecycle (default constant)\n"
+            "  --warmup E           warm-up epochs (default 0)\n"
+            "  --step-epochs N      step schedule: decay every N epochs (default 10)\n"
+            "  --step-gamma X       step schedule: factor (default 0.1)\n"
+            "  --augment KIND       none or standard (shift 2, rotate 12, scale 0.12,\n"
+            "                       shear 0.2, thickness 0.3) (default none)\n"
+            "  --aug-shift PX --aug-rotate DEG --aug-scale F --aug-shear F --aug-thickness P\n"
+            "  --seed N             random seed (default 1)\n"
+            "  --threads N          worker threads (default: all cores)\n"
+            "Data and output:\n"
+            "  --data DIR           MNIST IDX files, raw or .gz (default data/mnist)\n"
+            "  --out FILE           model file to write (default build/model.model)\n"
+            "  --name NAME          model name stored in the file (default: file name)\n"
+            "  --eval-every N       evaluate the test set every N epochs (default 1; 0 = end)\n"
+            "  --no-reports         do not write the .csv/.svg/.png files next to the model\n"
+            "  --quiet              only errors and the final summary line\n"
+            "Presets (flags given after a preset override it):\n"
+            "  --preset seed004     784-256-10 sigmoid, SGD batch 32, lr 0.1, 10 epochs\n"
+            "  --preset seed000     784-10-10 ReLU, full-batch GD lr 0.1, 500 iterations\n"
+            "  --preset mlp         784-512-256-10 ReLU, Adam, cosine, augmentation (shipped MLP)\n"
+            "  --preset cnn         conv 32-32-pool-64-64-pool-dense 256, AdamW (shipped CNN)\n"
+            "  --help, --version\n",
+            prog);
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *s, double lo, double hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+static void set_standard_augment(struct nn_train_config *c)
+{
+    c->aug_shift = 2.0f;
+    c->aug_rotate = 12.0f;
+    c->aug_scale = 0.12f;
+    c->aug_shear = 0.2f;
+    c->aug_thickness = 0.3f;
+}
+
+static int apply_preset(struct options *o, const char *name)
+{
+    struct nn_train_config *c = &o->cfg;
+    if (!strcmp(name, "seed004")) {
+        snprintf(o->hidden, sizeof o->hidden, "256");
+        o->arch[0] = '\0';
+        o->activation = NN_LAYER_SIGMOID;
+        c->batch = 32, c->lr = 0.1f, c->epochs = 10, c->optimizer = NN_OPT_SGD;
+    } else if (!strcmp(name, "seed000")) {
+        snprintf(o->hidden, sizeof o->hidden, "10");
+        o->arch[0] = '\0';
+        o->activation = NN_LAYER_RELU;
+        c->batch = 60000, c->lr = 0.1f, c->iterations = 500, c->optimizer = NN_OPT_SGD;
+        o->eval_every = 50;
+    } else if (!strcmp(name, "mlp")) {
+        snprintf(o->arch, sizeof o->arch, "dense:512,dense:256,dense:10");
+        o->activation = NN_LAYER_RELU;
+        c->batch = 128, c->lr = 0.001f, c->epochs = 30, c->optimizer = NN_OPT_ADAM;
+        c->schedule = NN_SCHED_COSINE, c->warmup_epochs = 1.0f;
+        set_standard_augment(c);
+    } else if (!strcmp(name, "cnn")) {
+        snprintf(o->arch, sizeof o->arch,
+                 "conv:32:3,conv:32:3,pool:2,conv:64:3,conv:64:3,pool:2,dense:256,dropout:0.3,"
+                 "dense:10");
+        o->activation = NN_LAYER_RELU;
+        c->batch = 128, c->lr = 0.002f, c->epochs = 15, c->optimizer = NN_OPT_ADAMW;
+        c->weight_decay = 0.01f;
+        c->schedule = NN_SCHED_ONECYCLE;
+        set_standard_augment(c);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+enum {
+    OPT_HIDDEN = 256, OPT_ACT, OPT_ARCH, OPT_EPOCHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_OPTIM,
+    OPT_MOMENTUM, OPT_WD, OPT_SCHED, OPT_WARMUP, OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_AUGMENT,
+    OPT_AUG_SHIFT, OPT_AUG_ROTATE, OPT_AUG_SCALE, OPT_AUG_SHEAR, OPT_AUG_THICK, OPT_SEED,
+    OPT_THREADS, OPT_DATA, OPT_OUT, OPT_NAME, OPT_EVAL_EVERY, OPT_NO_REPORTS, OPT_QUIET,
+    OPT_PRESET, OPT_HELP, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"hidden", required_argument, 0, OPT_HIDDEN},
+    {"activation", required_argument, 0, OPT_ACT},
+    {"arch", required_argument, 0, OPT_ARCH},
+    {"epochs", required_argument, 0, OPT_EPOCHS},
+    {"iterations", required_argument, 0, OPT_ITERS},
+    {"batch", required_argument, 0, OPT_BATCH},
+    {"lr", required_argument, 0, OPT_LR},
+    {"optimizer", required_argument, 0, OPT_OPTIM},
+    {"momentum", required_argument, 0, OPT_MOMENTUM},
+    {"weight-decay", required_argument, 0, OPT_WD},
+    {"schedule", required_argument, 0, OPT_SCHED},
+    {"warmup", required_argument, 0, OPT_WARMUP},
+    {"step-epochs", required_argument, 0, OPT_STEP_EPOCHS},
+    {"step-gamma", required_argument, 0, OPT_STEP_GAMMA},
+    {"augment", required_argument, 0, OPT_AUGMENT},
+    {"aug-shift", required_argument, 0, OPT_AUG_SHIFT},
+    {"aug-rotate", required_argument, 0, OPT_AUG_ROTATE},
+    {"aug-scale", required_argument, 0, OPT_AUG_SCALE},
+    {"aug-shear", required_argument, 0, OPT_AUG_SHEAR},
+    {"aug-thickness", required_argument, 0, OPT_AUG_THICK},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"threads", required_argument, 0, OPT_THREADS},
+    {"data", required_argument, 0, OPT_DATA},
+    {"out", required_argument, 0, OPT_OUT},
+    {"name", required_argument, 0, OPT_NAME},
+    {"eval-every", required_argument, 0, OPT_EVAL_EVERY},
+    {"no-reports", no_argument, 0, OPT_NO_REPORTS},
+    {"quiet", no_argument, 0, OPT_QUIET},
+    {"preset", required_argument, 0, OPT_PRESET},
+    {"help", no_argument, 0, OPT_HELP},
+    {"version", no_argument, 0, OPT_VERSION},
+    {0, 0, 0, 0},
+};
+
+static int bad_value(const char *flag, const char *value, const char *expected)
+{
+    fprintf(stderr, "%s: --%s: bad value '%s' (expected %s)\n", prog, flag, value, expected);
+    return -1;
+}
+
+static int parse_args(struct options *o, int argc, char **argv)
+{
+    struct nn_train_config *c = &o->cfg;
+    long v;
+    int opt, idx;
+    while ((opt = getopt_long(argc, argv, "hq", long_opts, &idx)) != -1) {
+        const char *a = optarg;
+        const char *flag = opt >= OPT_HIDDEN ? long_opts[opt - OPT_HIDDEN].name : "";
+        switch (opt) {
+        case OPT_HIDDEN:
+            if (strlen(a) >= sizeof o->hidden)
+                return bad_value(flag, a, "a shorter list");
+            snprintf(o->hidden, sizeof o->hidden, "%s", a);
+            o->arch[0] = '\0';
+            break;
+        case OPT_ACT:
+            if (!strcmp(a, "relu")) o->activation = NN_LAYER_RELU;
+            else if (!strcmp(a, "sigmoid")) o->activation = NN_LAYER_SIGMOID;
+            else if (!strcmp(a, "tanh")) o->activation = NN_LAYER_TANH;
+            else return bad_value(flag, a, "relu, sigmoid or tanh");
+            break;
+        case OPT_ARCH:
+            if (strlen(a) >= sizeof o->arch)
+                return bad_value(flag, a, "a shorter spec");
+            snprintf(o->arch, sizeof o->arch, "%s", a);
+            break;
+        case OPT_EPOCHS:
+            if (parse_int(a, 1, 100000, &v)) return bad_value(flag, a, "1..100000");
+            c->epochs = (int)v, c->iterations = 0;
+            break;
+        case OPT_ITERS:
+            if (parse_int(a, 1, 1000000000L, &v)) return bad_value(flag, a, "a positive count");
+            c->iterations = v;
+            break;
+        case OPT_BATCH:
+            if (parse_int(a, 1, 10000000L, &v)) return bad_value(flag, a, "a positive size");
+            c->batch = (int)v;
+            break;
+        case OPT_LR:
+            if (parse_float(a, 1e-9, 100.0, &c->lr)) return bad_value(flag, a, "a number in (0,100]");
+            break;
+        case OPT_OPTIM:
+            if (!strcmp(a, "sgd")) c->optimizer = NN_OPT_SGD, c->momentum = 0.0f, c->nesterov = 0;
+            else if (!strcmp(a, "momentum") || !strcmp(a, "nesterov")) {
+                c->optimizer = NN_OPT_SGD;
+                c->nesterov = a[0] == 'n';
+                if (c->momentum == 0.0f)
+                    c->momentum = 0.9f;
+            } else if (!strcmp(a, "adam")) c->optimizer = NN_OPT_ADAM;
+            else if (!strcmp(a, "adamw")) c->optimizer = NN_OPT_ADAMW;
+            else if (!strcmp(a, "rmsprop")) c->optimizer = NN_OPT_RMSPROP;
+            else return bad_value(flag, a, "sgd, momentum, nesterov, adam, adamw or rmsprop");
+            break;
+        case OPT_MOMENTUM:
+            if (parse_float(a, 0.0, 0.9999, &c->momentum)) return bad_value(flag, a, "[0,1)");
+            break;
+        case OPT_WD:
+            if (parse_float(a, 0.0, 10.0, &c->weight_decay)) return bad_value(flag, a, "[0,10]");
+            break;
+        case OPT_SCHED:
+            if (!strcmp(a, "constant")) c->schedule = NN_SCHED_CONSTANT;
+            else if (!strcmp(a, "step")) c->schedule = NN_SCHED_STEP;
+            else if (!strcmp(a, "cosine")) c->schedule = NN_SCHED_COSINE;
+            else if (!strcmp(a, "onecycle")) c->schedule = NN_SCHED_ONECYCLE;
+            else return bad_value(flag, a, "constant, step, cosine or onecycle");
+            break;
+        case OPT_WARMUP:
+            if (parse_float(a, 0.0, 1000.0, &c->warmup_epochs)) return bad_value(flag, a, "epochs >= 0");
+            break;
+        case OPT_STEP_EPOCHS:
+            if (parse_int(a, 1, 100000, &v)) return bad_value(flag, a, "a positive count");
+            c->step_epochs = (int)v;
+            break;
+        case OPT_STEP_GAMMA:
+            if (parse_float(a, 0.0, 1.0, &c->step_gamma)) return bad_value(flag, a, "[0,1]");
+            break;
+        case OPT_AUGMENT:
+            if (!strcmp(a, "none")) {
+                c->aug_shift = c->aug_rotate = c->aug_scale = c->aug_shear = 0.0f;
+                c->aug_elastic = c->aug_thickness = 0.0f;
+            } else if (!strcmp(a, "standard")) {
+                set_standard_augment(c);
+            } else {
+                return bad_value(flag, a, "none or standard");
+            }
+            break;
+        case OPT_AUG_SHIFT:
+            if (parse_float(a, 0.0, 14.0, &c->aug_shift)) return bad_value(flag, a, "pixels 0..14");
+            break;
+        case OPT_AUG_ROTATE:
+            if (parse_float(a, 0.0, 180.0, &c->aug_rotate)) return bad_value(flag, a, "degrees 0..180");
+            break;
+        case OPT_AUG_SCALE:
+            if (parse_float(a, 0.0, 0.9, &c->aug_scale)) return bad_value(flag, a, "0..0.9");
+            break;
+        case OPT_AUG_SHEAR:
+            if (parse_float(a, 0.0, 1.0, &c->aug_shear)) return bad_value(flag, a, "0..1");
+            break;
+        case OPT_AUG_THICK:
+            if (parse_float(a, 0.0, 1.0, &c->aug_thickness)) return bad_value(flag, a, "a probability");
+            break;
+        case OPT_SEED:
+            if (parse_int(a, 0, 0x7fffffffffffffffL, &v)) return bad_value(flag, a, "a non-negative integer");
+            c->seed = (uint64_t)v;
+            break;
+        case OPT_THREADS:
+            if (parse_int(a, 1, 256, &v)) return bad_value(flag, a, "1..256");
+            c->threads = (int)v;
+            break;
+        case OPT_DATA: o->data_dir = a; break;
+        case OPT_OUT: o->out = a; break;
+        case OPT_NAME:
+            if (strlen(a) >= 64) return bad_value(flag, a, "at most 63 characters");
+            o->name = a;
+            break;
+        case OPT_EVAL_EVERY:
+            if (parse_int(a, 0, 1000000, &v)) return bad_value(flag, a, "a count >= 0");
+            o->eval_every = (int)v;
+            break;
+        case OPT_NO_REPORTS: o->reports = 0; break;
+        case OPT_QUIET:
+        case 'q': o->quiet = 1; break;
+        case OPT_PRESET:
+            if (apply_preset(o, a)) return bad_value(flag, a, "seed004, seed000, mlp or cnn");
+            break;
+        case OPT_HELP:
+        case 'h': usage(stdout); exit(0);
+        case OPT_VERSION: printf("%s %s\n", prog, DIGITS_VERSION); exit(0);
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", prog);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[optind], prog);
+        return -1;
+    }
+    return 0;
+}
+
+/* "256,128" + activation -> "dense:256,dense:128,dense:10" (activations inserted by the parser) */
+static int hidden_to_arch(char *arch, size_t len, const char *hidden)
+{
+    size_t used = 0;
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", hidden);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (parse_int(tok, 1, NN_MAX_UNITS, &v))
+            return -1;
+        used += (size_t)snprintf(arch + used, used < len ? len - used : 0, "dense:%ld,", v);
+        if (used >= len)
+            return -1;
+    }
+    used += (size_t)snprintf(arch + used, used < len ? len - used : 0, "dense:10");
+    return used < len ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Progress                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct progress_state {
+    int tty, quiet, epochs;
+    double epoch_start, last_print;
+};
+
+static int on_progress(void *ctx, const struct nn_progress *p)
+{
+    struct progress_state *s = ctx;
+    double t = now_seconds();
+    if (!s->quiet && (t - s->last_print > (s->tty ? 0.1 : 10.0) || p->seen == p->total)) {
+        double el = t - s->epoch_start, rate = el > 0 ? (double)p->seen / el : 0.0;
+        double eta = rate > 0 ? (double)(p->total - p->seen) / rate : 0.0;
+        if (s->tty) {
+            int width = 30, fill = (int)((double)width * (double)p->seen / (double)p->total);
+            char bar[64];
+            for (int i = 0; i < width; i++)
+                bar[i] = i < fill ? '#' : '.';
+            bar[width] = '\0';
+            fprintf(stderr, "\repoch %d [%s] %5.1f%%  loss %.4f  acc %6.2f%%  %8.0f samples/s  ETA %4.0fs ",
+                    p->epoch, bar, 100.0 * (double)p->seen / (double)p->total, p->loss,
+                    100.0 * p->accuracy, rate, eta);
+        } else if (p->seen != p->total) {
+            fprintf(stderr, "epoch %d: %zu/%zu  loss %.4f  acc %.2f%%  %.0f samples/s  ETA %.0fs\n",
+                    p->epoch, p->seen, p->total, p->loss, 100.0 * p->accuracy, rate, eta);
+        }
+        s->last_print = t;
+    }
+    return stop_requested;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Final report                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+static void print_confusion(uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX])
+{
+    printf("confusion matrix (rows: true digit, columns: predicted)\n       ");
+    for (int p = 0; p < 10; p++)
+        printf("%6d", p);
+    printf("\n");
+    for (int y = 0; y < 10; y++) {
+        printf("  %d:   ", y);
+        for (int p = 0; p < 10; p++)
+            printf("%6u", conf[y][p]);
+        printf("\n");
+    }
+}
+
+static void print_examples(const struct nn_dataset *test, const uint8_t *pred)
+{
+    /* the first three test digits and the first misclassified one, side by side */
+    size_t pick[4] = {0, 1, 2, 3};
+    for (size_t i = 0; i < test->n; i++)
+        if (pred[i] != test->labels[i]) {
+            pick[3] = i;
+            break;
+        }
+    char art[4][28 * 29 + 1];
+    for (int k = 0; k < 4; k++)
+        nn_report_ascii_digit(art[k], sizeof art[k], test->images + pick[k] * 784, 28, 28);
+    printf("examples (predicted / true):\n");
+    for (int k = 0; k < 4; k++)
+        printf("  #%-5zu %d / %d %-16s", pick[k], pred[pick[k]], test->labels[pick[k]],
+               pred[pick[k]] == test->labels[pick[k]] ? "" : "(wrong)");
+    printf("\n");
+    for (int row = 0; row < 28; row++) {
+        for (int k = 0; k < 4; k++)
+            printf("  %.28s", art[k] + row * 29);
+        printf("\n");
+    }
+}
+
+/* path "dir/x.model" + ".history.csv" -> "dir/x.history.csv" */
+static void sibling(char *buf, size_t len, const char *path, const char *suffix)
+{
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    int stem = (dot && (!slash || dot > slash)) ? (int)(dot - path) : (int)strlen(path);
+    snprintf(buf, len, "%.*s%s", stem, path, suffix);
+}
+
+static void command_line(char *buf, size_t len, int argc, char **argv)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < argc && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? " " : "", argv[i]);
+}
+
+static const char *optimizer_name(const struct nn_train_config *c)
+{
+    switch (c->optimizer) {
+    case NN_OPT_SGD: return c->momentum > 0 ? (c->nesterov ? "nesterov" : "momentum") : "sgd";
+    case NN_OPT_ADAM: return "adam";
+    case NN_OPT_ADAMW: return "adamw";
+    case NN_OPT_RMSPROP: return "rmsprop";
+    }
+    return "?";
+}
+
+static const char *schedule_name(enum nn_schedule s)
+{
+    switch (s) {
+    case NN_SCHED_CONSTANT: return "constant";
+    case NN_SCHED_STEP: return "step";
+    case NN_SCHED_COSINE: return "cosine";
+    case NN_SCHED_ONECYCLE: return "onecycle";
+    }
+    return "?";
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.activation = NN_LAYER_RELU, .data_dir = "data/mnist",
+                        .out = "build/model.model", .eval_every = 1, .reports = 1};
+    struct nn_dataset train = {0}, test = {0};
+    struct nn_layer_spec layers[NN_MAX_LAYERS];
+    struct nn_meta meta;
+    struct nn_rng rng;
+    nn_model *model = NULL;
+    nn_trainer *tr = NULL;
+    uint8_t *pred = NULL;
+    char err[512], path[1024];
+    int n_layers, rc, status = 1;
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(&meta, 0, sizeof meta);
+    snprintf(o.hidden, sizeof o.hidden, "256");
+    nn_train_config_default(&o.cfg);
+    o.cfg.threads = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1;
+    if (parse_args(&o, argc, argv))
+        return 2;
+    if (!o.arch[0] && hidden_to_arch(o.arch, sizeof o.arch, o.hidden)) {
+        fprintf(stderr, "%s: --hidden: bad list '%s' (expected widths like 256,128)\n", prog, o.hidden);
+        return 2;
+    }
+    if ((rc = nn_arch_parse(layers, NN_MAX_LAYERS, &n_layers, o.arch, o.activation, err, sizeof err))) {
+        fprintf(stderr, "%s: --arch: %s\n", prog, err);
+        return 2;
+    }
+
+    /* Fail before training, not after, when the output cannot be written. */
+    sibling(path, sizeof path, o.out, ".probe.tmp");
+    FILE *probe = fopen(path, "w");
+    if (!probe) {
+        fprintf(stderr, "%s: cannot write next to %s: %s\n", prog, o.out, strerror(errno));
+        return 1;
+    }
+    fclose(probe);
+    remove(path);
+
+    if ((rc = nn_dataset_load_mnist(&train, o.data_dir, "train", err, sizeof err)) ||
+        (rc = nn_dataset_load_mnist(&test, o.data_dir, "test", err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog, err);
+        goto done;
+    }
+    nn_rng_seed(&rng, o.cfg.seed);
+    if ((rc = nn_model_new(&model, 1, train.rows, train.cols, layers, n_layers, &rng, err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        goto done;
+    }
+    if ((rc = nn_trainer_new(&tr, model, &o.cfg, train.n, err, sizeof err))) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        goto done;
+    }
+
+    char canon[512];
+    nn_arch_format(canon, sizeof canon, layers, n_layers);
+    if (!o.quiet)
+        printf("%s: %s, %zu parameters, %zu training / %zu test images, %d threads\n", prog, canon,
+               nn_model_param_count(model), train.n, test.n, o.cfg.threads);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    struct progress_state ps = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet};
+    int cap = o.cfg.iterations > 0 ? (int)((o.cfg.iterations * (int64_t)o.cfg.batch) / (int64_t)train.n + 2)
+                                   : o.cfg.epochs;
+    meta.history = calloc((size_t)cap + 1, sizeof *meta.history);
+    if (!meta.history) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto done;
+    }
+    double train_time = 0.0;
+    struct nn_eval ev;
+    while (!nn_trainer_finished(tr) && !stop_requested && meta.n_history < cap) {
+        struct nn_history_point hp;
+        ps.epoch_start = ps.last_print = now_seconds();
+        double e0 = ps.epoch_start;
+        rc = nn_trainer_epoch(tr, &train, on_progress, &ps, &hp);
+        train_time += now_seconds() - e0;
+        if (ps.tty && !o.quiet)
+            fprintf(stderr, "\r\033[K");
+        if (rc && rc != NN_EINTR) {
+            fprintf(stderr, "%s: training failed: %s\n", prog, nn_strerror(rc));
+            goto done;
+        }
+        int last = nn_trainer_finished(tr) || stop_requested;
+        if ((o.eval_every > 0 && hp.epoch % o.eval_every == 0) || last) {
+            if (nn_evaluate(model, &test, o.cfg.threads, &ev, NULL) == NN_OK) {
+                hp.test_loss = (float)ev.loss;
+                hp.test_acc = (float)ev.accuracy;
+            }
+        }
+        hp.seconds = train_time;
+        meta.history[meta.n_history++] = hp;
+        if (!o.quiet && (!isnan(hp.test_loss) || o.cfg.iterations == 0)) {
+            const char *unit = o.cfg.iterations > 0 && train.n <= (size_t)o.cfg.batch ? "iteration" : "epoch";
+            printf("%s %d  train loss %.4f acc %6.2f%%", unit,
+                   strcmp(unit, "epoch") ? (int)hp.step : hp.epoch, hp.train_loss, 100.0 * hp.train_acc);
+            if (!isnan(hp.test_loss))
+                printf("  test loss %.4f acc %6.2f%%", hp.test_loss, 100.0 * hp.test_acc);
+            printf("  lr %.3g  %.2fs\n", hp.lr, hp.seconds);
+            fflush(stdout);
+        }
+    }
+    if (stop_requested)
+        fprintf(stderr, "%s: interrupted after %d epochs; writing the model trained so far\n", prog,
+                nn_trainer_epochs_done(tr));
+
+    /* Final evaluation on both sets. */
+    struct nn_eval tr_ev, te_ev;
+    pred = malloc(test.n);
+    if (!pred || nn_evaluate(model, &train, o.cfg.threads, &tr_ev, NULL) ||
+        nn_evaluate(model, &test, o.cfg.threads, &te_ev, pred)) {
+        fprintf(stderr, "%s: final evaluation failed\n", prog);
+        goto done;
+    }
+
+    const char *base = strrchr(o.out, '/') ? strrchr(o.out, '/') + 1 : o.out;
+    snprintf(meta.name, sizeof meta.name, "%.*s", (int)strcspn(base, "."), base);
+    if (o.name)
+        snprintf(meta.name, sizeof meta.name, "%s", o.name);
+    snprintf(meta.dataset, sizeof meta.dataset, "mnist");
+    nn_dataset_sha256(meta.dataset_sha256, &train);
+    snprintf(meta.trainer_version, sizeof meta.trainer_version, "digits-train %s", DIGITS_VERSION);
+    snprintf(meta.optimizer, sizeof meta.optimizer, "%s", optimizer_name(&o.cfg));
+    snprintf(meta.schedule, sizeof meta.schedule, "%s", schedule_name(o.cfg.schedule));
+    if (o.cfg.aug_shift > 0 || o.cfg.aug_rotate > 0 || o.cfg.aug_scale > 0 || o.cfg.aug_shear > 0 ||
+        o.cfg.aug_thickness > 0)
+        snprintf(meta.augment, sizeof meta.augment, "shift=%g rotate=%g scale=%g shear=%g thickness=%g",
+                 (double)o.cfg.aug_shift, (double)o.cfg.aug_rotate, (double)o.cfg.aug_scale,
+                 (double)o.cfg.aug_shear, (double)o.cfg.aug_thickness);
+    command_line(meta.command, sizeof meta.command, argc, argv);
+    meta.seed = o.cfg.seed;
+    meta.lr = o.cfg.lr;
+    meta.momentum = o.cfg.momentum;
+    meta.weight_decay = o.cfg.weight_decay;
+    meta.batch = o.cfg.batch;
+    meta.epochs = nn_trainer_epochs_done(tr);
+    meta.threads = o.cfg.threads;
+    meta.iterations = nn_trainer_steps(tr);
+    meta.train_loss = (float)tr_ev.loss;
+    meta.train_acc = (float)tr_ev.accuracy;
+    meta.test_loss = (float)te_ev.loss;
+    meta.test_acc = (float)te_ev.accuracy;
+    memcpy(meta.confusion, te_ev.confusion, sizeof meta.confusion);
+    meta.train_seconds = train_time;
+    meta.created_unix = (int64_t)time(NULL);
+    if (nn_model_set_meta(model, &meta) || nn_model_save(model, o.out, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        goto done;
+    }
+
+    if (!o.quiet) {
+        printf("\n");
+        print_confusion(te_ev.confusion);
+        print_examples(&test, pred);
+    }
+    if (o.reports) {
+        char title[640];
+        snprintf(title, sizeof title, "%s: %s", meta.name, canon);
+        sibling(path, sizeof path, o.out, ".history.csv");
+        if (nn_report_history_csv(path, meta.history, meta.n_history, err, sizeof err))
+            fprintf(stderr, "%s: %s\n", prog, err);
+        sibling(path, sizeof path, o.out, ".curves.svg");
+        if (nn_report_history_svg(path, meta.history, meta.n_history, title, err, sizeof err))
+            fprintf(stderr, "%s: %s\n", prog, err);
+        sibling(path, sizeof path, o.out, ".samples.png");
+        if (nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err))
+            fprintf(stderr, "%s: %s\n", prog, err);
+    }
+    printf("%s: wrote %s: train accuracy %.2f%%, test accuracy %.2f%% (loss %.4f), %.1fs training\n",
+           prog, o.out, 100.0 * tr_ev.accuracy, 100.0 * te_ev.accuracy, te_ev.loss, train_time);
+    status = stop_requested ? 130 : 0;
+done:
+    free(pred);
+    nn_meta_free(&meta);
+    nn_trainer_free(tr);
+    nn_model_free(model);
+    nn_dataset_free(&train);
+    nn_dataset_free(&test);
+    return status;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what digits needs to build and test, with apt-get (as root, or through sudo), and
+# the pinned npm test dependencies (playwright-core, which drives the system Chromium).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libstb-dev libcriterion-dev
+          zlib1g-dev nodejs npm chromium wrk clang libclang-rt-14-dev cppcheck valgrind)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+        sudo=sudo
+    fi
+    echo "deps: apt-get install ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    echo "deps: Debian packages already installed"
+fi
+
+# Browser-test driver, pinned by tests/package-lock.json; never downloads a browser.
+if [ -f tests/package-lock.json ]; then
+    if [ ! -d tests/node_modules/playwright-core ]; then
+        echo "deps: npm ci (tests/)"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+    else
+        echo "deps: npm test packages already installed"
+    fi
+fi
