@@ -1,0 +1,594 @@
+/*
+ * gemm.c - single-precision matrix product C = alpha * op(A) * op(B) + beta * C (row-major),
+ * tuned after Goto & van de Geijn, "Anatomy of high-performance matrix multiplication" (TOMS
+ * 2008) and the BLIS loop structure (Van Zee & van de Geijn, TOMS 2015).
+ *
+ * Shape legend: op(A) is (M, K), op(B) is (K, N), C is (M, N). MR x NR is the register tile
+ * (micro-kernel), KC the depth of one packed block, MC x KC the packed block of A, KC x NC the
+ * packed block of B. In the MLP, dense forward is NT (M = batch, N = outputs, K = inputs), the
+ * weight gradient TN (M = outputs, N = inputs, K = batch), the input gradient NN.
+ *
+ * Loop nest, per thread, over that thread's rectangle of C:
+ *   for pc in K step KC          depth block; every C element sums its k in the same order
+ *     for jc in N step NC        pack op(B)[pc:pc+KC, jc:jc+NC] into NR-wide panels (L2)
+ *       for ic in M step MC      pack op(A)[ic:ic+MC, pc:pc+KC] into MR-tall panels
+ *         for ir in MC step MR   one A micro-panel (KC x MR) stays in L1 ...
+ *           for jr in NC step NR ... while B micro-panels stream from L2
+ *             micro-kernel: MR x NR accumulators in registers, KC rank-1 updates
+ * Packing makes every operand layout (NN, NT, TN, TT, any leading dimension) look the same to
+ * the micro-kernel: panels are contiguous, 64-byte aligned and zero-padded to MR / NR, so edge
+ * tiles run the same kernel and only their stores are masked. A packed panel is a plain copy
+ * when the operand is contiguous along the panel's width, otherwise a 4x4 SSE transpose.
+ * Two shortcuts for small products, both chosen from the shape only: a row-contiguous B (NN,
+ * TN) is read in place when the thread has at most GEMM_DIRECT_B_MAX_M rows of C (packing
+ * would not be amortised), and a narrow C (e.g. N = 10 logits) is computed as
+ * C^T = op(B)^T op(A)^T so that the long side fills the 32-wide vectors.
+ *
+ * Blocking: KC = 256 so that an A micro-panel (12 x 256 floats = 12 KiB) sits in the 32 KiB L1
+ * with room for the streamed B panels; NC = 512 so that the packed B block (256 x 512 floats
+ * = 512 KiB) stays in a 1-2 MiB L2; MC = 192 bounds the A buffer (192 KiB). Kernels:
+ *   AVX-512F  12 x 32: 24 zmm accumulators + 2 B vectors + 1 broadcast of the 32 registers.
+ *   AVX2+FMA   6 x 16: 12 ymm accumulators + 2 B vectors + 1 broadcast of the 16 registers.
+ *   scalar     4 x 16: plain C the compiler may vectorise; for CPUs without AVX2.
+ * The instruction set is chosen on every call with __builtin_cpu_supports (a few loads; no
+ * mutable global of ours), and the AVX functions carry target attributes, so even a
+ * PORTABLE=1 (-march=x86-64) build runs the AVX-512 kernel on a CPU that has it.
+ *
+ * Determinism: each C element is computed as a chain of fused multiply-adds over k in
+ * increasing order within each KC block, then c = alpha * acc + beta * c (beta = 1 after the
+ * first block). Nothing of that depends on the thread count or on where a tile starts: SIMD
+ * lanes are independent and K is never split. Threads only take disjoint rectangles of C, so
+ * results are bit-identical for any `threads`. (They do depend on the instruction set.)
+ *
+ * Threads: one OpenMP team (libgomp keeps its threads between calls) when the product has at
+ * least GEMM_PAR_FLOPS flops; below that the fork/join costs more than it saves. C is split
+ * into tn column groups x tm row groups of whole tiles, choosing the grid with the least work
+ * on the busiest thread (column groups preferred: each thread then packs only its own B).
+ *
+ * Reentrant: no static mutable data. Packing buffers are allocated per call and per thread
+ * (aligned_alloc); if that fails, a bounded stack buffer (< 64 KiB) with MC = MR, NC = NR is
+ * used, which is slower but gives the same bits.
+ */
+#include "nn_impl.h"
+
+#include "gemm_isa.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GEMM_X86 1
+#else
+#define GEMM_X86 0
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define GEMM_KC 256
+#define GEMM_NC 512 /* multiple of every NR */
+#define GEMM_MC 192 /* multiple of every MR */
+#ifndef GEMM_DIRECT_B_MAX_M
+#define GEMM_DIRECT_B_MAX_M 48 /* rows of C up to which a row-contiguous B is not packed */
+#endif
+#define GEMM_MR_MAX 12
+#define GEMM_NR_MAX 32
+/* Products below this many flops (2*M*N*K) run on the calling thread only; measured with
+ * tests/bench/bench_gemm (DIGITS_BENCH_THRESHOLD=1) on a 2-core EPYC. */
+#ifndef GEMM_PAR_FLOPS
+#define GEMM_PAR_FLOPS 2.0e6
+#endif
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define TARGET_AVX512 __attribute__((target("avx512f,fma")))
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+/* One product, as given by the caller, with op() resolved into element strides:
+ * op(A)(i,k) = A[i*a_si + k*a_sk], op(B)(k,j) = B[j*b_sj + k*b_sk]. */
+struct gemm_job {
+    int M, N, K;
+    float alpha, beta;
+    const float *A;
+    ptrdiff_t a_si, a_sk;
+    const float *B;
+    ptrdiff_t b_sj, b_sk;
+    float *C;
+    ptrdiff_t c_si, c_sj; /* C(i,j) = C[i*c_si + j*c_sj]; c_sj != 1 only for swapped jobs */
+};
+
+/* c (mr x nr; element (i,j) at c[i*c_si + j*c_sj]) = alpha * acc + beta * c, where acc is the
+ * MR x NR product of a packed A micro-panel (kc, MR) and a B micro-panel whose row k starts at
+ * b + k*sb (packed: sb = NR). beta == 0 never reads c. */
+typedef void (*gemm_kernel)(int kc, const float *restrict a, const float *restrict b,
+                            ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr,
+                            int nr, float alpha, float beta);
+
+static int imin(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+static int round_up(int x, int m)
+{
+    return (x + m - 1) / m * m;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Packing                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * One panel: dst (kc, w) with dst[k*w + x] = src[x*sx + k*sk] for x < nv and 0 for
+ * nv <= x < w. When the source is contiguous along x this is a row copy; when it is
+ * contiguous along k it is a transpose, done in 4x4 blocks with SSE.
+ */
+static ALWAYS_INLINE void pack_panel(float *restrict dst, const float *restrict src,
+                                     ptrdiff_t sx, ptrdiff_t sk, int w, int nv, int kc)
+{
+    if (sx == 1) {
+        for (int k = 0; k < kc; k++) {
+            const float *s = src + k * sk;
+            float *d = dst + (size_t)k * w;
+            for (int x = 0; x < nv; x++)
+                d[x] = s[x];
+            for (int x = nv; x < w; x++)
+                d[x] = 0.0f;
+        }
+        return;
+    }
+    int x = 0;
+#if GEMM_X86
+    if (sk == 1) {
+        for (; x + 4 <= nv; x += 4) {
+            const float *s0 = src + x * sx, *s1 = s0 + sx, *s2 = s1 + sx, *s3 = s2 + sx;
+            int k = 0;
+            for (; k + 4 <= kc; k += 4) {
+                __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
+                __m128 r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                float *d = dst + (size_t)k * w + x;
+                _mm_storeu_ps(d, r0);
+                _mm_storeu_ps(d + w, r1);
+                _mm_storeu_ps(d + 2 * w, r2);
+                _mm_storeu_ps(d + 3 * w, r3);
+            }
+            for (; k < kc; k++) {
+                float *d = dst + (size_t)k * w + x;
+                d[0] = s0[k];
+                d[1] = s1[k];
+                d[2] = s2[k];
+                d[3] = s3[k];
+            }
+        }
+    }
+#endif
+    for (; x < nv; x++) {
+        const float *s = src + x * sx;
+        for (int k = 0; k < kc; k++)
+            dst[(size_t)k * w + x] = s[k * sk];
+    }
+    for (; x < w; x++) {
+        for (int k = 0; k < kc; k++)
+            dst[(size_t)k * w + x] = 0.0f;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Micro-kernels                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* a: packed (kc, MR), b: (kc, NR) with row step sb; each computes the full zero-padded tile.
+ * Stores go through store_strided when C is written transposed (swapped jobs); it performs
+ * the same float operations as the vector stores, so the bits do not depend on the path. */
+
+static ALWAYS_INLINE void store_strided(const float *acc, int NR, float *c, ptrdiff_t c_si,
+                                        ptrdiff_t c_sj, int mr, int nr, float alpha, float beta)
+{
+    for (int i = 0; i < mr; i++) {
+        for (int j = 0; j < nr; j++) {
+            float *cij = c + i * c_si + j * c_sj;
+            float r = alpha * acc[i * NR + j];
+            if (beta != 0.0f)
+                r = r + beta * *cij;
+            *cij = r;
+        }
+    }
+}
+
+static void kernel_scalar(int kc, const float *restrict a, const float *restrict b,
+                          ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr,
+                          float alpha, float beta)
+{
+    enum { MR = 4, NR = 16 };
+    float acc[MR][NR] = {{0}};
+    for (int k = 0; k < kc; k++) {
+        for (int i = 0; i < MR; i++) {
+            float av = a[k * MR + i];
+            for (int j = 0; j < NR; j++)
+                acc[i][j] += av * b[k * sb + j];
+        }
+    }
+    store_strided(&acc[0][0], NR, c, c_si, c_sj, mr, nr, alpha, beta);
+}
+
+#if GEMM_X86
+static TARGET_AVX2 void kernel_avx2(int kc, const float *restrict a, const float *restrict b,
+                                   ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj,
+                                   int mr, int nr, float alpha, float beta)
+{
+    enum { MR = 6, NR = 16 };
+    __m256 acc[MR][2];
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+        }
+        a += MR;
+        b += sb;
+    }
+    if (c_sj != 1) {
+        float t[MR * NR];
+        for (int i = 0; i < MR; i++) {
+            _mm256_storeu_ps(t + i * NR, acc[i][0]);
+            _mm256_storeu_ps(t + i * NR + 8, acc[i][1]);
+        }
+        store_strided(t, NR, c, c_si, c_sj, mr, nr, alpha, beta);
+        return;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr)
+            break;
+        float *ci = c + i * c_si;
+        __m256 r0 = _mm256_mul_ps(va, acc[i][0]), r1 = _mm256_mul_ps(va, acc[i][1]);
+        if (nr == NR) {
+            if (beta != 0.0f) {
+                r0 = _mm256_add_ps(r0, _mm256_mul_ps(vb, _mm256_loadu_ps(ci)));
+                r1 = _mm256_add_ps(r1, _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)));
+            }
+            _mm256_storeu_ps(ci, r0);
+            _mm256_storeu_ps(ci + 8, r1);
+        } else {
+            if (beta != 0.0f) {
+                r0 = _mm256_add_ps(r0, _mm256_mul_ps(vb, _mm256_maskload_ps(ci, m0)));
+                r1 = _mm256_add_ps(r1, _mm256_mul_ps(vb, _mm256_maskload_ps(ci + 8, m1)));
+            }
+            _mm256_maskstore_ps(ci, m0, r0);
+            _mm256_maskstore_ps(ci + 8, m1, r1);
+        }
+    }
+}
+
+static TARGET_AVX512 void kernel_avx512(int kc, const float *restrict a,
+                                        const float *restrict b, ptrdiff_t sb, float *c,
+                                        ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr,
+                                        float alpha, float beta)
+{
+    enum { MR = 12, NR = 32 };
+    __m512 acc[MR][2];
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+        a += MR;
+        b += sb;
+    }
+    if (c_sj != 1) {
+        float t[MR * NR];
+        for (int i = 0; i < MR; i++) {
+            _mm512_storeu_ps(t + i * NR, acc[i][0]);
+            _mm512_storeu_ps(t + i * NR + 16, acc[i][1]);
+        }
+        store_strided(t, NR, c, c_si, c_sj, mr, nr, alpha, beta);
+        return;
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr)
+            break;
+        float *ci = c + i * c_si;
+        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+        if (beta != 0.0f) {
+            r0 = _mm512_add_ps(r0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)));
+            r1 = _mm512_add_ps(r1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)));
+        }
+        _mm512_mask_storeu_ps(ci, m0, r0);
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Blocked loop nest (inlined into one copy per instruction set)                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* C[m0:m1, n0:n1] with packing buffers ap (mcap x KC) and bp (KC x ncap). */
+static ALWAYS_INLINE void gemm_block(const struct gemm_job *g, int m0, int m1, int n0, int n1,
+                                     float *restrict ap, int mcap, float *restrict bp, int ncap,
+                                     const int MR, const int NR, gemm_kernel kernel)
+{
+    /* A B micro-panel packed once serves every MR-row tile of this thread; with few such
+     * tiles, reading a row-contiguous B in place is cheaper than copying it. */
+    const int direct_b = g->b_sj == 1 && m1 - m0 <= GEMM_DIRECT_B_MAX_M;
+    for (int pc = 0; pc < g->K; pc += GEMM_KC) {
+        const int kc = imin(GEMM_KC, g->K - pc);
+        const float beta = pc == 0 ? g->beta : 1.0f;
+        for (int jc = n0; jc < n1; jc += ncap) {
+            const int nc = imin(ncap, n1 - jc);
+            for (int jr = 0; jr < nc; jr += NR) {
+                if (direct_b && jr + NR <= nc)
+                    continue;
+                pack_panel(bp + (size_t)jr * kc, g->B + (jc + jr) * g->b_sj + pc * g->b_sk,
+                           g->b_sj, g->b_sk, NR, imin(NR, nc - jr), kc);
+            }
+            for (int ic = m0; ic < m1; ic += mcap) {
+                const int mc = imin(mcap, m1 - ic);
+                for (int ir = 0; ir < mc; ir += MR) {
+                    pack_panel(ap + (size_t)ir * kc, g->A + (ic + ir) * g->a_si + pc * g->a_sk,
+                               g->a_si, g->a_sk, MR, imin(MR, mc - ir), kc);
+                }
+                for (int ir = 0; ir < mc; ir += MR) {
+                    float *c = g->C + (ic + ir) * g->c_si + jc * g->c_sj;
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        const float *b = bp + (size_t)jr * kc;
+                        ptrdiff_t sb = NR;
+                        if (direct_b && jr + NR <= nc) {
+                            b = g->B + (jc + jr) + pc * g->b_sk;
+                            sb = g->b_sk;
+                        }
+                        kernel(kc, ap + (size_t)ir * kc, b, sb, c + jr * g->c_sj, g->c_si,
+                               g->c_sj, imin(MR, mc - ir), imin(NR, nc - jr), g->alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The fallback when the heap is exhausted: one micro-panel of each operand on the stack. */
+static __attribute__((noinline)) void gemm_block_stack(const struct gemm_job *g, int m0, int m1,
+                                                       int n0, int n1, int MR, int NR,
+                                                       gemm_kernel kernel)
+{
+    _Alignas(64) float ap[GEMM_MR_MAX * GEMM_KC];
+    _Alignas(64) float bp[GEMM_NR_MAX * GEMM_KC];
+    gemm_block(g, m0, m1, n0, n1, ap, MR, bp, NR, MR, NR, kernel);
+}
+
+static ALWAYS_INLINE void gemm_rect(const struct gemm_job *g, int m0, int m1, int n0, int n1,
+                                    const int MR, const int NR, gemm_kernel kernel)
+{
+    if (m0 >= m1 || n0 >= n1)
+        return;
+    const int kc = imin(GEMM_KC, g->K);
+    const int mcap = imin(GEMM_MC, round_up(m1 - m0, MR));
+    const int ncap = imin(GEMM_NC, round_up(n1 - n0, NR));
+    /* Both parts are multiples of 16 floats, so bp stays 64-byte aligned. */
+    size_t a_floats = (size_t)round_up(mcap * kc, 16), b_floats = (size_t)round_up(ncap * kc, 16);
+    float *buf = aligned_alloc(64, (a_floats + b_floats) * sizeof(float));
+    if (!buf) {
+        gemm_block_stack(g, m0, m1, n0, n1, MR, NR, kernel);
+        return;
+    }
+    gemm_block(g, m0, m1, n0, n1, buf, mcap, buf + a_floats, ncap, MR, NR, kernel);
+    free(buf);
+}
+
+/* One copy of the loop nest and packing per instruction set, so that they are compiled (and
+ * auto-vectorised) for it. */
+typedef void (*gemm_rect_fn)(const struct gemm_job *g, int m0, int m1, int n0, int n1);
+
+static void rect_scalar(const struct gemm_job *g, int m0, int m1, int n0, int n1)
+{
+    gemm_rect(g, m0, m1, n0, n1, 4, 16, kernel_scalar);
+}
+
+#if GEMM_X86
+static TARGET_AVX2 void rect_avx2(const struct gemm_job *g, int m0, int m1, int n0, int n1)
+{
+    gemm_rect(g, m0, m1, n0, n1, 6, 16, kernel_avx2);
+}
+
+static TARGET_AVX512 void rect_avx512(const struct gemm_job *g, int m0, int m1, int n0, int n1)
+{
+    gemm_rect(g, m0, m1, n0, n1, 12, 32, kernel_avx512);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Work split                                                                               */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Chooses tm x tn = nt groups of whole tiles minimising the tiles of the busiest thread. */
+static void split_grid(int nt, int tiles_m, int panels_n, int *tm, int *tn)
+{
+    long best = -1;
+    *tm = 1;
+    *tn = 1;
+    for (int n = nt; n >= 1; n--) {
+        if (nt % n)
+            continue;
+        int m = nt / n;
+        long cost = (long)((panels_n + n - 1) / n) * ((tiles_m + m - 1) / m);
+        if (best < 0 || cost < best) {
+            best = cost;
+            *tm = m;
+            *tn = n;
+        }
+    }
+}
+
+/* Thread t of nt runs its rectangle of C. */
+static void run_share(const struct gemm_job *g, gemm_rect_fn rect, int MR, int NR, int t, int nt)
+{
+    const int tiles_m = (g->M + MR - 1) / MR, panels_n = (g->N + NR - 1) / NR;
+    int tm, tn;
+    split_grid(nt, tiles_m, panels_n, &tm, &tn);
+    const int gm = t / tn, gn = t % tn;
+    const int m0 = (int)((long)tiles_m * gm / tm) * MR;
+    const int m1 = imin(g->M, (int)((long)tiles_m * (gm + 1) / tm) * MR);
+    const int n0 = (int)((long)panels_n * gn / tn) * NR;
+    const int n1 = imin(g->N, (int)((long)panels_n * (gn + 1) / tn) * NR);
+    rect(g, m0, m1, n0, n1);
+}
+
+/* C = beta * C, for alpha == 0 or K == 0 (A and B are not read, as in BLAS). */
+static void scale_c(float *C, int M, int N, int ldc, float beta)
+{
+    if (beta == 1.0f)
+        return;
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++)
+            c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public functions                                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+int nn_sgemm_isa_supported(enum nn_gemm_isa isa)
+{
+    switch (isa) {
+    case NN_GEMM_SCALAR:
+        return 1;
+#if GEMM_X86
+    case NN_GEMM_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NN_GEMM_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#endif
+    default:
+        return 0;
+    }
+}
+
+enum nn_gemm_isa nn_sgemm_isa_best(void)
+{
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
+        return NN_GEMM_AVX512;
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX2))
+        return NN_GEMM_AVX2;
+    return NN_GEMM_SCALAR;
+}
+
+const char *nn_sgemm_isa_name(enum nn_gemm_isa isa)
+{
+    switch (isa) {
+    case NN_GEMM_AVX2:
+        return "avx2";
+    case NN_GEMM_AVX512:
+        return "avx512";
+    default:
+        return "scalar";
+    }
+}
+
+void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K,
+                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc, int threads)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(C, M, N, ldc, beta);
+        return;
+    }
+    struct gemm_job g = {
+        .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
+        .A = A, .a_si = trans_a ? 1 : lda, .a_sk = trans_a ? lda : 1,
+        .B = B, .b_sj = trans_b ? ldb : 1, .b_sk = trans_b ? 1 : ldb,
+        .C = C, .c_si = ldc, .c_sj = 1,
+    };
+    gemm_rect_fn rect = rect_scalar;
+    int MR = 4, NR = 16;
+#if GEMM_X86
+    if (!nn_sgemm_isa_supported(isa))
+        isa = NN_GEMM_SCALAR;
+    if (isa == NN_GEMM_AVX512) {
+        rect = rect_avx512;
+        MR = 12;
+        NR = 32;
+    } else if (isa == NN_GEMM_AVX2) {
+        rect = rect_avx2;
+        MR = 6;
+        NR = 16;
+    }
+#else
+    (void)isa;
+#endif
+    /* A narrow C (N well below NR, e.g. the 10 logits) wastes most of each tile: compute
+     * C^T = op(B)^T op(A)^T instead, which runs the same multiply-adds in the same order. */
+    long tiles_plain = (long)round_up(M, MR) * round_up(N, NR);
+    long tiles_swap = (long)round_up(N, MR) * round_up(M, NR);
+    if (tiles_swap * 5 < tiles_plain * 4) {
+        const struct gemm_job s = {
+            .M = N, .N = M, .K = K, .alpha = alpha, .beta = beta,
+            .A = B, .a_si = g.b_sj, .a_sk = g.b_sk,
+            .B = A, .b_sj = g.a_si, .b_sk = g.a_sk,
+            .C = C, .c_si = 1, .c_sj = ldc,
+        };
+        g = s;
+    }
+    int nt = threads < 1 ? 1 : threads;
+    if (2.0 * M * N * K < GEMM_PAR_FLOPS)
+        nt = 1;
+    const long tiles = (long)((g.M + MR - 1) / MR) * ((g.N + NR - 1) / NR);
+    if (nt > tiles)
+        nt = (int)tiles;
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        run_share(&g, rect, MR, NR, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    run_share(&g, rect, MR, NR, 0, 1);
+}
+
+void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+              int lda, const float *B, int ldb, float beta, float *C, int ldc, int threads)
+{
+    nn_sgemm_isa(nn_sgemm_isa_best(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                 ldc, threads);
+}
+
+/* The oracle: a plain triple loop, deliberately untuned. */
+void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
+                    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                    int ldc)
+{
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (int k = 0; k < K; k++) {
+                float a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                acc += a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = alpha * acc + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+    }
+}

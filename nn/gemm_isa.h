@@ -1,0 +1,30 @@
+/*
+ * gemm_isa.h - private to nn/gemm.c and its tests: run nn_sgemm on a chosen instruction set.
+ *
+ * nn_sgemm picks the best kernel the CPU supports on every call. Tests use these entry points
+ * to check every kernel the machine can run (not only the best one) against nn_sgemm_naive,
+ * and the benchmark to label its figures.
+ */
+#ifndef NN_GEMM_ISA_H
+#define NN_GEMM_ISA_H
+
+enum nn_gemm_isa {
+    NN_GEMM_SCALAR = 0, /* portable C, any CPU */
+    NN_GEMM_AVX2 = 1,   /* AVX2 + FMA, 6x16 micro-kernel */
+    NN_GEMM_AVX512 = 2, /* AVX-512F, 12x32 micro-kernel */
+};
+
+/* 1 if this CPU (and OS) can run kernels for isa, else 0. */
+int nn_sgemm_isa_supported(enum nn_gemm_isa isa);
+/* The instruction set nn_sgemm uses on this CPU. */
+enum nn_gemm_isa nn_sgemm_isa_best(void);
+/* "scalar", "avx2", "avx512". */
+const char *nn_sgemm_isa_name(enum nn_gemm_isa isa);
+
+/* nn_sgemm on the given instruction set, which must be supported (else the scalar kernel is
+ * used). Same contract as nn_sgemm, including bit-identity across thread counts. */
+void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K,
+                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc, int threads);
+
+#endif
