@@ -140,7 +140,7 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBSRV) 
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
 
-$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBSRV) $(LIBNN)
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBNN)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) $(BENCH_LIBS) -lpthread

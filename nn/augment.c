@@ -58,7 +58,7 @@ static void morph(float *dst, const float *src, int rows, int cols, int thicken)
         }
 }
 
-void nn_augment_sample(float *dst, const uint8_t *src, int rows, int cols,
+void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
                        const struct nn_train_config *cfg, uint64_t seed)
 {
     enum { MAXPIX = 64 * 64 };

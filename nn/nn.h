@@ -375,6 +375,13 @@ int nn_trainer_finished(const nn_trainer *tr);
 /* Learning rate that the schedule gives for the next step. */
 float nn_trainer_lr(const nn_trainer *tr);
 
+/* The trainer's augmentation applied to one byte image (rows x cols) into dst (28x28 floats
+ * when rows = cols = 28): random affine and stroke thickness from cfg's aug_* fields, drawn
+ * from `seed`, then nn_image_normalize exactly as the server does. Used by digits-eval
+ * --robust and tests. */
+void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
+                      const struct nn_train_config *cfg, uint64_t seed);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Gradients (exposed for the finite-difference tests)                                      */
 /* ---------------------------------------------------------------------------------------- */

@@ -118,11 +118,6 @@ void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
 /* dst[i] = src[i] / 255 (dataset bytes to network input). */
 void nn_bytes_to_float(float *dst, const uint8_t *src, size_t n);
 
-/* Augmented copy of one byte image (rows x cols) into dst (rows*cols floats in [0,1]):
- * random affine (rotation, scale, shear, shift) and stroke thickness per cfg, drawn from a
- * stream seeded by `seed`, then MNIST normalisation as the server does it (nn/augment.c). */
-void nn_augment_sample(float *dst, const uint8_t *src, int rows, int cols,
-                       const struct nn_train_config *cfg, uint64_t seed);
 /* Whether cfg asks for any augmentation. */
 int nn_augment_enabled(const struct nn_train_config *cfg);
 

@@ -217,7 +217,7 @@ static void assemble(nn_trainer *tr, const struct nn_dataset *ds, size_t lo, int
         uint32_t idx = tr->perm[lo + (size_t)i];
         const uint8_t *src = ds->images + (size_t)idx * in;
         if (aug)
-            nn_augment_sample(x + (size_t)i * in, src, ds->rows, ds->cols, &tr->cfg,
+            nn_augment_image(x + (size_t)i * in, src, ds->rows, ds->cols, &tr->cfg,
                               nn_hash3(tr->cfg.seed, (uint64_t)tr->epoch, idx));
         else
             nn_bytes_to_float(x + (size_t)i * in, src, in);

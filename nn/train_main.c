@@ -70,6 +70,9 @@ static void usage(FILE *f)
             "  --eval-every N       evaluate the test set every N epochs (default 1; 0 = end)\n"
             "  --no-reports         do not write the .csv/.svg/.png files next to the model\n"
             "  --quiet              only errors and the final summary line\n"
+            "Environment:\n"
+            "  SOURCE_DATE_EPOCH    record this date and no timings, so that the same seed,\n"
+            "                       flags and thread count give a bit-identical model file\n"
             "Presets (flags given after a preset override it):\n"
             "  --preset seed004     784-256-10 sigmoid, SGD batch 32, lr 0.1, 10 epochs\n"
             "  --preset seed000     784-10-10 ReLU, full-batch GD lr 0.1, 500 iterations\n"
@@ -550,6 +553,10 @@ int main(int argc, char **argv)
     struct progress_state ps = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet};
     int cap = o.cfg.iterations > 0 ? (int)((o.cfg.iterations * (int64_t)o.cfg.batch) / (int64_t)train.n + 2)
                                    : o.cfg.epochs;
+    if (cap > 100000) { /* the model file keeps at most 100000 history points */
+        fprintf(stderr, "%s: %d epochs is more than the 100000 a model file can record\n", prog, cap);
+        goto done;
+    }
     meta.history = calloc((size_t)cap + 1, sizeof *meta.history);
     if (!meta.history) {
         fprintf(stderr, "%s: out of memory\n", prog);
@@ -631,6 +638,15 @@ int main(int argc, char **argv)
     memcpy(meta.confusion, te_ev.confusion, sizeof meta.confusion);
     meta.train_seconds = train_time;
     meta.created_unix = (int64_t)time(NULL);
+    /* Reproducible files (reproducible-builds.org convention): a fixed date, and no timings,
+     * which are the only bytes that differ between two runs with the same seed and threads. */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && *sde) {
+        meta.created_unix = strtoll(sde, NULL, 10);
+        meta.train_seconds = 0.0;
+        for (int i = 0; i < meta.n_history; i++)
+            meta.history[i].seconds = 0.0;
+    }
     if (nn_model_set_meta(model, &meta) || nn_model_save(model, o.out, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto done;

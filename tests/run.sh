@@ -59,7 +59,7 @@ for bin in "$build"/fuzz/fuzz_*; do
 done
 
 # 3. Node tests: HTTP against the real server, then the page in a real browser.
-for dir in tests/server tests/web tests/models; do
+for dir in tests/cli tests/server tests/web; do
     compgen -G "$dir/*.test.mjs" >/dev/null || continue
     name=node-$(basename "$dir")
     run_suite "$name" node --test --test-concurrency=1 "$dir"/*.test.mjs

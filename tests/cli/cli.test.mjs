@@ -1,0 +1,105 @@
+// cli.test.mjs - digits-train and digits-eval as a user runs them: help, version, errors,
+// reproducible model files, failing early on an unwritable output, and the seed004 preset.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const build = process.env.DIGITS_BUILD || 'build';
+const data = process.env.MNIST_DIR || 'data/mnist';
+const bins = ['digits-train', 'digits-eval', 'digits-server'];
+
+function run(bin, args, env = {}) {
+  const r = spawnSync(join(build, bin), args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 600_000 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+test('every binary prints --help and --version and exits 0', () => {
+  for (const bin of bins) {
+    const h = run(bin, ['--help']);
+    assert.equal(h.status, 0, `${bin} --help`);
+    assert.match(h.stdout, /usage:/i, `${bin} --help prints usage`);
+    const v = run(bin, ['--version']);
+    assert.equal(v.status, 0);
+    assert.match(v.stdout, new RegExp(`${bin} \\d+\\.\\d+\\.\\d+`));
+  }
+});
+
+test('bad flags are rejected with a message naming the flag', () => {
+  const cases = [
+    ['digits-train', ['--epochs', 'zero'], /--epochs: bad value 'zero'/],
+    ['digits-train', ['--activation', 'gelu'], /relu, sigmoid or tanh/],
+    ['digits-train', ['--arch', 'dense:10,pool:2'], /last layer must be dense/],
+    ['digits-train', ['--bogus'], /Try 'digits-train --help'/],
+    ['digits-eval', [], /--model FILE is required/],
+  ];
+  for (const [bin, args, re] of cases) {
+    const r = run(bin, args);
+    assert.equal(r.status, 2, `${bin} ${args.join(' ')} exits 2`);
+    assert.match(r.stderr, re);
+  }
+});
+
+test('missing data is reported with how to get it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'digits-cli-'));
+  try {
+    const r = run('digits-train', ['--data', dir, '--out', join(dir, 'm.model'), '--quiet']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /make data/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('an unwritable output is reported before any training', () => {
+  const r = run('digits-train', ['--data', data, '--out', '/nonexistent-dir/m.model', '--quiet']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cannot write next to \/nonexistent-dir\/m.model/);
+});
+
+test('same seed, flags and threads give a bit-identical model file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'digits-cli-'));
+  try {
+    const args = ['--data', data, '--hidden', '32', '--batch', '64', '--iterations', '300',
+                  '--threads', '2', '--seed', '7', '--quiet', '--no-reports'];
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    // the same --out both times: the command line is part of the recorded metadata
+    const out = join(dir, 'm.model');
+    let r = run('digits-train', [...args, '--out', out], env);
+    assert.equal(r.status, 0, r.stderr);
+    const a = readFileSync(out);
+    r = run('digits-train', [...args, '--out', out], env);
+    assert.equal(r.status, 0, r.stderr);
+    const b = readFileSync(out);
+    assert.ok(a.length > 100000);
+    assert.ok(a.equals(b), 'model files differ');
+    const c = run('digits-train', [...args, '--seed', '8', '--out', out], env);
+    assert.equal(c.status, 0);
+    assert.ok(!a.equals(readFileSync(out)), 'another seed gives another model');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('seed004 preset reaches at least 94% and writes its reports; digits-eval agrees', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'digits-cli-'));
+  try {
+    const out = join(dir, 'seed004.model');
+    const r = run('digits-train', ['--preset', 'seed004', '--data', data, '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const m = r.stdout.match(/test accuracy ([\d.]+)%/);
+    assert.ok(m, r.stdout.slice(-500));
+    assert.ok(Number(m[1]) >= 94.0, `seed004 reached ${m[1]}%`);
+    assert.match(r.stdout, /confusion matrix/);
+    assert.match(r.stdout, /examples \(predicted \/ true\)/);
+    for (const ext of ['history.csv', 'curves.svg', 'samples.png'])
+      assert.ok(existsSync(join(dir, `seed004.${ext}`)), `${ext} written`);
+    const csv = readFileSync(join(dir, 'seed004.history.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv.length, 11, 'header + 10 epochs');
+    const e = run('digits-eval', ['--model', out, '--data', data, '--json']);
+    assert.equal(e.status, 0, e.stderr);
+    const j = JSON.parse(e.stdout);
+    assert.equal(j.n, 10000);
+    assert.equal(j.accuracy.toFixed(4), (Number(m[1]) / 100).toFixed(4));
+    assert.equal(j.confusion.flat().reduce((s, x) => s + x, 0), 10000);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

@@ -1,0 +1,120 @@
+/*
+ * test_shipped.c - the models we ship: each loads, scores exactly the test accuracy recorded
+ * in its file, clears its bar, and classifies MNIST digits drawn anywhere on a 280x280 canvas
+ * at 0.5x-3x scale, after nn_image_normalize, within 1 point of its plain test accuracy.
+ */
+#include "nn/nn.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *mnist_dir(void)
+{
+    const char *d = getenv("MNIST_DIR");
+    return d && *d ? d : "data/mnist";
+}
+
+static nn_model *load_model(const char *path)
+{
+    char err[512] = "";
+    nn_model *m = NULL;
+    cr_assert_eq(access(path, R_OK), 0, "%s is missing: the shipped model must be in models/",
+                 path);
+    cr_assert_eq(nn_model_load(&m, path, err, sizeof err), NN_OK, "%s", err);
+    return m;
+}
+
+static void load_test(struct nn_dataset *ds)
+{
+    char err[512] = "";
+    cr_assert_eq(nn_dataset_load_mnist(ds, mnist_dir(), "test", err, sizeof err), NN_OK,
+                 "MNIST is needed (run `make data`): %s", err);
+}
+
+static void check_recorded_accuracy(const char *path, double bar)
+{
+    struct nn_dataset test = {0};
+    struct nn_eval ev;
+    nn_model *m = load_model(path);
+    load_test(&test);
+    cr_assert_eq(nn_evaluate(m, &test, 2, &ev, NULL), NN_OK);
+    const struct nn_meta *meta = nn_model_meta(m);
+    cr_expect_float_eq(ev.accuracy, meta->test_acc, 0.0002, "%s: measured %.4f, recorded %.4f",
+                       path, ev.accuracy, (double)meta->test_acc);
+    cr_expect_geq(ev.accuracy, bar, "%s: %.4f is below the %.3f bar", path, ev.accuracy, bar);
+    cr_expect_eq(memcmp(ev.confusion, meta->confusion, sizeof ev.confusion), 0,
+                 "%s: confusion matrix differs from the recorded one", path);
+    cr_expect_gt(meta->n_history, 0, "history recorded");
+    nn_model_free(m);
+    nn_dataset_free(&test);
+}
+
+/* Draws a 28x28 byte digit scaled by s with its top-left at (ox, oy) onto a side x side
+ * canvas (bilinear sample at each canvas pixel centre; zero outside the digit). */
+static void render(float *canvas, int side, const uint8_t *digit, float s, float ox, float oy)
+{
+    memset(canvas, 0, sizeof(float) * (size_t)side * side);
+    int x0 = (int)floorf(ox), y0 = (int)floorf(oy), x1 = (int)ceilf(ox + 28 * s),
+        y1 = (int)ceilf(oy + 28 * s);
+    for (int y = y0 < 0 ? 0 : y0; y < y1 && y < side; y++)
+        for (int x = x0 < 0 ? 0 : x0; x < x1 && x < side; x++) {
+            float u = ((float)x + 0.5f - ox) / s - 0.5f, v = ((float)y + 0.5f - oy) / s - 0.5f;
+            int iu = (int)floorf(u), iv = (int)floorf(v);
+            float fu = u - (float)iu, fv = v - (float)iv, acc = 0.0f;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    int px = iu + dx, py = iv + dy;
+                    if (px < 0 || px >= 28 || py < 0 || py >= 28)
+                        continue;
+                    acc += digit[py * 28 + px] / 255.0f * (dx ? fu : 1 - fu) * (dy ? fv : 1 - fv);
+                }
+            canvas[(size_t)y * side + x] = acc;
+        }
+}
+
+static void check_canvas_invariance(const char *path)
+{
+    enum { SIDE = 280 };
+    struct nn_dataset test = {0};
+    struct nn_eval ev;
+    struct nn_rng rng;
+    nn_workspace *ws = NULL;
+    nn_model *m = load_model(path);
+    float *canvas = malloc(sizeof(float) * SIDE * SIDE), x[NN_MNIST_PIXELS], probs[10];
+    size_t correct = 0;
+    load_test(&test);
+    cr_assert_eq(nn_evaluate(m, &test, 2, &ev, NULL), NN_OK);
+    cr_assert_eq(nn_workspace_new(&ws, m, 1), NN_OK);
+    nn_rng_seed(&rng, 2024);
+    for (size_t i = 0; i < test.n; i++) {
+        float s = 0.5f + 2.5f * nn_rng_uniform(&rng);
+        float room = SIDE - 28 * s;
+        render(canvas, SIDE, test.images + i * 784, s, room * nn_rng_uniform(&rng),
+               room * nn_rng_uniform(&rng));
+        int rc = nn_image_normalize(x, canvas, SIDE, SIDE);
+        cr_assert_eq(rc, NN_OK, "digit %zu: %s", i, nn_strerror(rc));
+        nn_model_predict(m, x, probs, ws);
+        correct += nn_argmax(probs, 10) == test.labels[i];
+    }
+    double acc = (double)correct / (double)test.n;
+    cr_log_info("%s: plain %.4f, on canvas %.4f", path, ev.accuracy, acc);
+    cr_expect_geq(acc, ev.accuracy - 0.01, "%s: %.4f on the canvas vs %.4f plain", path, acc,
+                  ev.accuracy);
+    nn_workspace_free(ws);
+    free(canvas);
+    nn_model_free(m);
+    nn_dataset_free(&test);
+}
+
+Test(shipped, mlp_scores_its_recorded_accuracy_of_at_least_98_percent, .timeout = 120)
+{
+    check_recorded_accuracy("models/mnist-mlp.model", 0.98);
+}
+
+Test(shipped, mlp_classifies_digits_anywhere_on_a_canvas_as_well_as_plain, .timeout = 300)
+{
+    check_canvas_invariance("models/mnist-mlp.model");
+}
