@@ -54,6 +54,11 @@ for bin in "$build"/fuzz/fuzz_*; do
     for d in "tests/fuzz/corpus/${name#fuzz_}" "tests/fuzz/regressions/${name#fuzz_}"; do
         [ -d "$d" ] && dirs+=("$d")
     done
+    # the shared bad-input corpora are seeds too (read in place, never copied in)
+    case $name in
+    fuzz_predict_json) dirs+=("../shared/corpus/json") ;;
+    fuzz_image) dirs+=("../shared/corpus/png") ;;
+    esac
     if run_suite "$name" "$bin" "${dirs[@]}"; then passed=$((passed + 1))
     else failed=$((failed + 1)); failures+=("$name"); fi
 done

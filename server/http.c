@@ -1,0 +1,558 @@
+/*
+ * http.c - routing, request state, limits and the access log on libmicrohttpd (see http.h).
+ *
+ * Routes:
+ *   POST /predict                   predict.c
+ *   GET  /models, /model[?name=x]   model metadata (pre-rendered per snapshot)
+ *   GET  /healthz, /metrics         status and Prometheus counters
+ *   GET  anything else              a file under --web (static.c), else 404
+ * A known path with the wrong method is 405 with Allow; HEAD works wherever GET does.
+ */
+#include "http.h"
+
+#include "buf.h"
+#include "predict.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct srv_http {
+    struct MHD_Daemon *d;
+    struct srv_config cfg;
+    struct srv_registry *reg;
+    struct srv_metrics *metrics;
+    const struct srv_static *st;
+    int port;
+    atomic_int in_flight; /* requests between the first callback and completion */
+};
+
+enum method { M_GET, M_HEAD, M_POST, M_OTHER };
+
+/* Per-request state: created on the first callback, freed on completion. */
+struct req {
+    uint64_t t0;
+    enum srv_route route;
+    enum method method;
+    int responded;
+    int too_large;
+    int status;
+    uint64_t bytes;
+    char *body;
+    size_t len, cap;
+    char method_s[8];
+    char path[128]; /* for the access log, truncated */
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Responses                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Queues body (malloc'd, taken over) with the common headers. */
+static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int status,
+                                 char *body, size_t len, const char *type, const char *allow)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
+                                                                            : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    if (type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->responded = 1;
+        r->status = status;
+        r->bytes = len;
+    }
+    return ret;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, struct req *r,
+                                     struct srv_response *res, const char *allow)
+{
+    char *body = res->body;
+    res->body = NULL;
+    return send_body(c, r, res->status, body, res->len, res->content_type, allow);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int status,
+                                  const char *msg, const char *allow)
+{
+    struct srv_response res;
+    srv_response_error(&res, status, msg);
+    return send_response(c, r, &res, allow);
+}
+
+static enum MHD_Result send_copy(struct MHD_Connection *c, struct req *r, int status,
+                                 const char *data, size_t len, const char *type)
+{
+    char *body = malloc(len + 1);
+    if (!body)
+        return send_error(c, r, 500, "out of memory", NULL);
+    memcpy(body, data, len);
+    body[len] = '\n';
+    return send_body(c, r, status, body, len + 1, type, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Routes                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+static enum MHD_Result route_models(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct srv_snapshot *s = srv_registry_acquire(h->reg);
+    enum MHD_Result ret;
+    if (r->route == SRV_ROUTE_MODELS) {
+        ret = send_copy(c, r, 200, s->list_json, s->list_json_len, "application/json");
+    } else {
+        const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+        const struct srv_model *m = srv_snapshot_find(s, name);
+        if (m) {
+            ret = send_copy(c, r, 200, m->json, m->json_len, "application/json");
+        } else {
+            char msg[160];
+            if (s->n == 0)
+                snprintf(msg, sizeof msg, "no model is loaded");
+            else
+                snprintf(msg, sizeof msg, "unknown model \"%.64s\" (see GET /models)",
+                         name ? name : "");
+            ret = send_error(c, r, s->n == 0 ? 503 : 404, msg, NULL);
+        }
+    }
+    srv_snapshot_release(s);
+    return ret;
+}
+
+static enum MHD_Result route_healthz(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct srv_snapshot *s = srv_registry_acquire(h->reg);
+    struct srv_registry_status st;
+    srv_registry_status(h->reg, &st);
+    struct srv_buf b;
+    srv_buf_init(&b);
+    srv_buf_printf(&b, "{\"status\":\"%s\",\"models\":%d,\"default\":", s->n ? "ok" : "no model",
+                   s->n);
+    if (s->n)
+        srv_buf_json_string(&b, s->models[0].name);
+    else
+        srv_buf_puts(&b, "null");
+    srv_buf_puts(&b, ",\"names\":[");
+    for (int i = 0; i < s->n; i++) {
+        if (i)
+            srv_buf_putc(&b, ',');
+        srv_buf_json_string(&b, s->models[i].name);
+    }
+    srv_buf_printf(&b,
+                   "],\"generation\":%llu,\"reloads\":{\"ok\":%llu,\"failed\":%llu},"
+                   "\"last_reload_unix\":%lld,\"last_reload_error\":",
+                   (unsigned long long)st.generation, (unsigned long long)st.reloads_ok,
+                   (unsigned long long)st.reloads_failed, (long long)st.last_reload_unix);
+    if (st.last_error[0])
+        srv_buf_json_string(&b, st.last_error);
+    else
+        srv_buf_puts(&b, "null");
+    srv_buf_printf(&b, ",\"uptime_s\":%lld,\"version\":\"%s\"}\n",
+                   (long long)(time(NULL) - h->metrics->start_unix), NN_VERSION);
+    int status = s->n ? 200 : 503;
+    srv_snapshot_release(s);
+    size_t len = 0;
+    char *body = srv_buf_steal(&b, &len);
+    if (!body)
+        return send_error(c, r, 500, "out of memory", NULL);
+    return send_body(c, r, status, body, len, "application/json", NULL);
+}
+
+static enum MHD_Result route_metrics(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct srv_snapshot *s = srv_registry_acquire(h->reg);
+    struct srv_registry_status st;
+    srv_registry_status(h->reg, &st);
+    struct srv_buf b;
+    srv_buf_init(&b);
+    srv_metrics_render(h->metrics, &b, s->n, st.generation);
+    srv_snapshot_release(s);
+    size_t len = 0;
+    char *body = srv_buf_steal(&b, &len);
+    if (!body)
+        return send_error(c, r, 500, "out of memory", NULL);
+    return send_body(c, r, 200, body, len, "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+static enum MHD_Result route_static(struct srv_http *h, struct MHD_Connection *c, struct req *r,
+                                    const char *url)
+{
+    struct srv_static_file f;
+    if (!h->st || srv_static_open(h->st, url, &f) != 0)
+        return send_error(c, r, 404, "not found", NULL);
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
+    struct MHD_Response *resp;
+    int status = 200;
+    if (inm && !strcmp(inm, f.etag)) {
+        close(f.fd);
+        status = 304;
+        resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+        f.size = 0;
+    } else {
+        resp = MHD_create_response_from_fd64(f.size, f.fd); /* closes fd */
+        if (!resp)
+            close(f.fd);
+    }
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f.mime);
+    /* Revalidate every time: the ETag makes that a 304 without a body. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f.etag);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->responded = 1;
+    r->status = status;
+    r->bytes = r->method == M_HEAD ? 0 : f.size;
+    return ret;
+}
+
+static enum srv_route classify(const char *url)
+{
+    if (!strcmp(url, "/predict"))
+        return SRV_ROUTE_PREDICT;
+    if (!strcmp(url, "/models"))
+        return SRV_ROUTE_MODELS;
+    if (!strcmp(url, "/model"))
+        return SRV_ROUTE_MODEL;
+    if (!strcmp(url, "/healthz"))
+        return SRV_ROUTE_HEALTHZ;
+    if (!strcmp(url, "/metrics"))
+        return SRV_ROUTE_METRICS;
+    return SRV_ROUTE_STATIC;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* libmicrohttpd callbacks                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* First call for a POST /predict: reject early on size or type, else get a buffer ready. */
+static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!srv_predict_body_kind(ct)) {
+        struct srv_response res;
+        srv_predict(&res, h->reg, NULL, ct, NULL, 0, NULL, NULL); /* words the 415 */
+        return send_response(c, r, &res, NULL);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > h->cfg.max_body) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "body of %s bytes is larger than the limit of %zu bytes",
+                     cl, h->cfg.max_body);
+            return send_error(c, r, 413, msg, NULL);
+        }
+        /* Trust the declared length for the limit check only: allocate at most 1 MiB up front
+         * and grow as the bytes actually arrive. */
+        r->cap = (size_t)n + 1 < ((size_t)1 << 20) ? (size_t)n + 1 : (size_t)1 << 20;
+        r->body = malloc(r->cap);
+        if (!r->body)
+            return send_error(c, r, 500, "out of memory", NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c, struct req *r,
+                                    const char *data, size_t size)
+{
+    if (r->too_large)
+        return MHD_YES; /* discard the rest */
+    if (size > h->cfg.max_body - r->len) {
+        /* A chunked body (no Content-Length) just passed the limit: stop buffering and answer
+         * now if libmicrohttpd lets us queue mid-body, else when the body ends. */
+        r->too_large = 1;
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        char msg[128];
+        snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", h->cfg.max_body);
+        send_error(c, r, 413, msg, NULL);
+        return MHD_YES;
+    }
+    if (r->len + size + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + size + 1)
+            cap *= 2;
+        if (cap > h->cfg.max_body + 1)
+            cap = h->cfg.max_body + 1;
+        char *p = realloc(r->body, cap);
+        if (!p)
+            return MHD_NO;
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, size);
+    r->len += size;
+    return MHD_YES;
+}
+
+static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    if (r->too_large) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", h->cfg.max_body);
+        return send_error(c, r, 413, msg, NULL);
+    }
+    if (r->body)
+        r->body[r->len] = '\0';
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
+    const char *qr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "return_input");
+    struct srv_response res;
+    srv_predict(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    free(r->body);
+    r->body = NULL;
+    return send_response(c, r, &res, NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct srv_http *h = cls;
+    struct req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        atomic_fetch_add(&h->in_flight, 1);
+        *con_cls = r;
+        r->t0 = now_us();
+        r->method = !strcmp(method, "GET")    ? M_GET
+                    : !strcmp(method, "HEAD") ? M_HEAD
+                    : !strcmp(method, "POST") ? M_POST
+                                              : M_OTHER;
+        snprintf(r->method_s, sizeof r->method_s, "%s", method);
+        for (char *p = r->method_s; *p; p++)
+            if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+                *p = '?';
+        /* The path as decoded, made safe for a one-line log: no control characters. */
+        snprintf(r->path, sizeof r->path, "%s", url);
+        for (char *p = r->path; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ')
+                *p = '?';
+        r->route = classify(url);
+        /* Early answers (413, 415) only for a body we do not want; everything else is answered
+         * on a later call, after libmicrohttpd has read the whole request, so that the
+         * connection can be kept alive. */
+        if (r->route == SRV_ROUTE_PREDICT && r->method == M_POST)
+            return predict_begin(h, c, r);
+        return MHD_YES;
+    }
+    if (r->responded) { /* answered early: drop whatever body follows */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        enum MHD_Result ret = MHD_YES;
+        if (r->route == SRV_ROUTE_PREDICT && r->method == M_POST)
+            ret = predict_data(h, c, r, upload_data, *upload_data_size);
+        *upload_data_size = 0; /* bodies of other requests are ignored */
+        return ret;
+    }
+    if (r->route == SRV_ROUTE_PREDICT) {
+        if (r->method != M_POST)
+            return send_error(c, r, 405, "use POST for /predict", "POST");
+        return predict_end(h, c, r);
+    }
+    if (r->method != M_GET && r->method != M_HEAD) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "method %.16s not allowed here; use GET or HEAD", r->method_s);
+        return send_error(c, r, 405, msg, "GET, HEAD");
+    }
+    switch (r->route) {
+    case SRV_ROUTE_MODELS:
+    case SRV_ROUTE_MODEL: return route_models(h, c, r);
+    case SRV_ROUTE_HEALTHZ: return route_healthz(h, c, r);
+    case SRV_ROUTE_METRICS: return route_metrics(h, c, r);
+    default: return route_static(h, c, r, url);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    struct srv_http *h = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    uint64_t us = now_us() - r->t0;
+    int status = r->responded ? r->status : 0; /* 0: connection ended without an answer */
+    srv_metrics_request(h->metrics, r->route, status, us, r->bytes);
+    if (!h->cfg.quiet) {
+        char line[256];
+        int n = snprintf(line, sizeof line, "%s %s %d %llu %llu%s\n", r->method_s, r->path,
+                         status, (unsigned long long)r->bytes, (unsigned long long)us,
+                         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        if (n > 0) {
+            size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+            ssize_t w = write(STDERR_FILENO, line, len);
+            (void)w;
+        }
+    }
+    free(r->body);
+    free(r);
+    atomic_fetch_sub(&h->in_flight, 1);
+}
+
+/* Percent-decoding of the path and query that keeps "%00" as the three characters, so a NUL
+ * can never cut a path short ("/index.html%00.png"): the file lookup then simply fails. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi, lo;
+        if (p[0] == '%' && p[1] && p[2] &&
+            (hi = (p[1] >= '0' && p[1] <= '9')   ? p[1] - '0'
+                  : (p[1] >= 'a' && p[1] <= 'f') ? p[1] - 'a' + 10
+                  : (p[1] >= 'A' && p[1] <= 'F') ? p[1] - 'A' + 10
+                                                 : -1) >= 0 &&
+            (lo = (p[2] >= '0' && p[2] <= '9')   ? p[2] - '0'
+                  : (p[2] >= 'a' && p[2] <= 'f') ? p[2] - 'a' + 10
+                  : (p[2] >= 'A' && p[2] <= 'F') ? p[2] - 'A' + 10
+                                                 : -1) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct srv_registry *reg,
+                   struct srv_metrics *metrics, const struct srv_static *st, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    struct srv_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    h->cfg = *cfg;
+    h->reg = reg;
+    h->metrics = metrics;
+    h->st = st;
+    atomic_init(&h->in_flight, 0);
+
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    struct sockaddr *addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_TURBO;
+    const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    if (inet_pton(AF_INET, bind, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)cfg->port);
+        addr = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, bind, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)cfg->port);
+        addr = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "--bind %s: not an IPv4 or IPv6 address", bind);
+        free(h);
+        return -1;
+    }
+    if (!cfg->quiet)
+        flags |= MHD_USE_ERROR_LOG;
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, addr},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)cfg->connection_memory, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
+                            MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, errlen, "%s:%d: cannot listen (port in use, or no permission?)", bind,
+                 cfg->port);
+        free(h);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : cfg->port;
+    *out = h;
+    return 0;
+}
+
+int srv_http_port(const struct srv_http *h)
+{
+    return h->port;
+}
+
+int srv_http_stop(struct srv_http *h, int grace_ms)
+{
+    if (!h)
+        return 0;
+    /* Closing the quiesced listening socket makes new connections fail at once instead of
+     * waiting in the backlog of a server that will never accept them. */
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int left = atomic_load(&h->in_flight);
+    for (int waited = 0; left > 0 && waited < grace_ms; waited += 5) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        left = atomic_load(&h->in_flight);
+    }
+    MHD_stop_daemon(h->d);
+    free(h);
+    return left;
+}

@@ -1,0 +1,45 @@
+/*
+ * http.h - the libmicrohttpd daemon: routing, per-request state, limits, access log.
+ *
+ * One daemon with an internal thread pool on epoll (MHD_USE_INTERNAL_POLLING_THREAD |
+ * MHD_USE_EPOLL, --threads threads); each thread runs its requests to completion, so a
+ * prediction runs on the thread that read the request. Per request: state allocated on the
+ * first callback, the body buffered up to --max-body (413 as soon as Content-Length says it is
+ * larger, or as soon as a chunked body passes the limit), freed in the completion callback,
+ * which also writes the access-log line and the metrics.
+ */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include "metrics.h"
+#include "models.h"
+#include "static.h"
+
+#include <stddef.h>
+
+struct srv_config {
+    const char *bind;          /* IPv4 or IPv6 literal; default "127.0.0.1" */
+    int port;                  /* 0 = any free port (see srv_http_port) */
+    int threads;               /* >= 1 */
+    size_t max_body;           /* bytes */
+    unsigned max_connections;
+    unsigned timeout_s;        /* idle connection timeout */
+    size_t connection_memory;  /* libmicrohttpd per-connection pool (headers, buffers) */
+    int quiet;                 /* no access log */
+};
+
+struct srv_http;
+
+/* Starts serving. reg and metrics are required; st may be NULL (no static files). None of
+ * them is owned: they must outlive srv_http_stop. err: "127.0.0.1:8080: cannot listen". */
+int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct srv_registry *reg,
+                   struct srv_metrics *metrics, const struct srv_static *st, char *err,
+                   size_t errlen);
+/* The port actually bound. */
+int srv_http_port(const struct srv_http *h);
+/* Graceful stop: stops accepting connections, waits up to grace_ms for the requests in
+ * flight to finish, then stops the threads and frees h. Returns the number of requests that
+ * were still in flight when the grace time ran out (0 normally). Accepts NULL. */
+int srv_http_stop(struct srv_http *h, int grace_ms);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * main.c - digits-server: flags, signals, start and graceful stop.
+ *
+ * Signals are blocked before the daemon's threads start (they inherit the mask) and taken
+ * synchronously by the main thread with sigwaitinfo, so no code runs in a signal handler:
+ * SIGHUP reloads the models here, SIGINT/SIGTERM stop accepting, let the requests in flight
+ * finish and exit 0.
+ */
+#include "http.h"
+#include "metrics.h"
+#include "models.h"
+#include "static.h"
+
+#include "nn/nn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef DIGITS_VERSION
+#define DIGITS_VERSION NN_VERSION
+#endif
+
+static const char usage[] =
+    "usage: digits-server [options]\n"
+    "\n"
+    "Serves handwritten-digit predictions over HTTP (see server/API.md).\n"
+    "\n"
+    "  --model FILE        model to serve; repeat for several, the first is the default\n"
+    "  --port N            TCP port (default 8080; 0 picks a free one)\n"
+    "  --bind ADDR         IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+    "  --web DIR           serve the page and its files from DIR (GET /)\n"
+    "  --threads N         worker threads (default: number of cores)\n"
+    "  --max-body BYTES    largest request body (default 33554432; suffixes k, M)\n"
+    "  --max-connections N concurrent connections (default 1024)\n"
+    "  --timeout SECONDS   idle connection timeout (default 30)\n"
+    "  --quiet             no access log\n"
+    "  --help              this text\n"
+    "  --version           version\n"
+    "\n"
+    "Signals: SIGHUP reloads the model files (a file that fails to load leaves the old models\n"
+    "serving); SIGINT/SIGTERM finish the requests in flight and exit 0.\n";
+
+/* Parses a non-negative integer with an optional k/M/G suffix; -1 on error. */
+static long long parse_size(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -1;
+    long long mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        mul = 1024 * 1024, end++;
+    else if (*end == 'G' || *end == 'g')
+        mul = 1024LL * 1024 * 1024, end++;
+    if (*end || v > LLONG_MAX / mul)
+        return -1;
+    return v * mul;
+}
+
+int main(int argc, char **argv)
+{
+    const char *models[SRV_MAX_MODELS];
+    int n_models = 0;
+    const char *web = NULL;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    struct srv_config cfg = {
+        .bind = "127.0.0.1",
+        .port = 8080,
+        .threads = cores > 0 ? (int)cores : 1,
+        .max_body = 32u << 20,
+        .max_connections = 1024,
+        .timeout_s = 30,
+        .connection_memory = 64 * 1024,
+        .quiet = 0,
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        char name[32];
+        const char *eq = strchr(a, '=');
+        if (!strncmp(a, "--", 2) && eq && (size_t)(eq - a) < sizeof name) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = '\0';
+            val = eq + 1;
+            a = name;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("digits-server %s (libnn %s)\n", DIGITS_VERSION, NN_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "--quiet")) {
+            cfg.quiet = 1;
+            continue;
+        }
+        static const char *const with_value[] = {"--model",   "--port",            "--bind",
+                                                 "--web",     "--threads",         "--max-body",
+                                                 "--timeout", "--max-connections", NULL};
+        int known = 0;
+        for (int k = 0; with_value[k]; k++)
+            known |= !strcmp(a, with_value[k]);
+        if (!known) {
+            fprintf(stderr, "digits-server: unknown option %s (see --help)\n", argv[i]);
+            return 1;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "digits-server: %s needs a value (see --help)\n", a);
+                return 1;
+            }
+            val = argv[++i];
+        }
+        long long v = 0;
+        if (!strcmp(a, "--model")) {
+            if (n_models == SRV_MAX_MODELS) {
+                fprintf(stderr, "digits-server: at most %d --model\n", SRV_MAX_MODELS);
+                return 1;
+            }
+            models[n_models++] = val;
+        } else if (!strcmp(a, "--web")) {
+            web = val;
+        } else if (!strcmp(a, "--bind")) {
+            cfg.bind = val;
+        } else if ((v = parse_size(val)) < 0) {
+            fprintf(stderr, "digits-server: %s %s: not a number\n", a, val);
+            return 1;
+        } else if (!strcmp(a, "--port")) {
+            if (v > 65535) {
+                fprintf(stderr, "digits-server: --port %s: not in 0..65535\n", val);
+                return 1;
+            }
+            cfg.port = (int)v;
+        } else if (!strcmp(a, "--threads")) {
+            if (v < 1 || v > 256) {
+                fprintf(stderr, "digits-server: --threads %s: not in 1..256\n", val);
+                return 1;
+            }
+            cfg.threads = (int)v;
+        } else if (!strcmp(a, "--max-body")) {
+            if (v < 1 || v > (1LL << 30)) {
+                fprintf(stderr, "digits-server: --max-body %s: not in 1..1G\n", val);
+                return 1;
+            }
+            cfg.max_body = (size_t)v;
+        } else if (!strcmp(a, "--timeout")) {
+            if (v < 1 || v > 3600) {
+                fprintf(stderr, "digits-server: --timeout %s: not in 1..3600\n", val);
+                return 1;
+            }
+            cfg.timeout_s = (unsigned)v;
+        } else if (!strcmp(a, "--max-connections")) {
+            if (v < 1 || v > 65536) {
+                fprintf(stderr, "digits-server: --max-connections %s: not in 1..65536\n", val);
+                return 1;
+            }
+            cfg.max_connections = (unsigned)v;
+        }
+    }
+
+    int status = 1;
+    char err[1024];
+    struct srv_registry *reg = NULL;
+    struct srv_static *st = NULL;
+    struct srv_http *http = NULL;
+    struct srv_metrics *metrics = calloc(1, sizeof *metrics);
+    if (!metrics) {
+        fprintf(stderr, "digits-server: out of memory\n");
+        return 1;
+    }
+    srv_metrics_init(metrics);
+    if (n_models == 0)
+        fprintf(stderr, "digits-server: warning: no --model given; /predict answers 503\n");
+    if (srv_registry_new(&reg, models, n_models, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-server: %s\n", err);
+        goto fail;
+    }
+    if (web && srv_static_new(&st, web, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-server: --web %s\n", err);
+        goto fail;
+    }
+
+    /* Block the signals we wait for (and SIGPIPE) before any thread exists. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    signal(SIGPIPE, SIG_IGN);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+        fprintf(stderr, "digits-server: cannot block signals\n");
+        goto fail;
+    }
+
+    if (srv_http_start(&http, &cfg, reg, metrics, st, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-server: %s\n", err);
+        goto fail;
+    }
+    {
+        struct srv_snapshot *s = srv_registry_acquire(reg);
+        char hostbuf[80];
+        if (strchr(cfg.bind, ':'))
+            snprintf(hostbuf, sizeof hostbuf, "[%s]", cfg.bind);
+        else
+            snprintf(hostbuf, sizeof hostbuf, "%s", cfg.bind);
+        fprintf(stderr, "digits-server: listening on http://%s:%d (%d threads, %d model%s%s%s)\n",
+                hostbuf, srv_http_port(http), cfg.threads, s->n, s->n == 1 ? "" : "s",
+                s->n ? ", default " : "", s->n ? s->models[0].name : "");
+        srv_snapshot_release(s);
+    }
+
+    for (;;) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "digits-server: sigwaitinfo: %s\n", strerror(errno));
+            break;
+        }
+        if (sig == SIGHUP) {
+            if (n_models == 0) {
+                fprintf(stderr, "digits-server: SIGHUP: no model files to reload\n");
+                continue;
+            }
+            if (srv_registry_reload(reg, err, sizeof err) == 0) {
+                srv_metrics_reload(metrics, 1);
+                fprintf(stderr, "digits-server: SIGHUP: reloaded %d model%s\n", n_models,
+                        n_models == 1 ? "" : "s");
+            } else {
+                srv_metrics_reload(metrics, 0);
+                fprintf(stderr, "digits-server: SIGHUP: reload failed, old models keep serving: "
+                                "%s\n",
+                        err);
+            }
+            continue;
+        }
+        fprintf(stderr, "digits-server: %s: finishing requests in flight\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        break;
+    }
+    int left = srv_http_stop(http, 10000);
+    http = NULL;
+    if (left)
+        fprintf(stderr, "digits-server: stopped with %d request%s unfinished after 10 s\n", left,
+                left == 1 ? "" : "s");
+    else
+        fprintf(stderr, "digits-server: stopped\n");
+    status = 0;
+fail:
+    srv_http_stop(http, 0);
+    srv_static_free(st);
+    srv_registry_free(reg);
+    free(metrics);
+    return status;
+}

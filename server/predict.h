@@ -1,0 +1,49 @@
+/*
+ * predict.h - the POST /predict handler and JSON responses, without any HTTP library.
+ *
+ * http.c hands over the complete body, the Content-Type and the two query parameters and gets
+ * back a status and a malloc'd JSON body; tests call the same function directly. Each thread
+ * keeps its own nn_workspace per model (a pthread key, freed when the thread ends), so the
+ * predict path takes no lock: the only shared step is taking a reference to the model
+ * snapshot (models.h).
+ */
+#ifndef SRV_PREDICT_H
+#define SRV_PREDICT_H
+
+#include "metrics.h"
+#include "models.h"
+
+#include <stddef.h>
+
+struct srv_response {
+    int status;
+    char *body;               /* malloc'd, owned by the response; NULL for no body */
+    size_t len;
+    const char *content_type; /* static string */
+};
+
+/* Fills res with {"error": msg} and the status. If even that cannot be allocated, body is
+ * NULL and status 500. */
+void srv_response_error(struct srv_response *res, int status, const char *msg);
+void srv_response_free(struct srv_response *res);
+
+/*
+ * Answers one /predict request. content_type is the header (NULL if absent): application/json
+ * bodies are parsed by request.c; image/png, image/jpeg, image/bmp, image/gif and
+ * application/octet-stream go through decode.c; anything else is 415. q_model and
+ * q_return_input are the query parameters ("?model=x&return_input=1", NULL if absent), used
+ * for image bodies. Never fails for input: every problem is a 4xx JSON error. metrics may be
+ * NULL. Thread-safe.
+ */
+void srv_predict(struct srv_response *res, struct srv_registry *reg, struct srv_metrics *metrics,
+                 const char *content_type, const char *body, size_t len, const char *q_model,
+                 const char *q_return_input);
+
+/* Frees the calling thread's workspaces now (for threads that are not going to exit, such as a
+ * test's main thread). */
+void srv_predict_thread_cleanup(void);
+
+/* The media type of a Content-Type header value: "json", "image", or NULL (unsupported). */
+const char *srv_predict_body_kind(const char *content_type);
+
+#endif

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bench_server.sh - throughput and latency of digits-server with wrk on loopback, and its peak
+# RSS with two models loaded. Prints one JSON line per figure on stdout; details on stderr.
+#
+#   tests/bench/bench_server.sh            (after make; needs wrk, node and MNIST)
+#
+# Cases: POST /predict with the first MNIST test digit as {"pixels":[784]} JSON (3 decimals,
+# what the page sends) and as a 28x28 PNG; wrk -t2 -c32 for throughput and p50/p99, wrk -t1 -c1
+# for single-client latency. Models: models/mnist-mlp.model and models/mnist-cnn.model when they
+# exist (the first one serves), otherwise two 784-256-10 MLPs trained here in seconds.
+# Environment: DIGITS_BUILD (build), MNIST_DIR (data/mnist), BENCH_SECONDS (10),
+# BENCH_THREADS (server threads, default: cores).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${DIGITS_BUILD:-build}
+[[ $build = /* ]] || build=$root/$build
+mnist=${MNIST_DIR:-data/mnist}
+[[ $mnist = /* ]] || mnist=$root/$mnist
+secs=${BENCH_SECONDS:-10}
+threads=${BENCH_THREADS:-$(nproc)}
+lua=$root/tests/bench/post_body.lua
+
+die() { echo "bench_server: $*" >&2; exit 1; }
+command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
+command -v node >/dev/null || die "node not found"
+[ -x "$build/digits-server" ] || die "$build/digits-server not built (make)"
+[ -f "$mnist/t10k-images-idx3-ubyte" ] || die "MNIST not found in $mnist (make data)"
+
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+models=()
+for m in "$root/models/mnist-mlp.model" "$root/models/mnist-cnn.model"; do
+    [ -f "$m" ] && models+=(--model "$m")
+done
+if [ ${#models[@]} -lt 4 ]; then
+    models=()
+    for s in 1 2; do
+        "$build/digits-train" --hidden 256 --iterations 300 --seed $s --name bench$s \
+            --out "$tmp/bench$s.model" --data "$mnist" --no-reports --quiet >&2
+        models+=(--model "$tmp/bench$s.model")
+    done
+fi
+
+# Bodies: MNIST test digit 0 as JSON with 3 decimals, and as an 8-bit gray PNG.
+node --input-type=module -e "
+import fs from 'node:fs';
+import { mnistTest, toUnit, encodePng } from '$root/tests/server/lib.mjs';
+const d = mnistTest(1)[0];
+fs.writeFileSync('$tmp/body.json', JSON.stringify({ pixels: toUnit(d.pixels) }));
+fs.writeFileSync('$tmp/body.png', encodePng(28, 28, 1, Buffer.from(d.pixels)));
+" MNIST_DIR="$mnist"
+
+"$build/digits-server" --port 0 --quiet --threads "$threads" "${models[@]}" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$tmp/log" && break; sleep 0.05; done
+port=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/log" | head -1 | sed 's/.*://')
+[ -n "$port" ] || die "server did not start: $(cat "$tmp/log")"
+url=http://127.0.0.1:$port/predict
+curl -sf -H 'Content-Type: application/json' --data-binary @"$tmp/body.json" "$url" >/dev/null ||
+    die "JSON request failed"
+curl -sf -H 'Content-Type: image/png' --data-binary @"$tmp/body.png" "$url" >/dev/null ||
+    die "PNG request failed"
+
+# wrk latency figure ("1.23ms", "850.00us", "1.01s") in milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
+
+# run NAME TYPE BODY THREADS CONNECTIONS -> JSON lines
+run() {
+    local name=$1 type=$2 body=$3 t=$4 c=$5 out
+    BENCH_BODY=$body BENCH_TYPE=$type wrk -t"$t" -c"$c" -d1s -s "$lua" "$url" >/dev/null 2>&1
+    out=$(BENCH_BODY=$body BENCH_TYPE=$type wrk -t"$t" -c"$c" -d"${secs}s" --latency -s "$lua" \
+        "$url" 2>&1)
+    echo "$out" >&2
+    grep -q '^non-2xx: 0$' <<<"$out" || die "$name: some answers were not 2xx"
+    local rps p50 p99
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    local tag="\"bench\":\"server\",\"case\":\"$name\",\"wrk\":\"-t$t -c$c -d${secs}s\",\"server_threads\":$threads"
+    echo "{$tag,\"metric\":\"requests_per_second\",\"value\":$rps}"
+    echo "{$tag,\"metric\":\"latency_p50_ms\",\"value\":$p50}"
+    echo "{$tag,\"metric\":\"latency_p99_ms\",\"value\":$p99}"
+}
+
+run json28 application/json "$tmp/body.json" 2 32
+run png28 image/png "$tmp/body.png" 2 32
+run json28_single_client application/json "$tmp/body.json" 1 1
+run png28_single_client image/png "$tmp/body.png" 1 1
+
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+n_models=$(( ${#models[@]} / 2 ))
+echo "{\"bench\":\"server\",\"case\":\"peak_rss\",\"models\":$n_models,\"metric\":\"peak_rss_mb\",\"value\":$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')}"
