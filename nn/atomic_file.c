@@ -142,3 +142,90 @@ fail:
     free(tmp);
     return status;
 }
+
+/* Reads a whole file of at most max_size bytes into a malloc'd buffer. */
+int nn_read_file(const char *path, size_t max_size, void **data_out, size_t *size, char *err,
+                 size_t errlen)
+{
+    unsigned char *buf = NULL;
+    size_t cap = 0, len = 0;
+    struct stat st;
+    int fd, rc = NN_OK, e = 0;
+    const char *what = NULL;
+
+    *data_out = NULL, *size = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        e = errno, what = "opening";
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0) {
+        e = errno, what = "stat";
+        goto fail;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        e = EISDIR, what = "opening";
+        goto fail;
+    }
+    if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max_size) {
+        rc = nn_seterr(err, errlen, NN_ERANGE, "%s: %jd bytes is too big (at "
+                                               "most %zu)",
+                       path, (intmax_t)st.st_size, max_size);
+        goto fail;
+    }
+    cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    for (;;) {
+        ssize_t got;
+        if (len == cap) { /* the file grew, or is not a regular file */
+            size_t ncap = cap * 2 > max_size + 1 ? max_size + 1 : cap * 2;
+            unsigned char *nbuf;
+            if (ncap <= cap) {
+                rc = nn_seterr(err, errlen, NN_ERANGE,
+                               "%s: more than %zu bytes is too big", path,
+                               max_size);
+                goto fail;
+            }
+            nbuf = realloc(buf, ncap);
+            if (!nbuf) {
+                rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory", path);
+                goto fail;
+            }
+            buf = nbuf, cap = ncap;
+        }
+        if (!buf && !(buf = malloc(cap))) {
+            rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
+            goto fail;
+        }
+        got = read(fd, buf + len, cap - len);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            e = errno, what = "reading";
+            goto fail;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len > max_size) {
+            rc = nn_seterr(err, errlen, NN_ERANGE,
+                           "%s: more than %zu bytes is too big", path,
+                           max_size);
+            goto fail;
+        }
+    }
+    close(fd);
+    *data_out = buf, *size = len;
+    return NN_OK;
+
+fail:
+    if (what) {
+        char msg[128];
+        if (strerror_r(e, msg, sizeof msg) != 0)
+            snprintf(msg, sizeof msg, "error %d", e);
+        rc = nn_seterr(err, errlen, NN_EIO, "%s: %s: %s", path, what, msg);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return rc;
+}

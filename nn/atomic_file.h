@@ -27,4 +27,10 @@
  */
 int nn_atomic_write(const char *path, const void *data, size_t size, char *err, size_t errlen);
 
+/* Reads the whole file at path into *data (malloc'd, freed by the caller) and its length into
+ * *size. Refuses directories and files over max_size (NN_ERANGE); system errors are NN_EIO with
+ * "path: opening: strerror". */
+int nn_read_file(const char *path, size_t max_size, void **data, size_t *size, char *err,
+                 size_t errlen);
+
 #endif

@@ -938,93 +938,6 @@ fail:
     return rc;
 }
 
-/* Reads a whole file of at most MAX_FILE_SIZE bytes. */
-static int read_file(const char *path, unsigned char **data, size_t *size, char *err,
-                     size_t errlen)
-{
-    unsigned char *buf = NULL;
-    size_t cap = 0, len = 0;
-    struct stat st;
-    int fd, rc = NN_OK, e = 0;
-    const char *what = NULL;
-
-    *data = NULL, *size = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e = errno, what = "opening";
-        goto fail;
-    }
-    if (fstat(fd, &st) != 0) {
-        e = errno, what = "stat";
-        goto fail;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        e = EISDIR, what = "opening";
-        goto fail;
-    }
-    if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > MAX_FILE_SIZE) {
-        rc = nn_seterr(err, errlen, NN_ERANGE, "%s: %jd bytes is too big for a model file (at "
-                                               "most %zu)",
-                       path, (intmax_t)st.st_size, MAX_FILE_SIZE);
-        goto fail;
-    }
-    cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
-    for (;;) {
-        ssize_t got;
-        if (len == cap) { /* the file grew, or is not a regular file */
-            size_t ncap = cap * 2 > MAX_FILE_SIZE + 1 ? MAX_FILE_SIZE + 1 : cap * 2;
-            unsigned char *nbuf;
-            if (ncap <= cap) {
-                rc = nn_seterr(err, errlen, NN_ERANGE,
-                               "%s: more than %zu bytes is too big for a model file", path,
-                               MAX_FILE_SIZE);
-                goto fail;
-            }
-            nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nbuf, cap = ncap;
-        }
-        if (!buf && !(buf = malloc(cap))) {
-            rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
-            goto fail;
-        }
-        got = read(fd, buf + len, cap - len);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            e = errno, what = "reading";
-            goto fail;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-        if (len > MAX_FILE_SIZE) {
-            rc = nn_seterr(err, errlen, NN_ERANGE,
-                           "%s: more than %zu bytes is too big for a model file", path,
-                           MAX_FILE_SIZE);
-            goto fail;
-        }
-    }
-    close(fd);
-    *data = buf, *size = len;
-    return NN_OK;
-
-fail:
-    if (what) {
-        char msg[128];
-        if (strerror_r(e, msg, sizeof msg) != 0)
-            snprintf(msg, sizeof msg, "error %d", e);
-        rc = nn_seterr(err, errlen, NN_EIO, "%s: %s: %s", path, what, msg);
-    }
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    return rc;
-}
-
 int nn_model_load(nn_model **out, const char *path, char *err, size_t errlen)
 {
     unsigned char *data = NULL;
@@ -1037,7 +950,7 @@ int nn_model_load(nn_model **out, const char *path, char *err, size_t errlen)
     *out = NULL;
     if (!path || !*path)
         return nn_seterr(err, errlen, NN_EINVAL, "load: empty path");
-    rc = read_file(path, &data, &size, err, errlen);
+    rc = nn_read_file(path, MAX_FILE_SIZE, (void **)&data, &size, err, errlen);
     if (rc)
         return rc;
     rc = nn_model_load_buffer(out, data, size, detail, sizeof detail);

@@ -374,6 +374,25 @@ int nn_trainer_epochs_done(const nn_trainer *tr);
 int nn_trainer_finished(const nn_trainer *tr);
 /* Learning rate that the schedule gives for the next step. */
 float nn_trainer_lr(const nn_trainer *tr);
+/* Whether an epoch is in progress (stopped part-way by the callback; the next
+ * nn_trainer_epoch call continues it where it stopped). */
+int nn_trainer_in_epoch(const nn_trainer *tr);
+/* The configuration the trainer runs with (after clamping, e.g. batch to the data size). */
+const struct nn_train_config *nn_trainer_config(const nn_trainer *tr);
+
+/*
+ * Checkpoints: everything needed to continue a run so that it ends bit-identical to an
+ * uninterrupted one: the model (with its metadata and history so far), the training config,
+ * optimiser moments, step and epoch counters, the position within the current epoch and its
+ * running sums. No RNG state is needed: every random choice is a function of (seed, epoch,
+ * step). Saved atomically (temp file, fsync, rename).
+ * Load returns a new model and a trainer bound to it with the stored config; train_size must be
+ * the size of the dataset the run uses. Errors: NN_EIO, NN_EFORMAT, NN_EVERSION, NN_ECHECKSUM,
+ * NN_EINVAL (different dataset size), NN_ENOMEM, with detail in err.
+ */
+int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err, size_t errlen);
+int nn_trainer_load_checkpoint(nn_trainer **tr, nn_model **model, const char *path,
+                               size_t train_size, char *err, size_t errlen);
 
 /* The trainer's augmentation applied to one byte image (rows x cols) into dst (28x28 floats
  * when rows = cols = 28): random affine and stroke thickness from cfg's aug_* fields, drawn

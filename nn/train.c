@@ -12,9 +12,12 @@
 #include "nn_impl.h"
 #include "net.h"
 
+#include "atomic_file.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 struct nn_trainer {
     nn_model *model;
@@ -24,6 +27,10 @@ struct nn_trainer {
     size_t n_train, steps_per_epoch;
     int64_t step, total_steps;
     int epoch;                /* epochs completed */
+    /* the epoch in progress: position and running sums, so it can stop and resume */
+    size_t pos, seen, correct;
+    double loss_sum;
+    float last_lr;
     float *grads, *m1, *m2;   /* n_params each; m1/m2 optimiser moments */
     uint32_t *perm;
     uint8_t *ybuf;
@@ -234,57 +241,365 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
     if (nn_trainer_finished(tr))
         return NN_OK;
 
-    /* The epoch's order is a function of (seed, epoch) alone. */
+    /* The epoch's order is a function of (seed, epoch) alone, so an epoch resumed at tr->pos
+     * sees exactly the samples an uninterrupted one would. */
     struct nn_rng rng;
     nn_rng_seed(&rng, nn_hash3(tr->cfg.seed, (uint64_t)tr->epoch, 0x5348554646ULL));
     for (size_t i = 0; i < ds->n; i++)
         tr->perm[i] = (uint32_t)i;
     nn_rng_shuffle(&rng, tr->perm, ds->n);
+    if (tr->pos == 0) {
+        tr->seen = tr->correct = 0;
+        tr->loss_sum = 0.0;
+        tr->last_lr = nn_trainer_lr(tr);
+    }
 
-    double loss_sum = 0.0;
-    size_t correct = 0, seen = 0;
-    float lr = nn_trainer_lr(tr);
     int stopped = 0;
-    for (size_t pos = 0; pos < ds->n && !nn_trainer_finished(tr) && !stopped;) {
-        size_t B = ds->n - pos < (size_t)tr->cfg.batch ? ds->n - pos : (size_t)tr->cfg.batch;
-        lr = nn_trainer_lr(tr);
+    while (tr->pos < ds->n && !nn_trainer_finished(tr) && !stopped) {
+        size_t B = ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
+        float lr = tr->last_lr = nn_trainer_lr(tr);
         memset(tr->grads, 0, m->n_params * sizeof *tr->grads);
         for (size_t c = 0; c < B; c += (size_t)tr->chunk) {
             int cn = (int)(B - c < (size_t)tr->chunk ? B - c : (size_t)tr->chunk);
-            assemble(tr, ds, pos + c, cn);
+            assemble(tr, ds, tr->pos + c, cn);
             const float *logits =
                 nn_net_forward(m, &tr->net, cn, nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c));
-            loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
-                                        tr->classes, 1.0f / (float)B);
+            tr->loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
+                                            tr->classes, 1.0f / (float)B);
             for (int i = 0; i < cn; i++)
-                correct += nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) ==
-                           tr->ybuf[i];
+                tr->correct += nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) ==
+                               tr->ybuf[i];
             nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
         }
         optimizer_step(tr, lr);
         tr->step++;
-        pos += B;
-        seen += B;
+        tr->pos += B;
+        tr->seen += B;
         if (cb) {
             struct nn_progress p = {
-                .epoch = tr->epoch + 1, .step = tr->step, .seen = seen, .total = ds->n,
-                .lr = lr, .loss = loss_sum / (double)seen,
-                .accuracy = (double)correct / (double)seen,
+                .epoch = tr->epoch + 1, .step = tr->step, .seen = tr->seen, .total = ds->n,
+                .lr = lr, .loss = tr->loss_sum / (double)tr->seen,
+                .accuracy = (double)tr->correct / (double)tr->seen,
             };
             stopped = cb(ctx, &p);
         }
     }
-    if (seen == ds->n || !stopped)
-        tr->epoch++;
+    /* An epoch ends when its data is used up, or when the iteration budget ends the run. */
+    int ended = tr->pos >= ds->n || nn_trainer_finished(tr);
     if (out) {
         memset(out, 0, sizeof *out);
-        out->epoch = tr->epoch;
+        out->epoch = tr->epoch + (ended ? 1 : 0);
         out->step = tr->step;
-        out->lr = lr;
-        out->train_loss = seen ? (float)(loss_sum / (double)seen) : NAN;
-        out->train_acc = seen ? (float)((double)correct / (double)seen) : NAN;
+        out->lr = tr->last_lr;
+        out->train_loss = tr->seen ? (float)(tr->loss_sum / (double)tr->seen) : NAN;
+        out->train_acc = tr->seen ? (float)((double)tr->correct / (double)tr->seen) : NAN;
         out->test_loss = NAN;
         out->test_acc = NAN;
     }
-    return stopped ? NN_EINTR : NN_OK;
+    if (ended) {
+        tr->epoch++;
+        tr->pos = 0;
+        return NN_OK;
+    }
+    return NN_EINTR;
+}
+
+int nn_trainer_in_epoch(const nn_trainer *tr)
+{
+    return tr->pos > 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Checkpoints                                                                               */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * Layout (all little-endian): "DIGITSCK", u32 version, u64 model length, the model file bytes
+ * (nn_model_save_buffer: architecture, weights, metadata with the history so far), the training
+ * config, the counters, u64 n_params, the two optimiser moment arrays as float32, and a CRC-32
+ * of everything before it. Randomness needs no state: it is a function of (seed, epoch, step).
+ */
+#define CKPT_MAGIC "DIGITSCK"
+#define CKPT_VERSION 1u
+
+struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void put(struct wbuf *b, const void *src, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q, b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put_u64(struct wbuf *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    put(b, x, 8);
+}
+
+static void put_u32(struct wbuf *b, uint32_t v)
+{
+    uint8_t x[4];
+    for (int i = 0; i < 4; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    put(b, x, 4);
+}
+
+static void put_f32(struct wbuf *b, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(b, v);
+}
+
+static void put_f64(struct wbuf *b, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    put_u64(b, v);
+}
+
+struct rbuf {
+    const uint8_t *p;
+    size_t len, at;
+    int short_read;
+};
+
+static const uint8_t *get(struct rbuf *r, size_t n)
+{
+    if (r->short_read || n > r->len - r->at) {
+        r->short_read = 1;
+        return NULL;
+    }
+    r->at += n;
+    return r->p + r->at - n;
+}
+
+static uint64_t get_u64(struct rbuf *r)
+{
+    const uint8_t *x = get(r, 8);
+    uint64_t v = 0;
+    for (int i = 0; x && i < 8; i++)
+        v |= (uint64_t)x[i] << (8 * i);
+    return v;
+}
+
+static uint32_t get_u32(struct rbuf *r)
+{
+    const uint8_t *x = get(r, 4);
+    uint32_t v = 0;
+    for (int i = 0; x && i < 4; i++)
+        v |= (uint32_t)x[i] << (8 * i);
+    return v;
+}
+
+static float get_f32(struct rbuf *r)
+{
+    uint32_t v = get_u32(r);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+static double get_f64(struct rbuf *r)
+{
+    uint64_t v = get_u64(r);
+    double d;
+    memcpy(&d, &v, 8);
+    return d;
+}
+
+static void put_config(struct wbuf *b, const struct nn_train_config *c)
+{
+    put_u32(b, (uint32_t)c->batch);
+    put_u32(b, (uint32_t)c->epochs);
+    put_u64(b, (uint64_t)c->iterations);
+    put_f32(b, c->lr);
+    put_u32(b, (uint32_t)c->optimizer);
+    put_f32(b, c->momentum);
+    put_u32(b, (uint32_t)c->nesterov);
+    put_f32(b, c->beta1);
+    put_f32(b, c->beta2);
+    put_f32(b, c->eps);
+    put_f32(b, c->weight_decay);
+    put_u32(b, (uint32_t)c->schedule);
+    put_f32(b, c->warmup_epochs);
+    put_u32(b, (uint32_t)c->step_epochs);
+    put_f32(b, c->step_gamma);
+    put_u64(b, c->seed);
+    put_u32(b, (uint32_t)c->threads);
+    put_f32(b, c->aug_shift);
+    put_f32(b, c->aug_rotate);
+    put_f32(b, c->aug_scale);
+    put_f32(b, c->aug_shear);
+    put_f32(b, c->aug_elastic);
+    put_f32(b, c->aug_thickness);
+}
+
+static void get_config(struct rbuf *r, struct nn_train_config *c)
+{
+    c->batch = (int)get_u32(r);
+    c->epochs = (int)get_u32(r);
+    c->iterations = (int64_t)get_u64(r);
+    c->lr = get_f32(r);
+    c->optimizer = (enum nn_optimizer)get_u32(r);
+    c->momentum = get_f32(r);
+    c->nesterov = (int)get_u32(r);
+    c->beta1 = get_f32(r);
+    c->beta2 = get_f32(r);
+    c->eps = get_f32(r);
+    c->weight_decay = get_f32(r);
+    c->schedule = (enum nn_schedule)get_u32(r);
+    c->warmup_epochs = get_f32(r);
+    c->step_epochs = (int)get_u32(r);
+    c->step_gamma = get_f32(r);
+    c->seed = get_u64(r);
+    c->threads = (int)get_u32(r);
+    c->aug_shift = get_f32(r);
+    c->aug_rotate = get_f32(r);
+    c->aug_scale = get_f32(r);
+    c->aug_shear = get_f32(r);
+    c->aug_elastic = get_f32(r);
+    c->aug_thickness = get_f32(r);
+}
+
+int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err, size_t errlen)
+{
+    struct wbuf b = {0};
+    void *model = NULL;
+    size_t model_len = 0;
+    int rc = nn_model_save_buffer(tr->model, &model, &model_len, err, errlen);
+    if (rc)
+        return rc;
+    put(&b, CKPT_MAGIC, 8);
+    put_u32(&b, CKPT_VERSION);
+    put_u64(&b, model_len);
+    put(&b, model, model_len);
+    put_config(&b, &tr->cfg);
+    put_u64(&b, tr->n_train);
+    put_u64(&b, (uint64_t)tr->step);
+    put_u32(&b, (uint32_t)tr->epoch);
+    put_u64(&b, tr->pos);
+    put_u64(&b, tr->seen);
+    put_u64(&b, tr->correct);
+    put_f64(&b, tr->loss_sum);
+    put_f32(&b, tr->last_lr);
+    put_u64(&b, tr->model->n_params);
+    for (size_t i = 0; i < tr->model->n_params; i++)
+        put_f32(&b, tr->m1[i]);
+    for (size_t i = 0; i < tr->model->n_params; i++)
+        put_f32(&b, tr->m2[i]);
+    put_u32(&b, (uint32_t)crc32(0L, b.p, (uInt)b.len));
+    if (b.oom)
+        rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for the checkpoint", path);
+    else
+        rc = nn_atomic_write(path, b.p, b.len, err, errlen);
+    free(model);
+    free(b.p);
+    return rc;
+}
+
+int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const char *path,
+                               size_t train_size, char *err, size_t errlen)
+{
+    nn_model *model = NULL;
+    nn_trainer *tr = NULL;
+    struct nn_train_config cfg;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    *out = NULL;
+    *model_out = NULL;
+    if ((rc = nn_read_file(path, (1u << 30), (void **)&data, &len, err, errlen)))
+        return rc;
+    struct rbuf r = {data, len, 0, 0};
+    if (len < 16 || memcmp(data, CKPT_MAGIC, 8)) {
+        rc = nn_seterr(err, errlen, NN_EFORMAT, "%s: not a digits checkpoint (bad magic)", path);
+        goto fail;
+    }
+    if (len < 4 || (uint32_t)crc32(0L, data, (uInt)(len - 4)) !=
+                       (uint32_t)(data[len - 4] | data[len - 3] << 8 | data[len - 2] << 16 |
+                                  (uint32_t)data[len - 1] << 24)) {
+        rc = nn_seterr(err, errlen, NN_ECHECKSUM, "%s: checksum mismatch (damaged checkpoint)", path);
+        goto fail;
+    }
+    r.len = len - 4;
+    get(&r, 8);
+    uint32_t version = get_u32(&r);
+    if (version != CKPT_VERSION) {
+        rc = nn_seterr(err, errlen, NN_EVERSION, "%s: checkpoint version %u (this build reads %u)",
+                       path, version, CKPT_VERSION);
+        goto fail;
+    }
+    uint64_t model_len = get_u64(&r);
+    const uint8_t *mb = model_len <= r.len - r.at ? get(&r, (size_t)model_len) : NULL;
+    if (!mb) {
+        rc = nn_seterr(err, errlen, NN_EFORMAT, "%s: truncated in the model", path);
+        goto fail;
+    }
+    char merr[256] = "";
+    if ((rc = nn_model_load_buffer(&model, mb, (size_t)model_len, merr, sizeof merr))) {
+        nn_seterr(err, errlen, rc, "%s: model inside the checkpoint: %s", path, merr);
+        goto fail;
+    }
+    get_config(&r, &cfg);
+    uint64_t n_train = get_u64(&r);
+    if (r.short_read || n_train != train_size) {
+        rc = nn_seterr(err, errlen, NN_EINVAL,
+                       "%s: checkpoint was made on %llu training images, this data has %zu", path,
+                       (unsigned long long)n_train, train_size);
+        goto fail;
+    }
+    if ((rc = nn_trainer_new(&tr, model, &cfg, train_size, err, errlen)))
+        goto fail;
+    tr->step = (int64_t)get_u64(&r);
+    tr->epoch = (int)get_u32(&r);
+    tr->pos = (size_t)get_u64(&r);
+    tr->seen = (size_t)get_u64(&r);
+    tr->correct = (size_t)get_u64(&r);
+    tr->loss_sum = get_f64(&r);
+    tr->last_lr = get_f32(&r);
+    uint64_t np = get_u64(&r);
+    if (r.short_read || np != model->n_params || r.len - r.at != 8 * np || tr->pos > train_size) {
+        rc = nn_seterr(err, errlen, NN_EFORMAT, "%s: optimiser state does not match the model",
+                       path);
+        goto fail;
+    }
+    for (size_t i = 0; i < np; i++)
+        tr->m1[i] = get_f32(&r);
+    for (size_t i = 0; i < np; i++)
+        tr->m2[i] = get_f32(&r);
+    free(data);
+    *out = tr;
+    *model_out = model;
+    return NN_OK;
+fail:
+    nn_trainer_free(tr);
+    nn_model_free(model);
+    free(data);
+    return rc;
+}
+
+const struct nn_train_config *nn_trainer_config(const nn_trainer *tr)
+{
+    return &tr->cfg;
 }

@@ -29,6 +29,9 @@ struct options {
     const char *data_dir;
     const char *out;
     const char *name;
+    const char *checkpoint;
+    const char *resume;
+    long checkpoint_every;
     int eval_every;
     int quiet;
     int reports;
@@ -70,6 +73,11 @@ static void usage(FILE *f)
             "  --eval-every N       evaluate the test set every N epochs (default 1; 0 = end)\n"
             "  --no-reports         do not write the .csv/.svg/.png files next to the model\n"
             "  --quiet              only errors and the final summary line\n"
+            "Checkpoints (Ctrl-C writes one too, then says how to resume):\n"
+            "  --checkpoint FILE    where checkpoints go (default: the model path with .ckpt)\n"
+            "  --checkpoint-every N write a checkpoint every N optimiser steps (default 0: off)\n"
+            "  --resume FILE        continue the run saved in FILE with its original settings;\n"
+            "                       it ends with the same model an uninterrupted run would\n"
             "Environment:\n"
             "  SOURCE_DATE_EPOCH    record this date and no timings, so that the same seed,\n"
             "                       flags and thread count give a bit-identical model file\n"
@@ -153,7 +161,7 @@ enum {
     OPT_MOMENTUM, OPT_WD, OPT_SCHED, OPT_WARMUP, OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_AUGMENT,
     OPT_AUG_SHIFT, OPT_AUG_ROTATE, OPT_AUG_SCALE, OPT_AUG_SHEAR, OPT_AUG_THICK, OPT_SEED,
     OPT_THREADS, OPT_DATA, OPT_OUT, OPT_NAME, OPT_EVAL_EVERY, OPT_NO_REPORTS, OPT_QUIET,
-    OPT_PRESET, OPT_HELP, OPT_VERSION,
+    OPT_PRESET, OPT_HELP, OPT_VERSION, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME,
 };
 
 static const struct option long_opts[] = {
@@ -188,6 +196,9 @@ static const struct option long_opts[] = {
     {"preset", required_argument, 0, OPT_PRESET},
     {"help", no_argument, 0, OPT_HELP},
     {"version", no_argument, 0, OPT_VERSION},
+    {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
+    {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
+    {"resume", required_argument, 0, OPT_RESUME},
     {0, 0, 0, 0},
 };
 
@@ -202,6 +213,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     struct nn_train_config *c = &o->cfg;
     long v;
     int opt, idx;
+    optind = 0; /* glibc: full re-initialisation, so a resumed run can parse twice */
     while ((opt = getopt_long(argc, argv, "hq", long_opts, &idx)) != -1) {
         const char *a = optarg;
         const char *flag = opt >= OPT_HIDDEN ? long_opts[opt - OPT_HIDDEN].name : "";
@@ -317,6 +329,12 @@ static int parse_args(struct options *o, int argc, char **argv)
             o->eval_every = (int)v;
             break;
         case OPT_NO_REPORTS: o->reports = 0; break;
+        case OPT_CHECKPOINT: o->checkpoint = a; break;
+        case OPT_CHECKPOINT_EVERY:
+            if (parse_int(a, 0, 1000000000L, &v)) return bad_value(flag, a, "a step count >= 0");
+            o->checkpoint_every = v;
+            break;
+        case OPT_RESUME: o->resume = a; break;
         case OPT_QUIET:
         case 'q': o->quiet = 1; break;
         case OPT_PRESET:
@@ -375,7 +393,9 @@ static double now_seconds(void)
 }
 
 struct progress_state {
-    int tty, quiet, epochs;
+    int tty, quiet;
+    long checkpoint_every;
+    int checkpoint_due;
     double epoch_start, last_print;
 };
 
@@ -401,7 +421,9 @@ static int on_progress(void *ctx, const struct nn_progress *p)
         }
         s->last_print = t;
     }
-    return stop_requested;
+    if (s->checkpoint_every > 0 && p->step % s->checkpoint_every == 0)
+        s->checkpoint_due = 1;
+    return stop_requested || s->checkpoint_due;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -484,10 +506,107 @@ static const char *schedule_name(enum nn_schedule s)
     return "?";
 }
 
+/* Fields of the metadata known before training; a resumed run keeps the original ones. */
+static void describe_run(struct nn_meta *meta, const struct options *o, const struct nn_dataset *train,
+                         int argc, char **argv)
+{
+    const char *base = strrchr(o->out, '/') ? strrchr(o->out, '/') + 1 : o->out;
+    const struct nn_train_config *c = &o->cfg;
+    snprintf(meta->name, sizeof meta->name, "%.*s", (int)strcspn(base, "."), base);
+    if (o->name)
+        snprintf(meta->name, sizeof meta->name, "%s", o->name);
+    snprintf(meta->dataset, sizeof meta->dataset, "mnist");
+    nn_dataset_sha256(meta->dataset_sha256, train);
+    snprintf(meta->trainer_version, sizeof meta->trainer_version, "digits-train %s", DIGITS_VERSION);
+    snprintf(meta->optimizer, sizeof meta->optimizer, "%s", optimizer_name(c));
+    snprintf(meta->schedule, sizeof meta->schedule, "%s", schedule_name(c->schedule));
+    if (c->aug_shift > 0 || c->aug_rotate > 0 || c->aug_scale > 0 || c->aug_shear > 0 ||
+        c->aug_thickness > 0)
+        snprintf(meta->augment, sizeof meta->augment,
+                 "shift=%g rotate=%g scale=%g shear=%g thickness=%g", (double)c->aug_shift,
+                 (double)c->aug_rotate, (double)c->aug_scale, (double)c->aug_shear,
+                 (double)c->aug_thickness);
+    command_line(meta->command, sizeof meta->command, argc, argv);
+    meta->seed = c->seed;
+    meta->lr = c->lr;
+    meta->momentum = c->momentum;
+    meta->weight_decay = c->weight_decay;
+    meta->batch = c->batch;
+    meta->threads = c->threads;
+}
+
+/* Reproducible files (reproducible-builds.org convention): with SOURCE_DATE_EPOCH set, a fixed
+ * date and no timings, the only bytes that differ between two runs with the same seed. */
+static void stamp_time(struct nn_meta *meta, double train_time)
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    meta->train_seconds = train_time;
+    meta->created_unix = (int64_t)time(NULL);
+    if (sde && *sde) {
+        meta->created_unix = strtoll(sde, NULL, 10);
+        meta->train_seconds = 0.0;
+        for (int i = 0; i < meta->n_history; i++)
+            meta->history[i].seconds = 0.0;
+    }
+}
+
+static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta,
+                           double train_time, const char *path)
+{
+    char err[512];
+    /* the history's seconds are kept as measured in checkpoints, so a resumed run counts on */
+    meta->train_seconds = train_time;
+    meta->epochs = nn_trainer_epochs_done(tr);
+    meta->iterations = nn_trainer_steps(tr);
+    if (nn_model_set_meta(model, meta) || nn_trainer_save_checkpoint(tr, path, err, sizeof err)) {
+        fprintf(stderr, "%s: checkpoint: %s\n", prog, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits a stored command line on spaces into argv (paths with spaces are not supported in a
+ * resumed run's original command; the current command line still is). */
+static int split_command(char *cmd, char **av, int max)
+{
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(cmd, " ", &save); t && n < max - 1; t = strtok_r(NULL, " ", &save))
+        av[n++] = t;
+    av[n] = NULL;
+    return n;
+}
+
+static int writable_next_to(const char *target, const char *what)
+{
+    char path[1024];
+    sibling(path, sizeof path, target, ".probe.tmp");
+    FILE *probe = fopen(path, "w");
+    if (!probe) {
+        fprintf(stderr, "%s: cannot write the %s next to %s: %s\n", prog, what, target, strerror(errno));
+        return -1;
+    }
+    fclose(probe);
+    remove(path);
+    return 0;
+}
+
+static void default_options(struct options *o)
+{
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    memset(o, 0, sizeof *o);
+    o->activation = NN_LAYER_RELU;
+    o->data_dir = "data/mnist";
+    o->out = "build/model.model";
+    o->eval_every = 1;
+    o->reports = 1;
+    snprintf(o->hidden, sizeof o->hidden, "256");
+    nn_train_config_default(&o->cfg);
+    o->cfg.threads = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1;
+}
+
 int main(int argc, char **argv)
 {
-    struct options o = {.activation = NN_LAYER_RELU, .data_dir = "data/mnist",
-                        .out = "build/model.model", .eval_every = 1, .reports = 1};
+    struct options o;
     struct nn_dataset train = {0}, test = {0};
     struct nn_layer_spec layers[NN_MAX_LAYERS];
     struct nn_meta meta;
@@ -495,79 +614,101 @@ int main(int argc, char **argv)
     nn_model *model = NULL;
     nn_trainer *tr = NULL;
     uint8_t *pred = NULL;
-    char err[512], path[1024];
+    char err[512], path[1024], ckpt[1024], original[sizeof meta.command];
     int n_layers, rc, status = 1;
-    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 
     memset(&meta, 0, sizeof meta);
-    snprintf(o.hidden, sizeof o.hidden, "256");
-    nn_train_config_default(&o.cfg);
-    o.cfg.threads = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1;
+    default_options(&o);
     if (parse_args(&o, argc, argv))
         return 2;
-    if (!o.arch[0] && hidden_to_arch(o.arch, sizeof o.arch, o.hidden)) {
-        fprintf(stderr, "%s: --hidden: bad list '%s' (expected widths like 256,128)\n", prog, o.hidden);
-        return 2;
-    }
-    if ((rc = nn_arch_parse(layers, NN_MAX_LAYERS, &n_layers, o.arch, o.activation, err, sizeof err))) {
-        fprintf(stderr, "%s: --arch: %s\n", prog, err);
-        return 2;
-    }
-
-    /* Fail before training, not after, when the output cannot be written. */
-    sibling(path, sizeof path, o.out, ".probe.tmp");
-    FILE *probe = fopen(path, "w");
-    if (!probe) {
-        fprintf(stderr, "%s: cannot write next to %s: %s\n", prog, o.out, strerror(errno));
-        return 1;
-    }
-    fclose(probe);
-    remove(path);
-
     if ((rc = nn_dataset_load_mnist(&train, o.data_dir, "train", err, sizeof err)) ||
         (rc = nn_dataset_load_mnist(&test, o.data_dir, "test", err, sizeof err))) {
         fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog, err);
         goto done;
     }
-    nn_rng_seed(&rng, o.cfg.seed);
-    if ((rc = nn_model_new(&model, 1, train.rows, train.cols, layers, n_layers, &rng, err, sizeof err))) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        goto done;
+
+    if (o.resume) {
+        const char *resume = o.resume;
+        if ((rc = nn_trainer_load_checkpoint(&tr, &model, resume, train.n, err, sizeof err))) {
+            fprintf(stderr, "%s: --resume: %s\n", prog, err);
+            goto done;
+        }
+        if (nn_meta_copy(&meta, nn_model_meta(model)))
+            goto oom;
+        /* the original settings, then this command line on top (--out, --quiet, ...) */
+        char *av[256];
+        snprintf(original, sizeof original, "%s", meta.command);
+        int ac = split_command(original, av, 256);
+        default_options(&o);
+        if (parse_args(&o, ac, av) || parse_args(&o, argc, argv))
+            goto done;
+        o.cfg = *nn_trainer_config(tr);
+        o.resume = resume;
+        const struct nn_layer_spec *ls;
+        n_layers = nn_model_layers(model, &ls);
+        memcpy(layers, ls, (size_t)n_layers * sizeof *ls);
+    } else {
+        if (!o.arch[0] && hidden_to_arch(o.arch, sizeof o.arch, o.hidden)) {
+            fprintf(stderr, "%s: --hidden: bad list '%s' (expected widths like 256,128)\n", prog, o.hidden);
+            status = 2;
+            goto done;
+        }
+        if ((rc = nn_arch_parse(layers, NN_MAX_LAYERS, &n_layers, o.arch, o.activation, err, sizeof err))) {
+            fprintf(stderr, "%s: --arch: %s\n", prog, err);
+            status = 2;
+            goto done;
+        }
+        nn_rng_seed(&rng, o.cfg.seed);
+        if ((rc = nn_model_new(&model, 1, train.rows, train.cols, layers, n_layers, &rng, err, sizeof err)) ||
+            (rc = nn_trainer_new(&tr, model, &o.cfg, train.n, err, sizeof err))) {
+            fprintf(stderr, "%s: %s\n", prog, err);
+            goto done;
+        }
+        o.cfg = *nn_trainer_config(tr);
+        describe_run(&meta, &o, &train, argc, argv);
     }
-    if ((rc = nn_trainer_new(&tr, model, &o.cfg, train.n, err, sizeof err))) {
-        fprintf(stderr, "%s: %s\n", prog, err);
+    if (o.checkpoint)
+        snprintf(ckpt, sizeof ckpt, "%s", o.checkpoint);
+    else
+        sibling(ckpt, sizeof ckpt, o.out, ".ckpt");
+
+    /* Fail before training, not after, when the outputs cannot be written. */
+    if (writable_next_to(o.out, "model") || writable_next_to(ckpt, "checkpoint"))
         goto done;
-    }
 
-    char canon[512];
-    nn_arch_format(canon, sizeof canon, layers, n_layers);
-    if (!o.quiet)
-        printf("%s: %s, %zu parameters, %zu training / %zu test images, %d threads\n", prog, canon,
-               nn_model_param_count(model), train.n, test.n, o.cfg.threads);
-
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    struct progress_state ps = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet};
     int cap = o.cfg.iterations > 0 ? (int)((o.cfg.iterations * (int64_t)o.cfg.batch) / (int64_t)train.n + 2)
                                    : o.cfg.epochs;
     if (cap > 100000) { /* the model file keeps at most 100000 history points */
         fprintf(stderr, "%s: %d epochs is more than the 100000 a model file can record\n", prog, cap);
         goto done;
     }
-    meta.history = calloc((size_t)cap + 1, sizeof *meta.history);
-    if (!meta.history) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        goto done;
-    }
-    double train_time = 0.0;
+    struct nn_history_point *hist = realloc(meta.history, ((size_t)cap + 1) * sizeof *hist);
+    if (!hist)
+        goto oom;
+    meta.history = hist;
+
+    char canon[512];
+    nn_arch_format(canon, sizeof canon, layers, n_layers);
+    if (!o.quiet)
+        printf("%s: %s, %zu parameters, %zu training / %zu test images, %d threads%s\n", prog, canon,
+               nn_model_param_count(model), train.n, test.n, o.cfg.threads,
+               o.resume ? " (resumed)" : "");
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    struct progress_state ps = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet,
+                                .checkpoint_every = o.checkpoint_every};
+    double train_time = meta.train_seconds;
     struct nn_eval ev;
     while (!nn_trainer_finished(tr) && !stop_requested && meta.n_history < cap) {
         struct nn_history_point hp;
-        ps.epoch_start = ps.last_print = now_seconds();
-        double e0 = ps.epoch_start;
+        if (!nn_trainer_in_epoch(tr))
+            ps.epoch_start = now_seconds();
+        ps.last_print = now_seconds();
+        double e0 = now_seconds();
         rc = nn_trainer_epoch(tr, &train, on_progress, &ps, &hp);
         train_time += now_seconds() - e0;
         if (ps.tty && !o.quiet)
@@ -576,28 +717,41 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: training failed: %s\n", prog, nn_strerror(rc));
             goto done;
         }
-        int last = nn_trainer_finished(tr) || stop_requested;
-        if ((o.eval_every > 0 && hp.epoch % o.eval_every == 0) || last) {
-            if (nn_evaluate(model, &test, o.cfg.threads, &ev, NULL) == NN_OK) {
-                hp.test_loss = (float)ev.loss;
-                hp.test_acc = (float)ev.accuracy;
+        if (rc == NN_OK) { /* the epoch ended */
+            int last = nn_trainer_finished(tr);
+            if ((o.eval_every > 0 && hp.epoch % o.eval_every == 0) || last) {
+                if (nn_evaluate(model, &test, o.cfg.threads, &ev, NULL) == NN_OK) {
+                    hp.test_loss = (float)ev.loss;
+                    hp.test_acc = (float)ev.accuracy;
+                }
+            }
+            hp.seconds = train_time;
+            meta.history[meta.n_history++] = hp;
+            if (!o.quiet && (!isnan(hp.test_loss) || o.cfg.iterations == 0)) {
+                int per_step = o.cfg.iterations > 0 && train.n <= (size_t)o.cfg.batch;
+                printf("%s %d  train loss %.4f acc %6.2f%%", per_step ? "iteration" : "epoch",
+                       per_step ? (int)hp.step : hp.epoch, hp.train_loss, 100.0 * hp.train_acc);
+                if (!isnan(hp.test_loss))
+                    printf("  test loss %.4f acc %6.2f%%", hp.test_loss, 100.0 * hp.test_acc);
+                printf("  lr %.3g  %.2fs\n", hp.lr, hp.seconds);
+                fflush(stdout);
             }
         }
-        hp.seconds = train_time;
-        meta.history[meta.n_history++] = hp;
-        if (!o.quiet && (!isnan(hp.test_loss) || o.cfg.iterations == 0)) {
-            const char *unit = o.cfg.iterations > 0 && train.n <= (size_t)o.cfg.batch ? "iteration" : "epoch";
-            printf("%s %d  train loss %.4f acc %6.2f%%", unit,
-                   strcmp(unit, "epoch") ? (int)hp.step : hp.epoch, hp.train_loss, 100.0 * hp.train_acc);
-            if (!isnan(hp.test_loss))
-                printf("  test loss %.4f acc %6.2f%%", hp.test_loss, 100.0 * hp.test_acc);
-            printf("  lr %.3g  %.2fs\n", hp.lr, hp.seconds);
-            fflush(stdout);
+        if (ps.checkpoint_due && !nn_trainer_finished(tr)) {
+            ps.checkpoint_due = 0;
+            if (save_checkpoint(tr, model, &meta, train_time, ckpt))
+                goto done;
         }
     }
-    if (stop_requested)
-        fprintf(stderr, "%s: interrupted after %d epochs; writing the model trained so far\n", prog,
-                nn_trainer_epochs_done(tr));
+    if (stop_requested) {
+        if (save_checkpoint(tr, model, &meta, train_time, ckpt))
+            goto done;
+        fprintf(stderr, "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
+                        "resume with: %s --resume %s\n",
+                prog, (long long)nn_trainer_steps(tr), nn_trainer_epochs_done(tr) + 1, ckpt, prog, ckpt);
+        status = 130;
+        goto done;
+    }
 
     /* Final evaluation on both sets. */
     struct nn_eval tr_ev, te_ev;
@@ -607,50 +761,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: final evaluation failed\n", prog);
         goto done;
     }
-
-    const char *base = strrchr(o.out, '/') ? strrchr(o.out, '/') + 1 : o.out;
-    snprintf(meta.name, sizeof meta.name, "%.*s", (int)strcspn(base, "."), base);
-    if (o.name)
-        snprintf(meta.name, sizeof meta.name, "%s", o.name);
-    snprintf(meta.dataset, sizeof meta.dataset, "mnist");
-    nn_dataset_sha256(meta.dataset_sha256, &train);
-    snprintf(meta.trainer_version, sizeof meta.trainer_version, "digits-train %s", DIGITS_VERSION);
-    snprintf(meta.optimizer, sizeof meta.optimizer, "%s", optimizer_name(&o.cfg));
-    snprintf(meta.schedule, sizeof meta.schedule, "%s", schedule_name(o.cfg.schedule));
-    if (o.cfg.aug_shift > 0 || o.cfg.aug_rotate > 0 || o.cfg.aug_scale > 0 || o.cfg.aug_shear > 0 ||
-        o.cfg.aug_thickness > 0)
-        snprintf(meta.augment, sizeof meta.augment, "shift=%g rotate=%g scale=%g shear=%g thickness=%g",
-                 (double)o.cfg.aug_shift, (double)o.cfg.aug_rotate, (double)o.cfg.aug_scale,
-                 (double)o.cfg.aug_shear, (double)o.cfg.aug_thickness);
-    command_line(meta.command, sizeof meta.command, argc, argv);
-    meta.seed = o.cfg.seed;
-    meta.lr = o.cfg.lr;
-    meta.momentum = o.cfg.momentum;
-    meta.weight_decay = o.cfg.weight_decay;
-    meta.batch = o.cfg.batch;
     meta.epochs = nn_trainer_epochs_done(tr);
-    meta.threads = o.cfg.threads;
     meta.iterations = nn_trainer_steps(tr);
     meta.train_loss = (float)tr_ev.loss;
     meta.train_acc = (float)tr_ev.accuracy;
     meta.test_loss = (float)te_ev.loss;
     meta.test_acc = (float)te_ev.accuracy;
     memcpy(meta.confusion, te_ev.confusion, sizeof meta.confusion);
-    meta.train_seconds = train_time;
-    meta.created_unix = (int64_t)time(NULL);
-    /* Reproducible files (reproducible-builds.org convention): a fixed date, and no timings,
-     * which are the only bytes that differ between two runs with the same seed and threads. */
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde) {
-        meta.created_unix = strtoll(sde, NULL, 10);
-        meta.train_seconds = 0.0;
-        for (int i = 0; i < meta.n_history; i++)
-            meta.history[i].seconds = 0.0;
-    }
+    stamp_time(&meta, train_time);
     if (nn_model_set_meta(model, &meta) || nn_model_save(model, o.out, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto done;
     }
+    if (o.checkpoint_every > 0 || o.resume)
+        remove(ckpt); /* the run is complete: its checkpoint is no longer needed */
 
     if (!o.quiet) {
         printf("\n");
@@ -672,7 +796,10 @@ int main(int argc, char **argv)
     }
     printf("%s: wrote %s: train accuracy %.2f%%, test accuracy %.2f%% (loss %.4f), %.1fs training\n",
            prog, o.out, 100.0 * tr_ev.accuracy, 100.0 * te_ev.accuracy, te_ev.loss, train_time);
-    status = stop_requested ? 130 : 0;
+    status = 0;
+    goto done;
+oom:
+    fprintf(stderr, "%s: out of memory\n", prog);
 done:
     free(pred);
     nn_meta_free(&meta);
