@@ -8,6 +8,9 @@
 #   make bench      benchmarks, one JSON line per figure
 #   make sanitize   the C tests and server tests under ASan+UBSan (build/san/)
 #   make fuzz       libFuzzer targets with clang for FUZZ_SECONDS each
+#   make lint       cppcheck on nn/ and server/ (suppressions: .cppcheck-suppressions)
+#   make soak       wrk load test of the real server for DURATION seconds (RSS, fds, 5xx)
+#   make valgrind   the server under valgrind memcheck with a fixed set of requests
 #   make install    PREFIX=/usr/local
 #
 # Options: V=1 (echo commands), WERROR=1, PORTABLE=1 (any x86-64), SAN=address,undefined,
@@ -22,6 +25,7 @@ PORT ?= 8080
 MNIST_DIR ?=
 DATA_DIR := data/mnist
 FUZZ_SECONDS ?= 60
+DURATION ?= 60
 
 ifeq ($(V),1)
 Q :=
@@ -94,7 +98,7 @@ ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/mai
            $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps data run test test-c test-node test-fuzz test-models bench sanitize fuzz \
-        install clean lint format check-seeds soak
+        install clean lint format check-seeds soak valgrind
 .SECONDARY:
 
 all: $(LIBNN) $(BINS)
@@ -167,22 +171,51 @@ TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)
 test: all $(TEST_TARGETS) data
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/run.sh
 
+# make sanitize: every test suite against the ASan+UBSan build (build/san/), errors fatal.
+# Every sanitizer report of every process (Criterion workers, fuzz replays, the server and trainer
+# started by the node tests) is written to build/san/sanitizer-logs/ as well as failing its
+# process, and the run fails when that folder is not empty: a report from a process whose exit
+# status a test does not look at (a server stopped with SIGKILL, say) still fails the run.
+# LeakSanitizer (it stops the process with ptrace) works in this sandbox; its suppressions
+# (third-party leaks only) are in tests/tools/lsan.supp.
+SAN_LOGS := build/san/sanitizer-logs
+SAN_ASAN := detect_leaks=1:halt_on_error=1:print_stacktrace=1:strict_string_checks=1
+SAN_ENV = ASAN_OPTIONS=$(SAN_ASAN):log_path=$(CURDIR)/$(SAN_LOGS)/asan \
+    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/tools/lsan.supp \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/$(SAN_LOGS)/ubsan
+
 sanitize:
-	$(Q)$(MAKE) --no-print-directory SAN=address,undefined test
+	$(Q)rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS)
+	$(Q)$(SAN_ENV) $(MAKE) --no-print-directory SAN=address,undefined test; rc=$$?; \
+	if compgen -G '$(SAN_LOGS)/*' >/dev/null; then \
+	    for f in $(SAN_LOGS)/*; do echo "== $$f"; cat "$$f"; done; \
+	    echo "sanitize: sanitizer reports above (in $(SAN_LOGS)/)" >&2; exit 1; \
+	fi; exit $$rc
 
 bench: all $(BENCH_BIN) data
 	$(Q)for b in $(BENCH_BIN); do MNIST_DIR=$(DATA_DIR) $$b || exit 1; done
+	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/bench/bench_server.sh
 
 check-seeds: all data
 	$(Q)bash tests/tools/check-seeds.sh $(BUILD) $(DATA_DIR)
 
+# make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="image model"]: clang libFuzzer builds in build/fuzz-clang/.
 fuzz:
-	$(Q)bash tests/tools/fuzz.sh $(FUZZ_SECONDS)
+	$(Q)FUZZ_ARCH='$(ARCH_FLAGS)' bash tests/tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# make soak DURATION=s: wrk load on the real server, checks 5xx, RSS growth and fds.
+soak: all
+	$(Q)DIGITS_BUILD=$(BUILD) bash tests/tools/soak.sh $(DURATION)
+
+# make valgrind: the real server under memcheck, a fixed set of requests, SIGHUP, SIGTERM.
+valgrind: all
+	$(Q)DIGITS_BUILD=$(BUILD) bash tests/tools/valgrind.sh
+
+# make lint: cppcheck, configuration and policy in .cppcheck-suppressions; any finding fails.
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --inline-suppr --suppressions-list=.cppcheck-suppressions -I. \
-	    -D__GNUC__ --std=c11 nn server
+	    --library=posix --inline-suppr --suppressions-list=.cppcheck-suppressions -I. \
+	    -D__GNUC__ --std=c11 --template='{file}:{line}: {severity}: {message} [{id}]' nn server
 
 format:
 	$(Q)clang-format -i nn/*.[ch] server/*.[ch] tests/*/*.c

@@ -155,7 +155,8 @@ void srv_buf_num(struct srv_buf *b, double v)
         srv_buf_putc(b, '0');
         return;
     }
-    if (v < 1e-20 || v > 1) {
+    /* the fast path needs 10^(5-e) from pow10_tab: e >= -17 */
+    if (v < 1e-17 || v > 1) {
         srv_buf_printf(b, "%.9g", v);
         return;
     }
