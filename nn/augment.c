@@ -39,6 +39,49 @@ static float sample(const float *im, int rows, int cols, float y, float x)
     return v;
 }
 
+/*
+ * Elastic distortion (Simard, Steinkraus & Platt 2003): a random displacement field, uniform in
+ * [-1,1] per pixel, smoothed by a Gaussian of width sigma and scaled by alpha, then applied by
+ * bilinear resampling. dst and src are rows x cols.
+ */
+static void elastic(float *dst, const float *src, int rows, int cols, float alpha, float sigma,
+                    struct nn_rng *rng)
+{
+    enum { MAXPIX = 64 * 64, R = 12 };
+    float dx[MAXPIX], dy[MAXPIX], tmp[MAXPIX], k[2 * R + 1];
+    float ksum = 0.0f;
+    for (int i = -R; i <= R; i++)
+        ksum += k[i + R] = expf(-(float)(i * i) / (2.0f * sigma * sigma));
+    for (int i = 0; i <= 2 * R; i++)
+        k[i] /= ksum;
+    for (int f = 0; f < 2; f++) {
+        float *d = f ? dy : dx;
+        for (int i = 0; i < rows * cols; i++)
+            d[i] = 2.0f * nn_rng_uniform(rng) - 1.0f;
+        /* separable blur with zero padding: rows, then columns */
+        for (int y = 0; y < rows; y++)
+            for (int x = 0; x < cols; x++) {
+                float acc = 0.0f;
+                for (int t = -R; t <= R; t++)
+                    if (x + t >= 0 && x + t < cols)
+                        acc += k[t + R] * d[y * cols + x + t];
+                tmp[y * cols + x] = acc;
+            }
+        for (int y = 0; y < rows; y++)
+            for (int x = 0; x < cols; x++) {
+                float acc = 0.0f;
+                for (int t = -R; t <= R; t++)
+                    if (y + t >= 0 && y + t < rows)
+                        acc += k[t + R] * tmp[(y + t) * cols + x];
+                d[y * cols + x] = alpha * acc;
+            }
+    }
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < cols; x++)
+            dst[y * cols + x] = sample(src, rows, cols, (float)y + dy[y * cols + x],
+                                       (float)x + dx[y * cols + x]);
+}
+
 /* 3x3 grey dilation (thicken) or erosion (thin). */
 static void morph(float *dst, const float *src, int rows, int cols, int thicken)
 {
@@ -92,6 +135,10 @@ void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
             b[y * cols + x] = sample(a, rows, cols, uy, ux);
         }
 
+    if (cfg->aug_elastic > 0.0f) {
+        elastic(a, b, rows, cols, cfg->aug_elastic, 4.0f, &rng);
+        memcpy(b, a, sizeof(float) * (size_t)n);
+    }
     if (cfg->aug_thickness > 0.0f && nn_rng_uniform(&rng) < cfg->aug_thickness) {
         morph(a, b, rows, cols, nn_rng_uniform(&rng) < 0.5f);
         memcpy(b, a, sizeof(float) * (size_t)n);

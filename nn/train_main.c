@@ -32,6 +32,8 @@ struct options {
     const char *checkpoint;
     const char *resume;
     long checkpoint_every;
+    size_t val;
+    int keep_best;
     int eval_every;
     int quiet;
     int reports;
@@ -64,6 +66,9 @@ static void usage(FILE *f)
             "  --augment KIND       none or standard (shift 2, rotate 12, scale 0.12,\n"
             "                       shear 0.2, thickness 0.3) (default none)\n"
             "  --aug-shift PX --aug-rotate DEG --aug-scale F --aug-shear F --aug-thickness P\n"
+            "  --aug-elastic A      elastic distortion of strength A pixels (Simard 2003, sigma 4)\n"
+            "  --val N              hold out the last N training images for validation\n"
+            "  --keep-best          keep the weights of the epoch with the best validation accuracy\n"
             "  --seed N             random seed (default 1)\n"
             "  --threads N          worker threads (default: all cores)\n"
             "Data and output:\n"
@@ -162,6 +167,7 @@ enum {
     OPT_AUG_SHIFT, OPT_AUG_ROTATE, OPT_AUG_SCALE, OPT_AUG_SHEAR, OPT_AUG_THICK, OPT_SEED,
     OPT_THREADS, OPT_DATA, OPT_OUT, OPT_NAME, OPT_EVAL_EVERY, OPT_NO_REPORTS, OPT_QUIET,
     OPT_PRESET, OPT_HELP, OPT_VERSION, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME,
+    OPT_AUG_ELASTIC, OPT_VAL, OPT_KEEP_BEST,
 };
 
 static const struct option long_opts[] = {
@@ -199,6 +205,9 @@ static const struct option long_opts[] = {
     {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
     {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
     {"resume", required_argument, 0, OPT_RESUME},
+    {"aug-elastic", required_argument, 0, OPT_AUG_ELASTIC},
+    {"val", required_argument, 0, OPT_VAL},
+    {"keep-best", no_argument, 0, OPT_KEEP_BEST},
     {0, 0, 0, 0},
 };
 
@@ -335,6 +344,14 @@ static int parse_args(struct options *o, int argc, char **argv)
             o->checkpoint_every = v;
             break;
         case OPT_RESUME: o->resume = a; break;
+        case OPT_AUG_ELASTIC:
+            if (parse_float(a, 0.0, 20.0, &c->aug_elastic)) return bad_value(flag, a, "pixels 0..20");
+            break;
+        case OPT_VAL:
+            if (parse_int(a, 0, 59999, &v)) return bad_value(flag, a, "0..59999 images");
+            o->val = (size_t)v;
+            break;
+        case OPT_KEEP_BEST: o->keep_best = 1; break;
         case OPT_QUIET:
         case 'q': o->quiet = 1; break;
         case OPT_PRESET:
@@ -521,11 +538,11 @@ static void describe_run(struct nn_meta *meta, const struct options *o, const st
     snprintf(meta->optimizer, sizeof meta->optimizer, "%s", optimizer_name(c));
     snprintf(meta->schedule, sizeof meta->schedule, "%s", schedule_name(c->schedule));
     if (c->aug_shift > 0 || c->aug_rotate > 0 || c->aug_scale > 0 || c->aug_shear > 0 ||
-        c->aug_thickness > 0)
+        c->aug_thickness > 0 || c->aug_elastic > 0)
         snprintf(meta->augment, sizeof meta->augment,
-                 "shift=%g rotate=%g scale=%g shear=%g thickness=%g", (double)c->aug_shift,
-                 (double)c->aug_rotate, (double)c->aug_scale, (double)c->aug_shear,
-                 (double)c->aug_thickness);
+                 "shift=%g rotate=%g scale=%g shear=%g thickness=%g elastic=%g",
+                 (double)c->aug_shift, (double)c->aug_rotate, (double)c->aug_scale,
+                 (double)c->aug_shear, (double)c->aug_thickness, (double)c->aug_elastic);
     command_line(meta->command, sizeof meta->command, argc, argv);
     meta->seed = c->seed;
     meta->lr = c->lr;
@@ -614,6 +631,9 @@ int main(int argc, char **argv)
     nn_model *model = NULL;
     nn_trainer *tr = NULL;
     uint8_t *pred = NULL;
+    float *best = NULL; /* --keep-best: weights of the best validation epoch */
+    double best_acc = -1.0;
+    int best_epoch = 0;
     char err[512], path[1024], ckpt[1024], original[sizeof meta.command];
     int n_layers, rc, status = 1;
 
@@ -627,6 +647,24 @@ int main(int argc, char **argv)
         goto done;
     }
 
+    /* --val: the last N training images become a validation set (a view, not a copy) */
+    struct nn_dataset val = {0};
+    if (o.val > 0 && !o.resume) {
+        if (o.keep_best && o.checkpoint_every > 0) {
+            fprintf(stderr, "%s: --keep-best cannot be combined with checkpoints yet\n", prog);
+            status = 2;
+            goto done;
+        }
+        val = train;
+        train.n -= o.val;
+        val.images = train.images + train.n * (size_t)train.rows * train.cols;
+        val.labels = train.labels + train.n;
+        val.n = o.val;
+    } else if (o.keep_best) {
+        fprintf(stderr, "%s: --keep-best needs --val N%s\n", prog, o.resume ? " (and no --resume)" : "");
+        status = 2;
+        goto done;
+    }
     if (o.resume) {
         const char *resume = o.resume;
         if ((rc = nn_trainer_load_checkpoint(&tr, &model, resume, train.n, err, sizeof err))) {
@@ -725,6 +763,20 @@ int main(int argc, char **argv)
                     hp.test_acc = (float)ev.accuracy;
                 }
             }
+            if (val.n && nn_evaluate(model, &val, o.cfg.threads, &ev, NULL) == NN_OK) {
+                if (!o.quiet)
+                    printf("  validation loss %.4f acc %6.2f%%%s\n", ev.loss, 100.0 * ev.accuracy,
+                           ev.accuracy > best_acc ? " (best so far)" : "");
+                if (o.keep_best && ev.accuracy > best_acc) {
+                    size_t np = nn_model_param_count(model);
+                    if (!best && !(best = malloc(np * sizeof *best)))
+                        goto oom;
+                    memcpy(best, nn_model_params(model), np * sizeof *best);
+                    best_epoch = hp.epoch;
+                }
+                if (ev.accuracy > best_acc)
+                    best_acc = ev.accuracy;
+            }
             hp.seconds = train_time;
             meta.history[meta.n_history++] = hp;
             if (!o.quiet && (!isnan(hp.test_loss) || o.cfg.iterations == 0)) {
@@ -751,6 +803,13 @@ int main(int argc, char **argv)
                 prog, (long long)nn_trainer_steps(tr), nn_trainer_epochs_done(tr) + 1, ckpt, prog, ckpt);
         status = 130;
         goto done;
+    }
+
+    if (best) {
+        memcpy(nn_model_params(model), best, nn_model_param_count(model) * sizeof *best);
+        if (!o.quiet)
+            printf("keeping the weights of epoch %d (validation accuracy %.2f%%)\n", best_epoch,
+                   100.0 * best_acc);
     }
 
     /* Final evaluation on both sets. */
@@ -801,6 +860,7 @@ int main(int argc, char **argv)
 oom:
     fprintf(stderr, "%s: out of memory\n", prog);
 done:
+    free(best);
     free(pred);
     nn_meta_free(&meta);
     nn_trainer_free(tr);

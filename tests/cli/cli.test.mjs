@@ -35,6 +35,7 @@ test('bad flags are rejected with a message naming the flag', () => {
     ['digits-train', ['--arch', 'dense:10,pool:2'], /last layer must be dense/],
     ['digits-train', ['--bogus'], /Try 'digits-train --help'/],
     ['digits-eval', [], /--model FILE is required/],
+    ['digits-train', ['--data', data, '--keep-best'], /--keep-best needs --val N/],
   ];
   for (const [bin, args, re] of cases) {
     const r = run(bin, args);
@@ -101,5 +102,22 @@ test('seed004 preset reaches at least 94% and writes its reports; digits-eval ag
     assert.equal(j.n, 10000);
     assert.equal(j.accuracy.toFixed(4), (Number(m[1]) / 100).toFixed(4));
     assert.equal(j.confusion.flat().reduce((s, x) => s + x, 0), 10000);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('--val holds out images and --keep-best restores the best validation epoch', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'digits-cli-'));
+  try {
+    const r = run('digits-train', ['--data', data, '--hidden', '16', '--epochs', '3', '--val', '2000',
+                                   '--keep-best', '--aug-elastic', '2', '--out', join(dir, 'v.model'),
+                                   '--no-reports']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /58000 training/);
+    assert.equal((r.stdout.match(/validation loss/g) || []).length, 3);
+    const best = r.stdout.match(/keeping the weights of epoch (\d) \(validation accuracy ([\d.]+)%\)/);
+    assert.ok(best, r.stdout);
+    const accs = [...r.stdout.matchAll(/validation loss [\d.]+ acc +([\d.]+)%/g)].map((m) => Number(m[1]));
+    assert.equal(Number(best[2]), Math.max(...accs));
+    assert.equal(accs.indexOf(Math.max(...accs)) + 1, Number(best[1]));
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
