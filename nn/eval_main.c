@@ -179,16 +179,9 @@ int main(int argc, char **argv)
         printf("\ndigit  precision  recall\n");
         for (int c = 0; c < 10; c++)
             printf("  %d    %6.2f%%   %6.2f%%\n", c, 100.0 * precision[c], 100.0 * recall[c]);
-        printf("\nconfusion matrix (rows: true, columns: predicted)\n     ");
-        for (int p = 0; p < 10; p++)
-            printf("%6d", p);
-        printf("\n");
-        for (int y = 0; y < 10; y++) {
-            printf("  %d: ", y);
-            for (int p = 0; p < 10; p++)
-                printf("%6u", ev.confusion[y][p]);
-            printf("\n");
-        }
+        char table[2048];
+        nn_report_confusion_text(table, sizeof table, (const uint32_t(*)[NN_CLASSES_MAX])ev.confusion);
+        printf("\n%s", table);
     }
     status = 0;
 done:

@@ -426,6 +426,9 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
  * framed in red. predicted[i] is the model's label for ds image i. Atomic write. */
 int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
                              const uint8_t *predicted, int count, char *err, size_t errlen);
+/* A confusion matrix ([true][predicted], 10 classes) as an aligned text table with a heading
+ * line; returns the length needed, like snprintf. */
+int nn_report_confusion_text(char *buf, size_t len, const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX]);
 /* One rows x cols byte image as ASCII art (one line per row, ' ' to '@' by intensity) into
  * buf; returns the length needed, like snprintf. */
 int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows, int cols);

@@ -804,3 +804,23 @@ int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows
     buf[k] = '\0';
     return (int)need;
 }
+
+int nn_report_confusion_text(char *buf, size_t len, const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX])
+{
+    size_t used = 0;
+#define OUT(...) used += (size_t)snprintf(used < len ? buf + used : NULL, used < len ? len - used : 0, __VA_ARGS__)
+    OUT("confusion matrix (rows: true digit, columns: predicted)\n     ");
+    for (int p = 0; p < NN_CLASSES_MAX; p++)
+        OUT("%7d", p);
+    OUT("\n");
+    for (int y = 0; y < NN_CLASSES_MAX; y++) {
+        OUT("  %d: ", y);
+        for (int p = 0; p < NN_CLASSES_MAX; p++)
+            OUT("%7u", conf[y][p]);
+        OUT("\n");
+    }
+#undef OUT
+    if (len > 0 && used >= len)
+        buf[len - 1] = '\0';
+    return (int)used;
+}

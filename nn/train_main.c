@@ -447,20 +447,6 @@ static int on_progress(void *ctx, const struct nn_progress *p)
 /* Final report                                                                              */
 /* ---------------------------------------------------------------------------------------- */
 
-static void print_confusion(uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX])
-{
-    printf("confusion matrix (rows: true digit, columns: predicted)\n       ");
-    for (int p = 0; p < 10; p++)
-        printf("%6d", p);
-    printf("\n");
-    for (int y = 0; y < 10; y++) {
-        printf("  %d:   ", y);
-        for (int p = 0; p < 10; p++)
-            printf("%6u", conf[y][p]);
-        printf("\n");
-    }
-}
-
 static void print_examples(const struct nn_dataset *test, const uint8_t *pred)
 {
     /* the first three test digits and the first misclassified one, side by side */
@@ -837,7 +823,9 @@ int main(int argc, char **argv)
 
     if (!o.quiet) {
         printf("\n");
-        print_confusion(te_ev.confusion);
+        char table[2048];
+        nn_report_confusion_text(table, sizeof table, (const uint32_t(*)[NN_CLASSES_MAX])te_ev.confusion);
+        fputs(table, stdout);
         print_examples(&test, pred);
     }
     if (o.reports) {

@@ -2,6 +2,7 @@
  * decode.c - the one place stb_image is compiled (see decode.h).
  */
 #include "decode.h"
+#include "err.h"
 
 #include "nn/nn.h"
 
@@ -76,22 +77,6 @@ static void *decode_realloc(void *p, size_t n)
 /* stb declares a static function it never defines; the warning fires at the end of the file. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 
-static int seterr(char *err, size_t errlen, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static int seterr(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* stb_image 2.27 (the Debian 12 header) trusts the symbol counts of a JPEG DHT table: more
  * than 256 symbols write past its Huffman tables on the heap (upstream checks since 2.28).
@@ -150,46 +135,46 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
     *out = NULL;
     *w = *h = 0;
     if (len == 0)
-        return seterr(err, errlen, NN_EFORMAT, "empty body: send a PNG, JPEG, BMP or GIF image");
+        return srv_seterr(err, errlen, NN_EFORMAT, "empty body: send a PNG, JPEG, BMP or GIF image");
     if (len > INT_MAX)
-        return seterr(err, errlen, NN_ERANGE, "image of %zu bytes is too large", len);
+        return srv_seterr(err, errlen, NN_ERANGE, "image of %zu bytes is too large", len);
     const char *kind = srv_image_sniff(data, len);
     if (!kind)
-        return seterr(err, errlen, NN_EFORMAT,
+        return srv_seterr(err, errlen, NN_EFORMAT,
                       "not a PNG, JPEG, BMP or GIF image (unrecognised first bytes)");
     if (!strcmp(kind, "jpeg") && jpeg_bad_dht(data, len))
-        return seterr(err, errlen, NN_EFORMAT,
+        return srv_seterr(err, errlen, NN_EFORMAT,
                       "cannot decode the jpeg image: bad Huffman table (more than 256 symbols)");
     int iw = 0, ih = 0, ic = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &ic))
-        return seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
+        return srv_seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
                       stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
     if (iw < 1 || ih < 1 || iw > SRV_IMAGE_MAX_SIDE || ih > SRV_IMAGE_MAX_SIDE ||
         (int64_t)iw * ih > SRV_IMAGE_MAX_PIXELS)
-        return seterr(err, errlen, NN_ERANGE,
+        return srv_seterr(err, errlen, NN_ERANGE,
                       "image is %dx%d; at most %d pixels per side and %d pixels in all", iw, ih,
                       SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS);
     int lw = 0, lh = 0, lc = 0;
     unsigned char *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 0);
     if (!px)
-        return seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
+        return srv_seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
                       stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
     int rc;
     float *dst = NULL;
     /* The header read by info and the decoder agree for every format we accept; check anyway,
      * since everything below is sized from lw and lh. */
     if (lw != iw || lh != ih || lc < 1 || lc > 4) {
-        rc = seterr(err, errlen, NN_EFORMAT, "inconsistent %s image", kind);
+        rc = srv_seterr(err, errlen, NN_EFORMAT, "inconsistent %s image", kind);
         goto fail;
     }
     dst = malloc((size_t)lw * (size_t)lh * sizeof *dst);
     if (!dst) {
-        rc = seterr(err, errlen, NN_ENOMEM, "out of memory for a %dx%d image", lw, lh);
+        rc = srv_seterr(err, errlen, NN_ENOMEM, "out of memory for a %dx%d image", lw, lh);
         goto fail;
     }
     rc = nn_image_from_pixels8(dst, px, lw, lh, lc);
     if (rc != NN_OK) {
-        rc = seterr(err, errlen, rc, "cannot convert the %dx%d image: %s", lw, lh,
+        rc = srv_seterr(err, errlen, rc, "cannot convert the %dx%d image: %s", lw, lh,
                     nn_strerror(rc));
         goto fail;
     }

@@ -2,6 +2,7 @@
  * models.c - model registry with atomic reload (see models.h).
  */
 #include "models.h"
+#include "err.h"
 
 #include "buf.h"
 
@@ -25,22 +26,6 @@ struct srv_registry {
 
 static atomic_uint_fast64_t next_model_id = 1;
 
-static int seterr(char *err, size_t errlen, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static int seterr(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* JSON                                                                                     */
@@ -202,7 +187,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
     *out = NULL;
     struct srv_snapshot *s = calloc(1, sizeof *s);
     if (!s)
-        return seterr(err, errlen, NN_ENOMEM, "out of memory");
+        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
     int rc = 0;
     for (int i = 0; i < n; i++) {
         struct srv_model *sm = &s->models[i];
@@ -210,7 +195,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         rc = nn_model_load(&sm->model, paths[i], lerr, sizeof lerr);
         if (rc != NN_OK) {
             sm->model = NULL;
-            rc = seterr(err, errlen, rc, "%s: %s", paths[i], lerr[0] ? lerr : nn_strerror(rc));
+            rc = srv_seterr(err, errlen, rc, "%s: %s", paths[i], lerr[0] ? lerr : nn_strerror(rc));
             goto fail;
         }
         s->n = i + 1;
@@ -220,7 +205,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         int classes = nn_model_classes(sm->model);
         if (c != 1 || h != NN_MNIST_SIDE || w != NN_MNIST_SIDE || classes < 2 ||
             classes > NN_CLASSES_MAX) {
-            rc = seterr(err, errlen, NN_EFORMAT,
+            rc = srv_seterr(err, errlen, NN_EFORMAT,
                         "%s: input %dx%dx%d with %d classes; the server needs 1x28x28 input and "
                         "2..%d classes",
                         paths[i], c, h, w, classes, NN_CLASSES_MAX);
@@ -229,7 +214,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         model_name(sm->name, sizeof sm->name, sm->model, paths[i]);
         for (int j = 0; j < i; j++) {
             if (!strcmp(s->models[j].name, sm->name)) {
-                rc = seterr(err, errlen, NN_EINVAL,
+                rc = srv_seterr(err, errlen, NN_EINVAL,
                             "%s: model name \"%s\" is already used by %s; names must differ",
                             paths[i], sm->name, paths[j]);
                 goto fail;
@@ -238,7 +223,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         sm->id = atomic_fetch_add(&next_model_id, 1);
         rc = srv_model_json(sm->model, sm->name, paths[i], &sm->json, &sm->json_len);
         if (rc != 0) {
-            rc = seterr(err, errlen, NN_ENOMEM, "out of memory");
+            rc = srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
             goto fail;
         }
     }
@@ -258,7 +243,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
     srv_buf_puts(&b, "]}");
     s->list_json = srv_buf_steal(&b, &s->list_json_len);
     if (!s->list_json) {
-        rc = seterr(err, errlen, NN_ENOMEM, "out of memory");
+        rc = srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
         goto fail;
     }
     s->refs = 1;
@@ -278,17 +263,17 @@ int srv_registry_new(struct srv_registry **out, const char *const *paths, int n,
 {
     *out = NULL;
     if (n < 0 || n > SRV_MAX_MODELS)
-        return seterr(err, errlen, NN_EINVAL, "at most %d models can be served, got %d",
+        return srv_seterr(err, errlen, NN_EINVAL, "at most %d models can be served, got %d",
                       SRV_MAX_MODELS, n);
     struct srv_registry *r = calloc(1, sizeof *r);
     if (!r)
-        return seterr(err, errlen, NN_ENOMEM, "out of memory");
+        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
     int rc = 0;
     pthread_mutex_init(&r->lock, NULL);
     for (int i = 0; i < n; i++) {
         r->paths[i] = strdup(paths[i]);
         if (!r->paths[i]) {
-            rc = seterr(err, errlen, NN_ENOMEM, "out of memory");
+            rc = srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
             goto fail;
         }
         r->n = i + 1;
@@ -336,7 +321,7 @@ int srv_registry_reload(struct srv_registry *r, char *err, size_t errlen)
     pthread_mutex_unlock(&r->lock);
     srv_snapshot_release(old);
     if (rc != 0)
-        seterr(err, errlen, rc, "%s", lerr);
+        srv_seterr(err, errlen, rc, "%s", lerr);
     return rc;
 }
 

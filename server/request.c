@@ -7,6 +7,7 @@
  * there are two.
  */
 #include "request.h"
+#include "err.h"
 
 #include "nn/nn.h"
 
@@ -41,22 +42,6 @@ struct drafts {
 
 static const char accepted_fields[] = "pixels, width, height, model, return_input, images";
 
-static int seterr(char *err, size_t errlen, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static int seterr(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
 
 static void draft_init(struct draft *d)
 {
@@ -121,12 +106,12 @@ static void fmt_value(char *buf, size_t len, double v)
 static int check_value(double v, size_t index, const char *where, char *err, size_t errlen)
 {
     if (!isfinite(v))
-        return seterr(err, errlen, NN_EINVAL, "%svalue at index %zu is not a finite number",
+        return srv_seterr(err, errlen, NN_EINVAL, "%svalue at index %zu is not a finite number",
                       where, index);
     if (v < 0 || v > 1) {
         char num[40];
         fmt_value(num, sizeof num, v);
-        return seterr(err, errlen, NN_EINVAL, "%svalue %s at index %zu is outside [0,1]",
+        return srv_seterr(err, errlen, NN_EINVAL, "%svalue %s at index %zu is outside [0,1]",
                       where, num, index);
     }
     return 0;
@@ -141,10 +126,10 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
     struct draft *list = top;
     if (top->has_images) {
         if (top->has_pixels || top->has_width || top->has_height)
-            return seterr(err, errlen, NN_EINVAL,
+            return srv_seterr(err, errlen, NN_EINVAL,
                           "send either \"pixels\" (one image) or \"images\" (a batch), not both");
         if (ds->n == 0)
-            return seterr(err, errlen, NN_EINVAL, "images is empty: send 1 to %d images",
+            return srv_seterr(err, errlen, NN_EINVAL, "images is empty: send 1 to %d images",
                           SRV_MAX_IMAGES);
         n = ds->n;
         list = ds->img;
@@ -156,21 +141,21 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
         if (top->has_images)
             snprintf(where, sizeof where, "images[%d]: ", i);
         if (!d->has_pixels)
-            return seterr(err, errlen, NN_EINVAL,
+            return srv_seterr(err, errlen, NN_EINVAL,
                           "%smissing \"pixels\": send {\"pixels\":[784 numbers]} or "
                           "{\"width\":W,\"height\":H,\"pixels\":[W*H numbers]}",
                           where);
         if (d->has_width != d->has_height)
-            return seterr(err, errlen, NN_EINVAL, "%s\"width\" and \"height\" go together",
+            return srv_seterr(err, errlen, NN_EINVAL, "%s\"width\" and \"height\" go together",
                           where);
         if (d->has_width) {
             size_t want = (size_t)d->width * (size_t)d->height;
             if (d->n_pixels != want)
-                return seterr(err, errlen, NN_EINVAL,
+                return srv_seterr(err, errlen, NN_EINVAL,
                               "%spixels has %zu numbers, expected %zu (width %d x height %d)",
                               where, d->n_pixels, want, d->width, d->height);
         } else if (d->n_pixels != NN_MNIST_PIXELS) {
-            return seterr(err, errlen, NN_EINVAL,
+            return srv_seterr(err, errlen, NN_EINVAL,
                           "%spixels has %zu numbers, expected %d (28x28; send \"width\" and "
                           "\"height\" for other sizes)",
                           where, d->n_pixels, NN_MNIST_PIXELS);
@@ -178,17 +163,17 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
         total += d->n_pixels;
     }
     if (total > SRV_MAX_TOTAL_PIXELS)
-        return seterr(err, errlen, NN_EINVAL, "request has %zu pixels in all, at most %d", total,
+        return srv_seterr(err, errlen, NN_EINVAL, "request has %zu pixels in all, at most %d", total,
                       SRV_MAX_TOTAL_PIXELS);
 
     struct srv_image *imgs = &req->one;
     if (n < 1 || n > SRV_MAX_IMAGES)
-        return seterr(err, errlen, NN_EINVAL, "images has %d entries, at most %d per request", n,
+        return srv_seterr(err, errlen, NN_EINVAL, "images has %d entries, at most %d per request", n,
                       SRV_MAX_IMAGES);
     if (n > 1 || top->has_images) {
         imgs = calloc((size_t)n, sizeof *imgs);
         if (!imgs)
-            return seterr(err, errlen, NN_ENOMEM, "out of memory");
+            return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
     }
     for (int i = 0; i < n; i++) {
         struct draft *d = &list[i];
@@ -480,7 +465,7 @@ static int prescan(const char *s, size_t len, char *err, size_t errlen)
             in_str = 1;
         } else if (ch == '[' || ch == '{') {
             if (++depth > SRV_MAX_DEPTH)
-                return seterr(err, errlen, NN_EINVAL,
+                return srv_seterr(err, errlen, NN_EINVAL,
                               "JSON nested deeper than %d levels; a request needs at most "
                               "{\"images\":[{\"pixels\":[...]}]}",
                               SRV_MAX_DEPTH);
@@ -488,7 +473,7 @@ static int prescan(const char *s, size_t len, char *err, size_t errlen)
             depth--;
         } else if (ch == ',') {
             if (++values > (size_t)SRV_MAX_TOTAL_PIXELS + 4096)
-                return seterr(err, errlen, NN_EINVAL,
+                return srv_seterr(err, errlen, NN_EINVAL,
                               "request has more than %d values, at most %d pixels in all",
                               SRV_MAX_TOTAL_PIXELS + 4096, SRV_MAX_TOTAL_PIXELS);
         }
@@ -510,9 +495,9 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
 {
     if (!cJSON_IsObject(obj)) {
         if (top)
-            return seterr(err, errlen, NN_EINVAL,
+            return srv_seterr(err, errlen, NN_EINVAL,
                           "the body must be a JSON object such as {\"pixels\":[784 numbers]}");
-        return seterr(err, errlen, NN_EINVAL, "%smust be an object such as {\"pixels\":[...]}",
+        return srv_seterr(err, errlen, NN_EINVAL, "%smust be an object such as {\"pixels\":[...]}",
                       where);
     }
     for (const cJSON *it = obj->child; it; it = it->next) {
@@ -526,21 +511,21 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
             } else {
                 d->has_pixels = 1;
                 if (!cJSON_IsArray(it))
-                    return seterr(err, errlen, NN_EINVAL,
+                    return srv_seterr(err, errlen, NN_EINVAL,
                                   "%spixels must be an array of numbers in [0,1]", where);
                 size_t idx = 0;
                 for (const cJSON *v = it->child; v; v = v->next, idx++) {
                     if (!cJSON_IsNumber(v))
-                        return seterr(err, errlen, NN_EINVAL,
+                        return srv_seterr(err, errlen, NN_EINVAL,
                                       "%svalue at index %zu is not a number", where, idx);
                     int rc = check_value(v->valuedouble, idx, where, err, errlen);
                     if (rc != 0)
                         return rc;
                     rc = draft_push(ds, d, (float)v->valuedouble);
                     if (rc == -2)
-                        return seterr(err, errlen, NN_ENOMEM, "out of memory");
+                        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
                     if (rc != 0)
-                        return seterr(err, errlen, NN_EINVAL,
+                        return srv_seterr(err, errlen, NN_EINVAL,
                                       "%spixels has more than %d numbers", where,
                                       SRV_MAX_TOTAL_PIXELS);
                 }
@@ -552,7 +537,7 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
             } else {
                 double v = cJSON_IsNumber(it) ? it->valuedouble : NAN;
                 if (!(v >= 1 && v <= SRV_MAX_SIDE) || v != floor(v))
-                    return seterr(err, errlen, NN_EINVAL, "%s%s must be an integer in 1..%d",
+                    return srv_seterr(err, errlen, NN_EINVAL, "%s%s must be an integer in 1..%d",
                                   where, k, SRV_MAX_SIDE);
                 *(w ? &d->width : &d->height) = (int)v;
                 *(w ? &d->has_width : &d->has_height) = 1;
@@ -562,7 +547,7 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 dup = 1;
             } else {
                 if (!cJSON_IsString(it) || strlen(it->valuestring) >= SRV_MODEL_NAME_MAX)
-                    return seterr(err, errlen, NN_EINVAL,
+                    return srv_seterr(err, errlen, NN_EINVAL,
                                   "%smodel must be a string of at most %d bytes (see GET "
                                   "/models)",
                                   where, SRV_MODEL_NAME_MAX - 1);
@@ -574,7 +559,7 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 dup = 1;
             } else {
                 if (!cJSON_IsBool(it))
-                    return seterr(err, errlen, NN_EINVAL, "%sreturn_input must be true or false",
+                    return srv_seterr(err, errlen, NN_EINVAL, "%sreturn_input must be true or false",
                                   where);
                 d->return_input = cJSON_IsTrue(it) ? 1 : 0;
             }
@@ -584,18 +569,18 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
             } else {
                 d->has_images = 1;
                 if (!cJSON_IsArray(it))
-                    return seterr(err, errlen, NN_EINVAL,
+                    return srv_seterr(err, errlen, NN_EINVAL,
                                   "images must be an array of objects like {\"pixels\":[...]}");
                 int count = cJSON_GetArraySize(it);
                 if (count > SRV_MAX_IMAGES)
-                    return seterr(err, errlen, NN_EINVAL,
+                    return srv_seterr(err, errlen, NN_EINVAL,
                                   "images has %d entries, at most %d per request", count,
                                   SRV_MAX_IMAGES);
                 int i = 0;
                 for (const cJSON *e = it->child; e; e = e->next, i++) {
                     struct draft *di = drafts_add(ds);
                     if (!di)
-                        return seterr(err, errlen, NN_ENOMEM, "out of memory");
+                        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
                     char w2[32];
                     snprintf(w2, sizeof w2, "images[%d]: ", i);
                     int rc = slow_object(ds, di, e, 0, w2, err, errlen);
@@ -605,11 +590,11 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 }
             }
         } else {
-            return seterr(err, errlen, NN_EINVAL, "%sunknown field \"%s\"; accepted: %s", where,
+            return srv_seterr(err, errlen, NN_EINVAL, "%sunknown field \"%s\"; accepted: %s", where,
                           key, top ? accepted_fields : "pixels, width, height, model, return_input");
         }
         if (dup)
-            return seterr(err, errlen, NN_EINVAL, "%sduplicate field \"%s\"", where, key);
+            return srv_seterr(err, errlen, NN_EINVAL, "%sduplicate field \"%s\"", where, key);
     }
     return 0;
 }
@@ -630,9 +615,9 @@ static int parse_slow(struct drafts *ds, const char *body, size_t len, char *err
             near[n++] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : '?';
         near[n] = '\0';
         if (at >= len)
-            return seterr(err, errlen, NN_EINVAL, "invalid JSON: unexpected end at byte %zu",
+            return srv_seterr(err, errlen, NN_EINVAL, "invalid JSON: unexpected end at byte %zu",
                           at);
-        return seterr(err, errlen, NN_EINVAL, "invalid JSON at byte %zu near \"%s\"", at,
+        return srv_seterr(err, errlen, NN_EINVAL, "invalid JSON at byte %zu near \"%s\"", at,
                       near);
     }
     size_t at = (size_t)(end - body);
@@ -640,7 +625,7 @@ static int parse_slow(struct drafts *ds, const char *body, size_t len, char *err
            (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t'))
         at++;
     if (at < len) {
-        rc = seterr(err, errlen, NN_EINVAL, "invalid JSON: unexpected data after the value at "
+        rc = srv_seterr(err, errlen, NN_EINVAL, "invalid JSON: unexpected data after the value at "
                     "byte %zu", at);
         goto out;
     }
@@ -661,7 +646,7 @@ int srv_request_parse_json(struct srv_request *req, const char *body, size_t len
     if (err && errlen)
         err[0] = '\0';
     if (len == 0)
-        return seterr(err, errlen, NN_EINVAL,
+        return srv_seterr(err, errlen, NN_EINVAL,
                       "empty body: send a JSON object such as {\"pixels\":[784 numbers]}");
     struct drafts ds;
     memset(&ds, 0, sizeof ds);
@@ -675,7 +660,7 @@ int srv_request_parse_json(struct srv_request *req, const char *body, size_t len
             goto done;
         }
         if (rc == NN_ENOMEM) {
-            seterr(err, errlen, NN_ENOMEM, "out of memory");
+            srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
             goto done;
         }
         if (flags & SRV_PARSE_FAST_ONLY)
