@@ -179,9 +179,12 @@ test: all $(TEST_TARGETS) data
 # LeakSanitizer (it stops the process with ptrace) works in this sandbox; its suppressions
 # (third-party leaks only) are in tests/tools/lsan.supp.
 SAN_LOGS := build/san/sanitizer-logs
-SAN_ASAN := detect_leaks=1:halt_on_error=1:print_stacktrace=1:strict_string_checks=1
+# fast_unwind_on_malloc=0: full allocation stacks, so that lsan.supp can match a leak by the
+# function it happened under (the frame-pointer unwinder stops at the first libcriterion frame).
+SAN_ASAN := detect_leaks=1:halt_on_error=1:print_stacktrace=1:strict_string_checks=1:$(strip \
+    )fast_unwind_on_malloc=0
 SAN_ENV = ASAN_OPTIONS=$(SAN_ASAN):log_path=$(CURDIR)/$(SAN_LOGS)/asan \
-    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/tools/lsan.supp \
+    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/tools/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(CURDIR)/$(SAN_LOGS)/ubsan
 
 sanitize:
@@ -208,8 +211,10 @@ soak: all
 	$(Q)DIGITS_BUILD=$(BUILD) bash tests/tools/soak.sh $(DURATION)
 
 # make valgrind: the real server under memcheck, a fixed set of requests, SIGHUP, SIGTERM.
-valgrind: all
-	$(Q)DIGITS_BUILD=$(BUILD) bash tests/tools/valgrind.sh
+# valgrind cannot run AVX-512 code, so the server is built PORTABLE=1 into build/valgrind/.
+valgrind:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/valgrind PORTABLE=1 SAN= build/valgrind/digits-server
+	$(Q)DIGITS_BUILD=build/valgrind bash tests/tools/valgrind.sh
 
 # make lint: cppcheck, configuration and policy in .cppcheck-suppressions; any finding fails.
 lint:

@@ -44,6 +44,31 @@ static float sample(const float *im, int rows, int cols, float y, float x)
  * [-1,1] per pixel, smoothed by a Gaussian of width sigma and scaled by alpha, then applied by
  * bilinear resampling. dst and src are rows x cols.
  */
+/* One smoothed random displacement component: uniform [-1,1] per pixel, separable Gaussian
+ * blur with zero padding (kernel k of radius R), scaled by alpha. */
+static void displacement(float *d, float *tmp, int rows, int cols, const float *k, int R,
+                         float alpha, struct nn_rng *rng)
+{
+    for (int i = 0; i < rows * cols; i++)
+        d[i] = 2.0f * nn_rng_uniform(rng) - 1.0f;
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < cols; x++) {
+            float acc = 0.0f;
+            for (int t = -R; t <= R; t++)
+                if (x + t >= 0 && x + t < cols)
+                    acc += k[t + R] * d[y * cols + x + t];
+            tmp[y * cols + x] = acc;
+        }
+    for (int y = 0; y < rows; y++)
+        for (int x = 0; x < cols; x++) {
+            float acc = 0.0f;
+            for (int t = -R; t <= R; t++)
+                if (y + t >= 0 && y + t < rows)
+                    acc += k[t + R] * tmp[(y + t) * cols + x];
+            d[y * cols + x] = alpha * acc;
+        }
+}
+
 static void elastic(float *dst, const float *src, int rows, int cols, float alpha, float sigma,
                     struct nn_rng *rng)
 {
@@ -54,28 +79,8 @@ static void elastic(float *dst, const float *src, int rows, int cols, float alph
         ksum += k[i + R] = expf(-(float)(i * i) / (2.0f * sigma * sigma));
     for (int i = 0; i <= 2 * R; i++)
         k[i] /= ksum;
-    for (int f = 0; f < 2; f++) {
-        float *d = f ? dy : dx;
-        for (int i = 0; i < rows * cols; i++)
-            d[i] = 2.0f * nn_rng_uniform(rng) - 1.0f;
-        /* separable blur with zero padding: rows, then columns */
-        for (int y = 0; y < rows; y++)
-            for (int x = 0; x < cols; x++) {
-                float acc = 0.0f;
-                for (int t = -R; t <= R; t++)
-                    if (x + t >= 0 && x + t < cols)
-                        acc += k[t + R] * d[y * cols + x + t];
-                tmp[y * cols + x] = acc;
-            }
-        for (int y = 0; y < rows; y++)
-            for (int x = 0; x < cols; x++) {
-                float acc = 0.0f;
-                for (int t = -R; t <= R; t++)
-                    if (y + t >= 0 && y + t < rows)
-                        acc += k[t + R] * tmp[(y + t) * cols + x];
-                d[y * cols + x] = alpha * acc;
-            }
-    }
+    displacement(dx, tmp, rows, cols, k, R, alpha, rng);
+    displacement(dy, tmp, rows, cols, k, R, alpha, rng);
     for (int y = 0; y < rows; y++)
         for (int x = 0; x < cols; x++)
             dst[y * cols + x] = sample(src, rows, cols, (float)y + dy[y * cols + x],

@@ -99,7 +99,7 @@ void nn_dataset_sha256(char out[65], const struct nn_dataset *ds)
 {
     struct sha256 s;
     uint8_t hdr[16] = {0, 0, 8, 3};
-    uint32_t dims[3] = {(uint32_t)ds->n, (uint32_t)ds->rows, (uint32_t)ds->cols};
+    const uint32_t dims[3] = {(uint32_t)ds->n, (uint32_t)ds->rows, (uint32_t)ds->cols};
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
             hdr[4 + 4 * i + j] = (uint8_t)(dims[i] >> (24 - 8 * j));

@@ -195,7 +195,9 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         rc = nn_model_load(&sm->model, paths[i], lerr, sizeof lerr);
         if (rc != NN_OK) {
             sm->model = NULL;
-            rc = srv_seterr(err, errlen, rc, "%s: %s", paths[i], lerr[0] ? lerr : nn_strerror(rc));
+            /* nn_model_load's messages start with the path already */
+            rc = lerr[0] ? srv_seterr(err, errlen, rc, "%s", lerr)
+                         : srv_seterr(err, errlen, rc, "%s: %s", paths[i], nn_strerror(rc));
             goto fail;
         }
         s->n = i + 1;

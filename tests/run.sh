@@ -38,12 +38,20 @@ run_suite() { # name command... -> runs it, tees its log, and returns the log pa
     return "${PIPESTATUS[0]}"
 }
 
+exit_status() { # name status -> a suite that exits non-zero fails, whatever it counted
+    if [ "$2" -ne 0 ] && [[ " ${failures[*]} " != *" $1 "* ]]; then
+        failed=$((failed + 1)); failures+=("$1: exit status $2")
+    fi
+}
+
 # 1. C unit tests (Criterion).
 for bin in "$build/tests/nn-tests" "$build/tests/server-tests"; do
     name=$(basename "$bin")
     [ -x "$bin" ] || continue
     run_suite "$name" "$bin" --jobs 2
+    rc=$?
     count_criterion "$build/test-logs/$name.log" "$name"
+    exit_status "$name" "$rc"
 done
 
 # 2. Fuzz targets replay their saved corpora and every regression ever found.
@@ -68,7 +76,9 @@ for dir in tests/cli tests/server tests/web; do
     compgen -G "$dir/*.test.mjs" >/dev/null || continue
     name=node-$(basename "$dir")
     run_suite "$name" node --test --test-concurrency=1 "$dir"/*.test.mjs
+    rc=$?
     count_node "$build/test-logs/$name.log" "$name"
+    exit_status "$name" "$rc"
 done
 
 echo

@@ -4,7 +4,7 @@
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
-packages=(gcc make pkg-config libmicrohttpd-dev libcjson-dev libstb-dev libcriterion-dev
+packages=(gcc make pkg-config curl libmicrohttpd-dev libcjson-dev libstb-dev libcriterion-dev
           zlib1g-dev nodejs npm chromium wrk clang libclang-rt-14-dev cppcheck valgrind)
 
 missing=()
