@@ -385,48 +385,44 @@ static void svg_panel_frame(struct sbuf *b, const struct panel *pn, const char *
 }
 
 /*
- * One curve: runs of consecutive finite points become polylines; a point alone (n == 1, or
- * between skipped NaNs) becomes a dot, and with few points every point gets a dot.
+ * One curve through the points where the value is finite: NaN means "not evaluated at this
+ * point" (e.g. a test set scored every few epochs), so the evaluated points are joined across
+ * it. A single point becomes a larger dot (a line needs two); with few points every point
+ * gets a dot.
  */
 static void svg_series(struct sbuf *b, const struct panel *pn, const struct nn_history_point *h,
                        int n, enum series s, const char *color, int dashed)
 {
-    int markers = n <= MARKERS_MAX;
-    int i = 0;
+    int count = 0, k = 0;
+    for (int i = 0; i < n; i++)
+        count += !isnan(series_value(&h[i], s));
+    if (count == 0)
+        return;
 
-    sb_printf(b, "<g fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-linejoin=\"round\"%s>\n",
-              color, dashed ? " stroke-dasharray=\"7 4\"" : "");
-    while (i < n) {
-        int j = i;
-        if (isnan(series_value(&h[i], s))) {
-            i++;
-            continue;
+    if (count >= 2) {
+        sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                     "stroke-linejoin=\"round\"%s points=\"",
+                  color, dashed ? " stroke-dasharray=\"7 4\"" : "");
+        for (int i = 0; i < n; i++) {
+            double v = series_value(&h[i], s);
+            if (isnan(v))
+                continue;
+            sb_printf(b, "%s%.2f,%.2f", k++ ? " " : "",
+                      axis_map(&pn->ax, h[i].epoch, pn->x0, pn->x1),
+                      axis_map(&pn->ay, v, pn->y1, pn->y0));
         }
-        while (j < n && !isnan(series_value(&h[j], s)))
-            j++;
-        if (j - i >= 2) {
-            sb_puts(b, "<polyline points=\"");
-            for (int k = i; k < j; k++) {
-                double x = axis_map(&pn->ax, h[k].epoch, pn->x0, pn->x1);
-                double y = axis_map(&pn->ay, series_value(&h[k], s), pn->y1, pn->y0);
-                sb_printf(b, "%s%.2f,%.2f", k > i ? " " : "", x, y);
-            }
-            sb_puts(b, "\"/>\n");
-        }
-        i = j;
+        sb_puts(b, "\"/>\n");
     }
-    sb_puts(b, "</g>\n");
-
+    if (count > 1 && count > MARKERS_MAX)
+        return;
     sb_printf(b, "<g fill=\"%s\" stroke=\"#fff\" stroke-width=\"1\">\n", color);
-    for (i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         double v = series_value(&h[i], s);
-        int alone = (i == 0 || isnan(series_value(&h[i - 1], s))) &&
-                    (i == n - 1 || isnan(series_value(&h[i + 1], s)));
-        if (isnan(v) || !(markers || alone))
+        if (isnan(v))
             continue;
         sb_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%s\"/>\n",
                   axis_map(&pn->ax, h[i].epoch, pn->x0, pn->x1),
-                  axis_map(&pn->ay, v, pn->y1, pn->y0), alone ? "4" : "3");
+                  axis_map(&pn->ay, v, pn->y1, pn->y0), count == 1 ? "4" : "3");
     }
     sb_puts(b, "</g>\n");
 }
@@ -463,18 +459,26 @@ static void svg_legend_entry(struct sbuf *b, double x, double y, const char *col
               x + 34, y + 4.5, label);
 }
 
-/* "final (epoch 12, 34 s): train loss 0.0123, acc 99.12% | test loss ..., acc ...%" */
+/* "last point: epoch 12, step 5000, 34 s | train loss 0.0123, accuracy 99.12% | test ..."; the
+ * test figures are the latest evaluated ones, with their epoch if that is not the last. */
 static void svg_summary(struct sbuf *b, const struct nn_history_point *h, int n)
 {
     const struct nn_history_point *p = &h[n - 1];
+    int t = n - 1;
+    while (t >= 0 && !(isfinite(h[t].test_loss) && isfinite(h[t].test_acc)))
+        t--;
     sb_printf(b, "<text x=\"%d\" y=\"54\" text-anchor=\"middle\" font-size=\"13\" "
                  "fill=\"#555\">last point: epoch %d, step %lld, %.0f s",
               SVG_W / 2, p->epoch, (long long)p->step, isfinite(p->seconds) ? p->seconds : 0.0);
     if (isfinite(p->train_loss) && isfinite(p->train_acc))
         sb_printf(b, " | train loss %.4g, accuracy %.2f%%", p->train_loss,
                   100.0 * p->train_acc);
-    if (isfinite(p->test_loss) && isfinite(p->test_acc))
-        sb_printf(b, " | test loss %.4g, accuracy %.2f%%", p->test_loss, 100.0 * p->test_acc);
+    if (t >= 0) {
+        sb_printf(b, " | test loss %.4g, accuracy %.2f%%", h[t].test_loss,
+                  100.0 * h[t].test_acc);
+        if (t != n - 1)
+            sb_printf(b, " (epoch %d)", h[t].epoch);
+    }
     sb_puts(b, "</text>\n");
 }
 
@@ -483,7 +487,7 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
 {
     struct sbuf b = {0};
     struct panel loss, acc;
-    double xlo = INFINITY, xhi = -INFINITY, lo, hi;
+    double xlo = INFINITY, xhi = -INFINITY, lo, hi, pad;
     int has_test;
     int status = check_history(path, h, n, err, errlen);
     if (status != NN_OK)
@@ -514,8 +518,10 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
     lo = INFINITY, hi = -INFINITY;
     series_range(h, n, TRAIN_LOSS, &lo, &hi);
     series_range(h, n, TEST_LOSS, &lo, &hi);
-    if (lo <= hi)
+    if (lo <= hi) {
         lo = fmin(lo, 0.0);
+        hi += 0.03 * (hi - lo);
+    }
     axis_fit(&loss.ay, lo, hi, 6, 0.0);
 
     /* Accuracy zooms in on the data (it usually lives in 90..100%), never past 0 or 100. */
@@ -526,7 +532,13 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
         lo = 0.0;
         hi = 100.0;
     }
-    axis_fit(&acc.ay, lo, hi, 6, 0.0);
+    if (hi - lo < 2.0) { /* at least 2 points of accuracy, so noise does not look like news */
+        double mid = (lo + hi) / 2;
+        lo = mid - 1.0;
+        hi = mid + 1.0;
+    }
+    pad = 0.03 * (hi - lo); /* keep points off the frame */
+    axis_fit(&acc.ay, lo - pad, hi + pad, 6, 0.0);
     if (acc.ay.lo < 0.0 && lo >= 0.0)
         acc.ay.lo = 0.0;
     if (acc.ay.hi > 100.0 && hi <= 100.0)

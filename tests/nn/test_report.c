@@ -369,14 +369,24 @@ Test(report, history_svg_skips_test_values_that_are_nan)
     cr_assert_null(strstr(svg, ">test</text>"), "no legend entry for a curve that is absent");
     free(svg);
 
-    /* Test evaluated every other epoch: isolated points become dots, never NaN lines. */
+    /* Test evaluated every other epoch: the evaluated points are joined across the gaps. */
     h[1].test_loss = 0.9f, h[1].test_acc = 0.7f;
     h[3].test_loss = 0.5f, h[3].test_acc = 0.9f;
     svg = render_svg(h, 4, "sparse test set");
     assert_well_formed_svg(svg);
-    cr_assert_eq(count_substr(svg, "<polyline"), 2);
-    cr_assert_eq(count_substr(svg, "r=\"4\""), 4, "dots for 2 test losses and 2 accuracies");
+    cr_assert_eq(count_substr(svg, "<polyline"), 4);
     cr_assert_not_null(strstr(svg, ">test</text>"));
+    cr_assert_not_null(strstr(svg, "test loss 0.5, accuracy 90.00%"), "summary has test");
+    free(svg);
+
+    /* Only the first point evaluated: a dot for each test value, and the summary says when. */
+    h[1].test_loss = h[1].test_acc = h[3].test_loss = h[3].test_acc = NAN;
+    h[0].test_loss = 1.25f, h[0].test_acc = 0.5f;
+    svg = render_svg(h, 4, "test once");
+    assert_well_formed_svg(svg);
+    cr_assert_eq(count_substr(svg, "<polyline"), 2);
+    cr_assert_eq(count_substr(svg, "r=\"4\""), 2, "a lone dot for test loss and accuracy");
+    cr_assert_not_null(strstr(svg, "test loss 1.25, accuracy 50.00% (epoch 1)"));
     free(svg);
 }
 
@@ -767,4 +777,51 @@ Test(atomic_file, rejects_an_empty_path)
     char err[256] = "";
     cr_assert_eq(nn_atomic_write("", "x", 1, err, sizeof err), NN_EINVAL);
     cr_assert_eq(nn_atomic_write(NULL, "x", 1, NULL, 0), NN_EINVAL, "err may be NULL");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Whole-file reads (nn_read_file, the loaders' counterpart in the same module)             */
+/* ---------------------------------------------------------------------------------------- */
+
+Test(atomic_file, read_file_returns_exactly_the_bytes_written)
+{
+    static const char data[] = "abc\0def";
+    char path[128], err[256] = "";
+    void *got = NULL;
+    size_t size = 0;
+    in_tmp(path, sizeof path, "r.bin");
+    cr_assert_eq(nn_atomic_write(path, data, sizeof data, err, sizeof err), NN_OK, "%s", err);
+    cr_assert_eq(nn_read_file(path, 1024, &got, &size, err, sizeof err), NN_OK, "%s", err);
+    cr_assert_eq(size, sizeof data);
+    cr_assert_eq(memcmp(got, data, size), 0);
+    free(got);
+}
+
+Test(atomic_file, read_file_refuses_a_file_over_the_size_limit)
+{
+    char path[128], err[256] = "";
+    void *got = (void *)1;
+    size_t size = 1;
+    in_tmp(path, sizeof path, "big.bin");
+    spit(path, "0123456789");
+    cr_assert_eq(nn_read_file(path, 9, &got, &size, err, sizeof err), NN_ERANGE);
+    cr_assert_null(got);
+    cr_assert_eq(size, 0);
+    cr_assert_not_null(strstr(err, path), "err: %s", err);
+    cr_assert_eq(nn_read_file(path, 10, &got, &size, err, sizeof err), NN_OK, "at the limit");
+    cr_assert_eq(size, 10);
+    free(got);
+}
+
+Test(atomic_file, read_file_of_a_missing_file_or_a_directory_fails_with_eio)
+{
+    char path[128], err[256] = "";
+    void *got = NULL;
+    size_t size = 0;
+    in_tmp(path, sizeof path, "absent");
+    cr_assert_eq(nn_read_file(path, 1024, &got, &size, err, sizeof err), NN_EIO);
+    cr_assert_not_null(strstr(err, strerror(ENOENT)), "err: %s", err);
+    cr_assert_eq(nn_read_file(tmpdir, 1024, &got, &size, err, sizeof err), NN_EIO);
+    cr_assert_not_null(strstr(err, strerror(EISDIR)), "err: %s", err);
+    cr_assert_null(got);
 }
