@@ -22,7 +22,11 @@
  * Two shortcuts for small products, both chosen from the shape only: a row-contiguous B (NN,
  * TN) is read in place when the thread has at most GEMM_DIRECT_B_MAX_M rows of C (packing
  * would not be amortised), and a narrow C (e.g. N = 10 logits) is computed as
- * C^T = op(B)^T op(A)^T so that the long side fills the 32-wide vectors.
+ * C^T = op(B)^T op(A)^T so that the long side fills the 32-wide vectors. A third, for NT
+ * products with a short side of at most 16 rows and a long side of at least 128 (or a short
+ * side of 1-2: single-image inference), skips packing altogether: dot products along k read
+ * both operands in place (dot_rows, AVX-512 only). The same kernel reads a byte operand
+ * (nn_sgemm_u8_nt / _tn: a first layer fed straight from the dataset bytes).
  *
  * Blocking: KC = 256 so that an A micro-panel (12 x 256 floats = 12 KiB) sits in the 32 KiB L1
  * with room for the streamed B panels; NC = 512 so that the packed B block (256 x 512 floats
@@ -416,6 +420,342 @@ static TARGET_AVX512 void rect_avx512(const struct gemm_job *g, int m0, int m1, 
 #endif
 
 /* ---------------------------------------------------------------------------------------- */
+/* Skinny NT products: dot-product kernel                                                    */
+/* ---------------------------------------------------------------------------------------- */
+/*
+ * C = alpha * A B^T + beta * C with both operands contiguous along k (NT) and one side short
+ * (S <= GEMM_DOT_MAX_S rows: the 10 logits, a dense layer with few units, one image at
+ * inference). The blocked path would pack (transpose) the whole long operand on every call
+ * and fill at most S of MR or NR tile lanes; here both operands are read in place along k,
+ * 16 lanes at a time, LB long rows x S short rows of accumulators, and each accumulator is
+ * reduced horizontally at the end. Every C element is still a fixed sequence of operations
+ * (16 lane chains over k, then a fixed reduction tree), whoever computes it.
+ *   long rows  L (nl, K), row l at L + l*ldl;   short rows S (S, K), row s at Sp + s*lds
+ *   C(l, s) at C + l*c_l + s*c_s
+ */
+#define GEMM_DOT_MAX_S 16
+/* ... and a long side of at least this many rows (or a short side of 1-2): below it the
+ * horizontal reductions cost more than the blocked path's packing (measured: 32x10x256). */
+#ifndef GEMM_DOT_MIN_L
+#define GEMM_DOT_MIN_L 128
+#endif
+
+#if GEMM_X86
+/* Byte rows (L8 != NULL): long row l is L8 + idx[l]*ldl (idx NULL: l*ldl), element value
+ * (float)byte * scale, exactly as nn_bytes_to_float would have stored it. */
+struct dot_u8 {
+    const uint8_t *L8;
+    const uint32_t *idx;
+    float scale;
+};
+
+/* 16 bytes, or the first popcount(m) of them (m = 2^n - 1) and zeros, without AVX-512BW. */
+static ALWAYS_INLINE TARGET_AVX512 __m128i load_bytes(const uint8_t *p, __mmask16 m)
+{
+    if (m == 0xFFFF)
+        return _mm_loadu_si128((const __m128i *)(const void *)p);
+    _Alignas(16) uint8_t t[16] = {0};
+    for (int i = 0; i < 16 && (m >> i) & 1; i++)
+        t[i] = p[i];
+    return _mm_load_si128((const __m128i *)(const void *)t);
+}
+
+static ALWAYS_INLINE TARGET_AVX512 __m512 load_long(const int U8, const float *lr,
+                                                    const uint8_t *l8, int k, __mmask16 m,
+                                                    __m512 scale)
+{
+    if (!U8)
+        return _mm512_maskz_loadu_ps(m, lr + k);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(load_bytes(l8 + k, m))), scale);
+}
+
+static ALWAYS_INLINE TARGET_AVX512 void dot_block(const int LB, const int S, const int U8,
+                                                  int l_first, int nl, int K, const float *L,
+                                                  ptrdiff_t ldl, const struct dot_u8 *u8,
+                                                  const float *Sp, ptrdiff_t lds, float *C,
+                                                  ptrdiff_t c_l, ptrdiff_t c_s, float alpha,
+                                                  float beta)
+{
+    const __m512 vscale = _mm512_set1_ps(U8 ? u8->scale : 1.0f);
+    if (!U8)
+        L += (ptrdiff_t)l_first * ldl;
+    C += (ptrdiff_t)l_first * c_l;
+    for (int l0 = 0; l0 < nl; l0 += LB) {
+        const int lb = imin(LB, nl - l0);
+        /* fixed sizes (not [LB][S], which would be a variable-length array in memory):
+         * after unrolling only the [LB][S] corner is used, and it lives in registers */
+        __m512 acc[8][GEMM_DOT_MAX_S];
+#pragma GCC unroll 8
+        for (int i = 0; i < LB; i++)
+#pragma GCC unroll 16
+            for (int s = 0; s < S; s++)
+                acc[i][s] = _mm512_setzero_ps();
+        const float *lr[8];
+        const uint8_t *l8[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < LB; i++) {
+            const ptrdiff_t row = l_first + (i < lb ? l0 + i : l0);
+            lr[i] = NULL;
+            l8[i] = NULL;
+            if (U8)
+                l8[i] = u8->L8 + (u8->idx ? (ptrdiff_t)u8->idx[row] : row) * ldl;
+            else
+                lr[i] = L + (ptrdiff_t)(i < lb ? l0 + i : l0) * ldl;
+        }
+        /* the next block's rows: shuffled dataset rows defeat the hardware prefetcher */
+        const char *pf[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < LB; i++) {
+            const ptrdiff_t nxt = l0 + LB + i < nl ? l0 + LB + i : l0;
+            if (U8)
+                pf[i] = (const char *)(u8->L8 +
+                                       (u8->idx ? (ptrdiff_t)u8->idx[l_first + nxt]
+                                                : l_first + nxt) * ldl);
+            else
+                pf[i] = (const char *)(L + nxt * ldl);
+        }
+        for (int k = 0; k < K; k += 16) {
+            const __mmask16 m = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1u);
+            if (!U8 || !(k & 63)) {
+#pragma GCC unroll 8
+                for (int i = 0; i < LB; i++)
+                    _mm_prefetch(pf[i] + (U8 ? k : 4 * k), _MM_HINT_T0);
+            }
+            __m512 lv[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < LB; i++)
+                lv[i] = load_long(U8, lr[i], l8[i], k, m, vscale);
+#pragma GCC unroll 16
+            for (int s = 0; s < S; s++) {
+                const __m512 sv = _mm512_maskz_loadu_ps(m, Sp + s * lds + k);
+#pragma GCC unroll 8
+                for (int i = 0; i < LB; i++)
+                    acc[i][s] = _mm512_fmadd_ps(lv[i], sv, acc[i][s]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < LB; i++) {
+            if (i >= lb)
+                break;
+            float *c = C + (ptrdiff_t)(l0 + i) * c_l;
+#pragma GCC unroll 16
+            for (int s = 0; s < S; s++) {
+                float r = alpha * _mm512_reduce_add_ps(acc[i][s]);
+                if (beta != 0.0f)
+                    r = r + beta * c[s * c_s];
+                c[s * c_s] = r;
+            }
+        }
+    }
+}
+
+/* Rows [l0, l1) of the long side; S and the block height LB as compile-time constants. */
+static TARGET_AVX512 void dot_rows(int S, int l0, int l1, int K, const float *L, ptrdiff_t ldl,
+                                   const struct dot_u8 *u8, const float *Sp, ptrdiff_t lds,
+                                   float *C, ptrdiff_t c_l, ptrdiff_t c_s, float alpha,
+                                   float beta)
+{
+    const int nl = l1 - l0;
+#define DOT_CASE(s_, lb_)                                                                      \
+    case s_:                                                                                   \
+        if (u8)                                                                                \
+            dot_block(lb_, s_, 1, l0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);   \
+        else                                                                                   \
+            dot_block(lb_, s_, 0, l0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);   \
+        break
+    switch (S) {
+        DOT_CASE(1, 8);
+        DOT_CASE(2, 8);
+        DOT_CASE(3, 6);
+        DOT_CASE(4, 4);
+        DOT_CASE(5, 4);
+        DOT_CASE(6, 3);
+        DOT_CASE(7, 3);
+        DOT_CASE(8, 2);
+        DOT_CASE(9, 2);
+        DOT_CASE(10, 2);
+        DOT_CASE(11, 2);
+        DOT_CASE(12, 2);
+        DOT_CASE(13, 1);
+        DOT_CASE(14, 1);
+        DOT_CASE(15, 1);
+        DOT_CASE(16, 1);
+    default:
+        break;
+    }
+#undef DOT_CASE
+}
+#endif
+
+#if GEMM_X86
+/* C (M,N) = alpha * A B^T + beta * C through dot_rows, long side split over threads in whole
+ * blocks of 8 rows. u8 (A given as bytes) requires N <= GEMM_DOT_MAX_S. */
+static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
+                    const struct dot_u8 *u8, const float *B, int ldb, float beta, float *C,
+                    int ldc, int threads)
+{
+    const int short_m = !u8 && M <= N;
+    const int nl = short_m ? N : M, S = short_m ? M : N;
+    const float *L = short_m ? B : A, *Sp = short_m ? A : B;
+    const ptrdiff_t ldl = short_m ? ldb : lda, lds = short_m ? lda : ldb;
+    const ptrdiff_t c_l = short_m ? 1 : ldc, c_s = short_m ? ldc : 1;
+    int nt = threads < 1 ? 1 : threads;
+    if (2.0 * M * N * K < GEMM_PAR_FLOPS || nl < 16 * nt)
+        nt = 1;
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), n = omp_get_num_threads();
+            const int blocks = (nl + 7) / 8;
+            const int b0 = (int)((long)blocks * t / n), b1 = (int)((long)blocks * (t + 1) / n);
+            dot_rows(S, b0 * 8, imin(nl, b1 * 8), K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha,
+                     beta);
+        }
+        return;
+    }
+#endif
+    dot_rows(S, 0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);
+}
+
+/*
+ * C (M,N) += A^T X with A (K,M) floats (lda), X (K,N) bytes: row k at X + idx[k]*ldx scaled by
+ * `scale`; M <= GEMM_DOT_MAX_S. Mirrors what the blocked kernel does for this TN product
+ * (beta = 1, alpha = 1): per KC block of k, each element is a fused multiply-add chain over k
+ * in order, then added to C, so the bits equal nn_sgemm on the converted rows.
+ */
+static ALWAYS_INLINE TARGET_AVX512 void u8_tn_block(const int MM, const int NV, int n0, int n1,
+                                                    int K, const float *A, int lda,
+                                                    const uint8_t *X, const uint32_t *idx,
+                                                    size_t ldx, float scale, float *C, int ldc)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (int j = n0; j < n1; j += 16 * NV) {
+        __mmask16 mk[2];
+        for (int v = 0; v < 2; v++) {
+            const int left = n1 - j - 16 * v;
+            mk[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
+        }
+        for (int pc = 0; pc < K; pc += GEMM_KC) {
+            const int kc = imin(GEMM_KC, K - pc);
+            __m512 acc[GEMM_DOT_MAX_S][2];
+#pragma GCC unroll 16
+            for (int i = 0; i < MM; i++)
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] = _mm512_setzero_ps();
+            for (int k = pc; k < pc + kc; k++) {
+                const uint8_t *x = X + (idx ? (size_t)idx[k] : (size_t)k) * ldx + j;
+                __m512 xv[2];
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++)
+                    xv[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                              load_bytes(x + 16 * v, mk[v]))),
+                                          vs);
+                const float *a = A + (size_t)k * lda;
+#pragma GCC unroll 16
+                for (int i = 0; i < MM; i++) {
+                    const __m512 av = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; v++)
+                        acc[i][v] = _mm512_fmadd_ps(av, xv[v], acc[i][v]);
+                }
+            }
+#pragma GCC unroll 16
+            for (int i = 0; i < MM; i++) {
+                float *c = C + (size_t)i * ldc + j;
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++)
+                    _mm512_mask_storeu_ps(c + 16 * v, mk[v],
+                                          _mm512_add_ps(acc[i][v],
+                                                        _mm512_maskz_loadu_ps(mk[v], c + 16 * v)));
+            }
+        }
+    }
+}
+
+/* Columns [n0, n1) of C; M as a compile-time constant (32 columns per pass up to 14 rows of
+ * accumulators, 16 above, so that they fit the 32 registers). */
+static TARGET_AVX512 void u8_tn_cols(int M, int n0, int n1, int K, const float *A, int lda,
+                                     const uint8_t *X, const uint32_t *idx, size_t ldx,
+                                     float scale, float *C, int ldc)
+{
+#define TN_CASE(m_, nv_)                                                                       \
+    case m_:                                                                                   \
+        u8_tn_block(m_, nv_, n0, n1, K, A, lda, X, idx, ldx, scale, C, ldc);                   \
+        break
+    switch (M) {
+        TN_CASE(1, 2);
+        TN_CASE(2, 2);
+        TN_CASE(3, 2);
+        TN_CASE(4, 2);
+        TN_CASE(5, 2);
+        TN_CASE(6, 2);
+        TN_CASE(7, 2);
+        TN_CASE(8, 2);
+        TN_CASE(9, 2);
+        TN_CASE(10, 2);
+        TN_CASE(11, 2);
+        TN_CASE(12, 2);
+        TN_CASE(13, 2);
+        TN_CASE(14, 2);
+        TN_CASE(15, 1);
+        TN_CASE(16, 1);
+    default:
+        break;
+    }
+#undef TN_CASE
+}
+#endif
+
+int nn_sgemm_u8_nt(int M, int N, int K, const uint8_t *X, const uint32_t *idx, size_t ldx,
+                   float scale, const float *B, int ldb, float *C, int ldc, int threads)
+{
+#if GEMM_X86
+    /* exactly the shapes for which nn_sgemm takes the dot path, so the bits agree */
+    if (M > 0 && N > 0 && N <= GEMM_DOT_MAX_S && (M >= GEMM_DOT_MIN_L || N <= 2) && K > 0 &&
+        nn_sgemm_isa_best() == NN_GEMM_AVX512) {
+        const struct dot_u8 u8 = {.L8 = X, .idx = idx, .scale = scale};
+        dot_run(M, N, K, 1.0f, NULL, (int)ldx, &u8, B, ldb, 0.0f, C, ldc, threads);
+        return 0;
+    }
+#endif
+    (void)M, (void)N, (void)K, (void)X, (void)idx, (void)ldx, (void)scale, (void)B, (void)ldb;
+    (void)C, (void)ldc, (void)threads;
+    return -1;
+}
+
+int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *X,
+                   const uint32_t *idx, size_t ldx, float scale, float *C, int ldc, int threads)
+{
+#if GEMM_X86
+    if (M > 0 && M <= GEMM_DOT_MAX_S && N > 0 && K > 0 &&
+        nn_sgemm_isa_best() == NN_GEMM_AVX512) {
+        int nt = threads < 1 ? 1 : threads;
+        const int panels = (N + 31) / 32;
+        if (2.0 * M * N * K < GEMM_PAR_FLOPS || panels < 2 * nt)
+            nt = 1;
+#ifdef _OPENMP
+        if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+            {
+                const int t = omp_get_thread_num(), n = omp_get_num_threads();
+                const int p0 = (int)((long)panels * t / n), p1 = (int)((long)panels * (t + 1) / n);
+                u8_tn_cols(M, p0 * 32, imin(N, p1 * 32), K, A, lda, X, idx, ldx, scale, C, ldc);
+            }
+            return 0;
+        }
+#endif
+        u8_tn_cols(M, 0, N, K, A, lda, X, idx, ldx, scale, C, ldc);
+        return 0;
+    }
+#endif
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)X, (void)idx, (void)ldx, (void)scale;
+    (void)C, (void)ldc, (void)threads;
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Work split                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -537,6 +877,15 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     }
 #else
     (void)isa;
+#endif
+#if GEMM_X86
+    /* NT with a short side: dot products over k, no packing (see dot_rows). */
+    if (isa == NN_GEMM_AVX512 && !trans_a && trans_b &&
+        ((M <= GEMM_DOT_MAX_S && (N >= GEMM_DOT_MIN_L || M <= 2)) ||
+         (N <= GEMM_DOT_MAX_S && (M >= GEMM_DOT_MIN_L || N <= 2)))) {
+        dot_run(M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc, threads);
+        return;
+    }
 #endif
     /* A narrow C (N well below NR, e.g. the 10 logits) wastes most of each tile: compute
      * C^T = op(B)^T op(A)^T instead, which runs the same multiply-adds in the same order. */

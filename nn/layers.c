@@ -3,12 +3,14 @@
  *
  * Shape legend: N batch, C channels, H/W height/width, K kernel side, F filters, P = OH*OW
  * output positions, I inputs, O outputs. Row-major, contiguous; images are (N, C, H, W).
- * Dense and conv both go through nn_sgemm (conv via im2col), so tuning one product speeds up
- * every layer.
+ * Dense and conv both go through nn_sgemm (conv via im2col, one product per group of samples
+ * rather than per image), so tuning one product speeds up every layer. Sigmoid uses a
+ * vectorisable exp (exp_approx, ~1e-7 relative) instead of libm's scalar expf.
  */
 #include "nn_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -44,6 +46,54 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, con
     }
 }
 
+/* Rows idx[n] (or n) of the byte matrix x (rows of I) into dst (N, I) floats. */
+static void gather_bytes(float *dst, const uint8_t *x, const uint32_t *idx, int N, int I)
+{
+    for (int n = 0; n < N; n++)
+        nn_bytes_to_float(dst + (size_t)n * I, x + (idx ? (size_t)idx[n] : (size_t)n) * I,
+                          (size_t)I);
+}
+
+int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const float *w,
+                        const float *b, int N, int I, int O, int threads)
+{
+    if (nn_sgemm_u8_nt(N, O, I, x, idx, (size_t)I, 1.0f / 255.0f, w, I, out, O, threads) == 0) {
+        for (int n = 0; n < N; n++) {
+            float *row = out + (size_t)n * O;
+            for (int o = 0; o < O; o++)
+                row[o] += b[o];
+        }
+        return NN_OK;
+    }
+    float *tmp = malloc((size_t)N * I * sizeof *tmp);
+    if (!tmp)
+        return NN_ENOMEM;
+    gather_bytes(tmp, x, idx, N, I);
+    nn_dense_forward(out, tmp, w, b, N, I, O, threads);
+    free(tmp);
+    return NN_OK;
+}
+
+int nn_dense_backward_u8(float *dw, float *db, const float *dout, const uint8_t *x,
+                         const uint32_t *idx, int N, int I, int O, int threads)
+{
+    if (nn_sgemm_u8_tn(O, I, N, dout, O, x, idx, (size_t)I, 1.0f / 255.0f, dw, I, threads) == 0) {
+        for (int n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * O;
+            for (int o = 0; o < O; o++)
+                db[o] += row[o];
+        }
+        return NN_OK;
+    }
+    float *tmp = malloc((size_t)N * I * sizeof *tmp);
+    if (!tmp)
+        return NN_ENOMEM;
+    gather_bytes(tmp, x, idx, N, I);
+    nn_dense_backward(NULL, dw, db, dout, tmp, NULL, N, I, O, threads);
+    free(tmp);
+    return NN_OK;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Activations: element-wise over n values; backward uses the forward output y               */
 /* ---------------------------------------------------------------------------------------- */
@@ -60,10 +110,39 @@ void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+/*
+ * e^x for x in about [-87, 88] (clamped there), relative error about 1e-7: Cody-Waite range
+ * reduction x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r (Cephes expf
+ * coefficients) and 2^n built in the exponent bits. Branch-free plain C, so the loops that
+ * call it are vectorised by the compiler (libm's expf is not).
+ */
+static inline float exp_approx(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* round to nearest by adding and removing 1.5 * 2^23 (floorf would block vectorising) */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;  /* ln2 high part, exact in float */
+    r = r + n * 2.12194440e-4f;      /* ln2 - 0.693359375 */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } scale = {.i = ((int32_t)n + 127) << 23};
+    return p * scale.f;
+}
+
 void nn_sigmoid_forward(float *y, const float *x, size_t n)
 {
+#pragma omp simd
     for (size_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
+        y[i] = 1.0f / (1.0f + exp_approx(-x[i]));
 }
 
 void nn_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n)
@@ -121,17 +200,27 @@ double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const 
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Convolution via im2col                                                                   */
+/* Convolution via im2col, batched over groups of samples                                    */
 /* ---------------------------------------------------------------------------------------- */
 
-/* col (C*K*K, OH*OW) from one image im (C,H,W); zero padding pad, stride s */
-static void im2col(float *col, const float *im, int C, int H, int W, int K, int s, int pad,
-                   int OH, int OW)
+/*
+ * col (C*K*K rows, row stride ld) from one image im (C,H,W): row (c,ky,kx), column oy*OW+ox
+ * holds im[c, oy*s+ky-pad, ox*s+kx-pad] or 0 outside the image. Several images side by side
+ * (ld = G*P) make one wide matrix for the whole group.
+ */
+static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, int K, int s,
+                   int pad, int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < K; ky++) {
             for (int kx = 0; kx < K; kx++) {
-                float *dst = col + (((size_t)c * K + ky) * K + kx) * OH * OW;
+                float *dst = col + (((size_t)c * K + ky) * K + kx) * ld;
+                /* valid ox: 0 <= ox*s + kx - pad < W */
+                int x_lo = 0, x_hi = OW;
+                while (x_lo < OW && x_lo * s + kx - pad < 0)
+                    x_lo++;
+                while (x_hi > x_lo && (x_hi - 1) * s + kx - pad >= W)
+                    x_hi--;
                 for (int oy = 0; oy < OH; oy++) {
                     int y = oy * s + ky - pad;
                     float *d = dst + (size_t)oy * OW;
@@ -139,35 +228,48 @@ static void im2col(float *col, const float *im, int C, int H, int W, int K, int 
                         memset(d, 0, (size_t)OW * sizeof *d);
                         continue;
                     }
-                    const float *src = im + ((size_t)c * H + y) * W;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int x = ox * s + kx - pad;
-                        d[ox] = (x >= 0 && x < W) ? src[x] : 0.0f;
+                    const float *src = im + ((size_t)c * H + y) * W + kx - pad;
+                    for (int ox = 0; ox < x_lo; ox++)
+                        d[ox] = 0.0f;
+                    if (s == 1) {
+                        memcpy(d + x_lo, src + x_lo, (size_t)(x_hi - x_lo) * sizeof *d);
+                    } else {
+                        for (int ox = x_lo; ox < x_hi; ox++)
+                            d[ox] = src[ox * s];
                     }
+                    for (int ox = x_hi; ox < OW; ox++)
+                        d[ox] = 0.0f;
                 }
             }
         }
     }
 }
 
-/* im (C,H,W) += scatter of col (C*K*K, OH*OW): the adjoint of im2col */
-static void col2im(float *im, const float *col, int C, int H, int W, int K, int s, int pad, int OH,
-                   int OW)
+/* im (C,H,W) += scatter of col (C*K*K rows, stride ld): the adjoint of im2col */
+static void col2im(float *im, const float *col, size_t ld, int C, int H, int W, int K, int s,
+                   int pad, int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < K; ky++) {
             for (int kx = 0; kx < K; kx++) {
-                const float *srcc = col + (((size_t)c * K + ky) * K + kx) * OH * OW;
+                const float *srcc = col + (((size_t)c * K + ky) * K + kx) * ld;
+                int x_lo = 0, x_hi = OW;
+                while (x_lo < OW && x_lo * s + kx - pad < 0)
+                    x_lo++;
+                while (x_hi > x_lo && (x_hi - 1) * s + kx - pad >= W)
+                    x_hi--;
                 for (int oy = 0; oy < OH; oy++) {
                     int y = oy * s + ky - pad;
                     if (y < 0 || y >= H)
                         continue;
-                    float *dst = im + ((size_t)c * H + y) * W;
+                    float *dst = im + ((size_t)c * H + y) * W + kx - pad;
                     const float *sp = srcc + (size_t)oy * OW;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int x = ox * s + kx - pad;
-                        if (x >= 0 && x < W)
-                            dst[x] += sp[ox];
+                    if (s == 1) {
+                        for (int ox = x_lo; ox < x_hi; ox++)
+                            dst[ox] += sp[ox];
+                    } else {
+                        for (int ox = x_lo; ox < x_hi; ox++)
+                            dst[ox * s] += sp[ox];
                     }
                 }
             }
@@ -175,86 +277,110 @@ static void col2im(float *im, const float *col, int C, int H, int W, int K, int 
     }
 }
 
+/* Samples per group: one product per group of G images (cols side by side) instead of one
+ * per image, so the products are wide enough to run at full speed and to be split over
+ * threads, while the group's columns (C*K*K x G*OH*OW) stay a few MiB. */
+static int conv_group(const struct nn_layer *L, int N)
+{
+    const size_t P = (size_t)L->out_h * L->out_w;
+    const size_t CKK = (size_t)L->in_c * L->spec.kernel * L->spec.kernel;
+    size_t g = (size_t)(1u << 20) / (CKK * P + 1); /* about 4 MiB of columns */
+    if (g < 1)
+        g = 1;
+    if (g > 64)
+        g = 64;
+    return N < (int)g ? (N > 0 ? N : 1) : (int)g;
+}
+
+size_t nn_conv_scratch_floats(const struct nn_layer *L, int N)
+{
+    const size_t P = (size_t)L->out_h * L->out_w;
+    const size_t CKK = (size_t)L->in_c * L->spec.kernel * L->spec.kernel;
+    return (CKK + (size_t)L->out_c) * P * (size_t)conv_group(L, N);
+}
+
 /*
  * out (N,F,OH,OW) = conv(inp (N,C,H,W), w (F, C*K*K)) + b (F).
- * Samples are split over threads; each thread uses its own col scratch of C*K*K*OH*OW floats
- * (scratch holds threads of them). Each output element is computed by one thread in a fixed
- * order, so the result does not depend on the thread count.
+ * Per group of G samples: cols (CKK, G*P) by im2col, tmp (F, G*P) = w @ cols with nn_sgemm
+ * (threaded inside), then tmp is scattered to (n, F, P) with the bias added. Every output
+ * element is one GEMM element, so the result does not depend on the thread count.
  */
 void nn_conv_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
                      const struct nn_layer *L, int N, int threads)
 {
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
     const int P = L->out_h * L->out_w, CKK = C * K * K;
-    const size_t col_size = (size_t)CKK * P;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && N > 1)
-    for (int n = 0; n < N; n++) {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        float *col = scratch + (size_t)t * col_size;
-        float *o = out + (size_t)n * F * P;
-        im2col(col, inp + (size_t)n * C * H * W, C, H, W, K, L->spec.stride, L->spec.pad,
-               L->out_h, L->out_w);
-        nn_sgemm(0, 0, F, P, CKK, 1.0f, w, CKK, col, P, 0.0f, o, P, 1);
-        for (int f = 0; f < F; f++)
-            for (int p = 0; p < P; p++)
-                o[(size_t)f * P + p] += b[f];
+    const int G = conv_group(L, N);
+    for (int n0 = 0; n0 < N; n0 += G) {
+        const int g = N - n0 < G ? N - n0 : G;
+        const size_t ld = (size_t)g * P;
+        float *cols = scratch, *tmp = scratch + (size_t)CKK * ld;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
+        for (int i = 0; i < g; i++)
+            im2col(cols + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H, W, K,
+                   L->spec.stride, L->spec.pad, L->out_h, L->out_w);
+        nn_sgemm(0, 0, F, (int)ld, CKK, 1.0f, w, CKK, cols, (int)ld, 0.0f, tmp, (int)ld,
+                 threads);
+        for (int i = 0; i < g; i++) {
+            float *o = out + (size_t)(n0 + i) * F * P;
+            for (int f = 0; f < F; f++) {
+                const float *t = tmp + (size_t)f * ld + (size_t)i * P;
+                float *of = o + (size_t)f * P;
+                const float bf = b[f];
+                for (int p = 0; p < P; p++)
+                    of[p] = t[p] + bf;
+            }
+        }
     }
 }
 
 /*
  * dinp (N,C,H,W) = conv^T(dout); dw (F,CKK) += sum_n dout_n @ col_n^T; db (F) += sums.
- * Samples are split into `threads` contiguous chunks; each chunk accumulates into its own
- * partial (threads * (F*CKK + F) floats) and the partials are added in chunk order, so the
- * result is deterministic for a given thread count.
+ * Per group: dt (F, G*P) gathers dout, dw += dt @ cols^T and dcols = w^T @ dt are single
+ * products (K = G*P for dw), dcols is scattered back by col2im. Groups are added in order and
+ * every product is deterministic, so the result does not depend on the thread count.
  */
 void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                      const float *w, float *scratch, float *partial, const struct nn_layer *L,
-                      int N, int threads)
+                      const float *w, float *scratch, const struct nn_layer *L, int N,
+                      int threads)
 {
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
     const int P = L->out_h * L->out_w, CKK = C * K * K;
-    const size_t col_size = (size_t)CKK * P, part = (size_t)F * CKK + F;
-    if (threads > N)
-        threads = N > 0 ? N : 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int t = 0, nt = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
-        int lo = (int)((long)N * t / nt), hi = (int)((long)N * (t + 1) / nt);
-        float *col = scratch + (size_t)t * col_size;
-        float *pw = partial + (size_t)t * part, *pb = pw + (size_t)F * CKK;
-        memset(pw, 0, part * sizeof *pw);
-        for (int n = lo; n < hi; n++) {
-            const float *d = dout + (size_t)n * F * P;
-            im2col(col, inp + (size_t)n * C * H * W, C, H, W, K, L->spec.stride, L->spec.pad,
-                   L->out_h, L->out_w);
-            nn_sgemm(0, 1, F, CKK, P, 1.0f, d, P, col, P, 1.0f, pw, CKK, 1);
-            for (int f = 0; f < F; f++) {
-                float s = 0.0f;
-                for (int p = 0; p < P; p++)
-                    s += d[(size_t)f * P + p];
-                pb[f] += s;
-            }
-            if (dinp) {
-                float *di = dinp + (size_t)n * C * H * W;
-                nn_sgemm(1, 0, CKK, P, F, 1.0f, w, CKK, d, P, 0.0f, col, P, 1);
+    const int G = conv_group(L, N);
+    for (int n0 = 0; n0 < N; n0 += G) {
+        const int g = N - n0 < G ? N - n0 : G;
+        const size_t ld = (size_t)g * P;
+        float *cols = scratch, *dt = scratch + (size_t)CKK * ld;
+        for (int i = 0; i < g; i++) {
+            const float *d = dout + (size_t)(n0 + i) * F * P;
+            for (int f = 0; f < F; f++)
+                memcpy(dt + (size_t)f * ld + (size_t)i * P, d + (size_t)f * P,
+                       (size_t)P * sizeof *dt);
+        }
+        for (int f = 0; f < F; f++) {
+            const float *r = dt + (size_t)f * ld;
+            float sum = 0.0f;
+            for (size_t j = 0; j < ld; j++)
+                sum += r[j];
+            db[f] += sum;
+        }
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
+        for (int i = 0; i < g; i++)
+            im2col(cols + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H, W, K,
+                   L->spec.stride, L->spec.pad, L->out_h, L->out_w);
+        nn_sgemm(0, 1, F, CKK, (int)ld, 1.0f, dt, (int)ld, cols, (int)ld, 1.0f, dw, CKK,
+                 threads);
+        if (dinp) {
+            nn_sgemm(1, 0, CKK, (int)ld, F, 1.0f, w, CKK, dt, (int)ld, 0.0f, cols, (int)ld,
+                     threads);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
+            for (int i = 0; i < g; i++) {
+                float *di = dinp + (size_t)(n0 + i) * C * H * W;
                 memset(di, 0, (size_t)C * H * W * sizeof *di);
-                col2im(di, col, C, H, W, K, L->spec.stride, L->spec.pad, L->out_h, L->out_w);
+                col2im(di, cols + (size_t)i * P, ld, C, H, W, K, L->spec.stride, L->spec.pad,
+                       L->out_h, L->out_w);
             }
         }
-    }
-    for (int t = 0; t < threads; t++) {
-        const float *pw = partial + (size_t)t * part, *pb = pw + (size_t)F * CKK;
-        for (size_t i = 0; i < (size_t)F * CKK; i++)
-            dw[i] += pw[i];
-        for (int f = 0; f < F; f++)
-            db[f] += pb[f];
     }
 }
 
@@ -270,6 +396,29 @@ void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct
         for (int c = 0; c < C; c++) {
             const float *im = inp + ((size_t)n * C + c) * H * W;
             size_t obase = ((size_t)n * C + c) * OH * OW;
+            if (K == 2 && s == 2) {
+                /* the common 2x2 window, branch-free; same first-max-wins rule as below */
+                for (int oy = 0; oy < OH; oy++) {
+                    const float *r0 = im + (size_t)2 * oy * W, *r1 = r0 + W;
+                    float *o = out + obase + (size_t)oy * OW;
+                    int32_t *ix = idx ? idx + obase + (size_t)oy * OW : NULL;
+                    for (int ox = 0; ox < OW; ox++) {
+                        float best = r0[2 * ox];
+                        int at = 2 * oy * W + 2 * ox;
+                        int bi = at;
+                        bi = r0[2 * ox + 1] > best ? at + 1 : bi;
+                        best = r0[2 * ox + 1] > best ? r0[2 * ox + 1] : best;
+                        bi = r1[2 * ox] > best ? at + W : bi;
+                        best = r1[2 * ox] > best ? r1[2 * ox] : best;
+                        bi = r1[2 * ox + 1] > best ? at + W + 1 : bi;
+                        best = r1[2 * ox + 1] > best ? r1[2 * ox + 1] : best;
+                        o[ox] = best;
+                        if (ix)
+                            ix[ox] = bi;
+                    }
+                }
+                continue;
+            }
             for (int oy = 0; oy < OH; oy++) {
                 for (int ox = 0; ox < OW; ox++) {
                     int best = oy * s * W + ox * s;

@@ -115,20 +115,6 @@ size_t nn_model_max_activation(const struct nn_model *m)
     return mx;
 }
 
-size_t nn_model_max_col(const struct nn_model *m)
-{
-    size_t mx = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const struct nn_layer *L = &m->layers[i];
-        if (L->spec.kind == NN_LAYER_CONV2D) {
-            size_t col = (size_t)L->in_c * L->spec.kernel * L->spec.kernel * L->out_h * L->out_w;
-            if (col > mx)
-                mx = col;
-        }
-    }
-    return mx;
-}
-
 /* The activation that follows layer i (skipping shape-only layers), or 0 at the output. */
 static enum nn_layer_kind next_activation(const struct nn_model *m, int i)
 {

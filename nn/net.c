@@ -9,6 +9,7 @@
  */
 #include "nn_impl.h"
 #include "net.h"
+#include "gemm_isa.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +31,6 @@ void nn_net_free(struct nn_net *net)
         free(net->masks[i]);
     }
     free(net->scratch);
-    free(net->partial);
     free(net->grad_a);
     free(net->grad_b);
     free(net->probs);
@@ -47,7 +47,7 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
     net->train = train;
     size_t in = (size_t)nn_model_input_size(m);
     size_t max_act = nn_model_max_activation(m);
-    size_t max_part = 0;
+    size_t col = 0;
 
     net->acts[0] = alloc_floats((size_t)cap * in);
     if (!net->acts[0])
@@ -67,12 +67,11 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
             if (!net->masks[i])
                 goto fail;
         }
-        if (L->spec.kind == NN_LAYER_CONV2D && L->n_w + L->n_b > max_part)
-            max_part = L->n_w + L->n_b;
+        if (L->spec.kind == NN_LAYER_CONV2D && nn_conv_scratch_floats(L, cap) > col)
+            col = nn_conv_scratch_floats(L, cap);
     }
-    size_t col = nn_model_max_col(m);
     if (col) {
-        net->scratch = alloc_floats((size_t)threads * col);
+        net->scratch = alloc_floats(col);
         if (!net->scratch)
             goto fail;
     }
@@ -81,11 +80,6 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
         net->grad_b = alloc_floats((size_t)cap * max_act);
         if (!net->grad_a || !net->grad_b)
             goto fail;
-        if (max_part) {
-            net->partial = alloc_floats((size_t)threads * max_part);
-            if (!net->partial)
-                goto fail;
-        }
     }
     net->probs = alloc_floats((size_t)cap * nn_model_classes(m));
     if (!net->probs)
@@ -109,10 +103,11 @@ static void dropout_forward(float *y, float *mask, const float *x, size_t n, flo
     }
 }
 
-const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N, uint64_t seed)
+static const float *forward_from(const struct nn_model *m, struct nn_net *net, int first, int N,
+                                 uint64_t seed)
 {
     int threads = net->threads;
-    for (int i = 0; i < m->n_layers; i++) {
+    for (int i = first; i < m->n_layers; i++) {
         const struct nn_layer *L = &m->layers[i];
         const float *x = net->acts[i];
         float *y = net->acts[i + 1];
@@ -146,12 +141,35 @@ const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N,
     return net->acts[m->n_layers];
 }
 
-void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
-                     float *grads)
+const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N, uint64_t seed)
+{
+    return forward_from(m, net, 0, N, seed);
+}
+
+int nn_net_byte_input(const struct nn_model *m)
+{
+    return m->n_layers > 0 && m->layers[0].spec.kind == NN_LAYER_DENSE &&
+           m->layers[0].out_size <= 16 && nn_sgemm_isa_best() == NN_GEMM_AVX512;
+}
+
+const float *nn_net_forward_u8(const struct nn_model *m, struct nn_net *net,
+                               const uint8_t *images, const uint32_t *idx, int N, uint64_t seed)
+{
+    const struct nn_layer *L = &m->layers[0];
+    if (nn_dense_forward_u8(net->acts[1], images, idx, m->params + L->w_off,
+                            m->params + L->b_off, N, (int)L->in_size, (int)L->out_size,
+                            net->threads) != NN_OK)
+        return NULL;
+    return forward_from(m, net, 1, N, seed);
+}
+
+/* Backward over layers [last, first]; returns the gradient w.r.t. the input of layer first. */
+static const float *backward_to(const struct nn_model *m, struct nn_net *net,
+                                const float *dlogits, int first, int N, float *grads)
 {
     const float *dy = dlogits;
     int threads = net->threads;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
+    for (int i = m->n_layers - 1; i >= first; i--) {
         const struct nn_layer *L = &m->layers[i];
         /* ping-pong: layer i writes dx into whichever gradient buffer dy is not in */
         float *dx = (dy == net->grad_a) ? net->grad_b : net->grad_a;
@@ -166,7 +184,7 @@ void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *
             break;
         case NN_LAYER_CONV2D:
             nn_conv_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
-                             net->scratch, net->partial, L, N, threads);
+                             net->scratch, L, N, threads);
             break;
         case NN_LAYER_MAXPOOL:
             nn_maxpool_backward(dx, dy, net->pool_idx[i], L, N);
@@ -188,6 +206,22 @@ void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *
         }
         dy = dx;
     }
+    return dy;
+}
+
+void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
+                     float *grads)
+{
+    backward_to(m, net, dlogits, 0, N, grads);
+}
+
+int nn_net_backward_u8(const struct nn_model *m, struct nn_net *net, const float *dlogits,
+                       const uint8_t *images, const uint32_t *idx, int N, float *grads)
+{
+    const struct nn_layer *L = &m->layers[0];
+    const float *dy = m->n_layers > 1 ? backward_to(m, net, dlogits, 1, N, grads) : dlogits;
+    return nn_dense_backward_u8(grads + L->w_off, grads + L->b_off, dy, images, idx, N,
+                                (int)L->in_size, (int)L->out_size, net->threads);
 }
 
 /* ---------------------------------------------------------------------------------------- */

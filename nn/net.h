@@ -10,8 +10,7 @@ struct nn_net {
     float *acts[NN_MAX_LAYERS + 1];       /* acts[0] = input (cap * input), acts[i+1] = out of i */
     int32_t *pool_idx[NN_MAX_LAYERS];     /* per maxpool layer, when training */
     float *masks[NN_MAX_LAYERS];          /* per dropout layer, when training */
-    float *scratch;                       /* threads * max im2col */
-    float *partial;                       /* threads * max conv params (backward) */
+    float *scratch;                       /* largest nn_conv_scratch_floats over conv layers */
     float *grad_a, *grad_b;               /* cap * max activation, ping-pong */
     float *probs;                         /* cap * classes */
 };
@@ -26,5 +25,19 @@ const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N,
  * (n_params floats, not zeroed here). Needs a forward with the same N just before. */
 void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
                      float *grads);
+
+/*
+ * Byte input for a first dense layer with few outputs (the full-batch seed000 preset): the
+ * dataset bytes are read in place, sample n being images + idx[n]*input (idx NULL: n*input),
+ * instead of being converted into acts[0] first. Same bits as converting with
+ * nn_bytes_to_float and calling nn_net_forward / nn_net_backward. Use only when
+ * nn_net_byte_input(m) says the byte kernels exist for this model and CPU.
+ * forward_u8 returns NULL on allocation failure; backward_u8 returns NN_OK or NN_ENOMEM.
+ */
+int nn_net_byte_input(const struct nn_model *m);
+const float *nn_net_forward_u8(const struct nn_model *m, struct nn_net *net,
+                               const uint8_t *images, const uint32_t *idx, int N, uint64_t seed);
+int nn_net_backward_u8(const struct nn_model *m, struct nn_net *net, const float *dlogits,
+                       const uint8_t *images, const uint32_t *idx, int N, float *grads);
 
 #endif

@@ -43,8 +43,6 @@ int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
 
 /* Largest per-sample activation size over the input and all layer outputs. */
 size_t nn_model_max_activation(const struct nn_model *model);
-/* Per-sample im2col scratch floats needed by the largest conv layer (0 without conv). */
-size_t nn_model_max_col(const struct nn_model *model);
 
 /* snprintf into err if err is not NULL; returns status, so `return seterr(...)` reads well. */
 int nn_seterr(char *err, size_t errlen, int status, const char *fmt, ...)
@@ -69,6 +67,20 @@ int nn_seterr(char *err, size_t errlen, int status, const char *fmt, ...)
 void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc, int threads);
 
+/*
+ * Products with a byte operand, for a first dense layer with few outputs fed straight from the
+ * dataset: row k of X is X + idx[k]*ldx (idx NULL: k*ldx) and element x means (float)x * scale,
+ * exactly what nn_bytes_to_float stores, and the results are bit-identical to nn_sgemm on the
+ * converted rows. Each returns 0 when it ran, or -1 (nothing written) when this CPU or shape
+ * has no such kernel (not AVX-512, or the short side over 16): convert and call nn_sgemm then.
+ *   nn_sgemm_u8_nt: C (M,N) = X (M,K) @ B^T, B (N,K) with ldb; N <= 16; beta = 0.
+ *   nn_sgemm_u8_tn: C (M,N) += A^T @ X, A (K,M) with lda, X (K,N); M <= 16.
+ */
+int nn_sgemm_u8_nt(int M, int N, int K, const uint8_t *X, const uint32_t *idx, size_t ldx,
+                   float scale, const float *B, int ldb, float *C, int ldc, int threads);
+int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *X,
+                   const uint32_t *idx, size_t ldx, float scale, float *C, int ldc, int threads);
+
 /* The plain triple loop: the test oracle for nn_sgemm. Same contract. */
 void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
                     const float *A, int lda, const float *B, int ldb, float beta, float *C,
@@ -86,6 +98,15 @@ void nn_dense_forward(float *out, const float *inp, const float *w, const float 
 void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                        const float *w, int N, int I, int O, int threads);
 
+/* The same for a first layer whose input is dataset bytes: sample n is x + idx[n]*I (idx
+ * NULL: n*I), scaled by 1/255 as nn_bytes_to_float does; bit-identical to converting and calling
+ * the float kernels (which is what they do when no byte kernel fits). Returns NN_OK or
+ * NN_ENOMEM (fallback buffer). */
+int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const float *w,
+                        const float *b, int N, int I, int O, int threads);
+int nn_dense_backward_u8(float *dw, float *db, const float *dout, const uint8_t *x,
+                         const uint32_t *idx, int N, int I, int O, int threads);
+
 /* Element-wise activations over n values; backward takes the forward output y. */
 void nn_relu_forward(float *y, const float *x, size_t n);
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
@@ -102,13 +123,14 @@ void nn_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
 double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const uint8_t *labels,
                        int N, int O, float scale);
 
-/* Convolution (im2col + nn_sgemm). scratch holds `threads` im2col buffers of
- * C*K*K*OH*OW floats; partial holds `threads` * (n_w + n_b) floats. */
+/* Convolution (im2col + nn_sgemm over groups of samples). scratch holds
+ * nn_conv_scratch_floats(L, N) floats. Results do not depend on `threads`. */
+size_t nn_conv_scratch_floats(const struct nn_layer *L, int N);
 void nn_conv_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
                      const struct nn_layer *L, int N, int threads);
 void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                      const float *w, float *scratch, float *partial, const struct nn_layer *L,
-                      int N, int threads);
+                      const float *w, float *scratch, const struct nn_layer *L, int N,
+                      int threads);
 /* Max-pooling; idx (same shape as out) may be NULL at inference. */
 void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L,
                         int N);

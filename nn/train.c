@@ -182,31 +182,37 @@ static void optimizer_step(nn_trainer *tr, float lr)
                   *v2 = tr->m2 + off;
             if (n == 0)
                 continue;
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (c->threads > 1 && n > 65536)
-            for (size_t i = 0; i < n; i++) {
-                float gi = g[i];
-                if (c->optimizer != NN_OPT_ADAMW)
-                    gi += wd * p[i];
-                switch (c->optimizer) {
-                case NN_OPT_SGD:
-                    if (mu > 0.0f) {
-                        v1[i] = mu * v1[i] + gi;
-                        gi = c->nesterov ? gi + mu * v1[i] : v1[i];
-                    }
-                    p[i] -= lr * gi;
-                    break;
-                case NN_OPT_ADAM:
-                case NN_OPT_ADAMW:
+            const enum nn_optimizer opt = c->optimizer;
+            const int nesterov = c->nesterov, nt = c->threads;
+            const int par = nt > 1 && n > 65536;
+            if (opt == NN_OPT_SGD && mu == 0.0f) {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
+                for (size_t i = 0; i < n; i++)
+                    p[i] -= lr * (g[i] + wd * p[i]);
+            } else if (opt == NN_OPT_SGD) {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
+                for (size_t i = 0; i < n; i++) {
+                    float gi = g[i] + wd * p[i];
+                    v1[i] = mu * v1[i] + gi;
+                    p[i] -= lr * (nesterov ? gi + mu * v1[i] : v1[i]);
+                }
+            } else if (opt == NN_OPT_ADAM || opt == NN_OPT_ADAMW) {
+                const float l2 = opt == NN_OPT_ADAMW ? 0.0f : wd;
+                const float dec = opt == NN_OPT_ADAMW ? lr * wd : 0.0f;
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
+                for (size_t i = 0; i < n; i++) {
+                    float gi = g[i] + l2 * p[i];
                     v1[i] = b1 * v1[i] + (1.0f - b1) * gi;
                     v2[i] = b2 * v2[i] + (1.0f - b2) * gi * gi;
-                    if (c->optimizer == NN_OPT_ADAMW)
-                        p[i] -= lr * wd * p[i];
+                    p[i] -= dec * p[i];
                     p[i] -= lr * (v1[i] / bc1) / (sqrtf(v2[i] / bc2) + eps);
-                    break;
-                case NN_OPT_RMSPROP:
+                }
+            } else {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
+                for (size_t i = 0; i < n; i++) {
+                    float gi = g[i] + wd * p[i];
                     v2[i] = b2 * v2[i] + (1.0f - b2) * gi * gi;
                     p[i] -= lr * gi / (sqrtf(v2[i]) + eps);
-                    break;
                 }
             }
         }
@@ -259,17 +265,35 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
         size_t B = ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
         float lr = tr->last_lr = nn_trainer_lr(tr);
         memset(tr->grads, 0, m->n_params * sizeof *tr->grads);
+        /* a first dense layer with few outputs reads the bytes in place (same bits) */
+        const int bytes = !nn_augment_enabled(&tr->cfg) && nn_net_byte_input(m);
         for (size_t c = 0; c < B; c += (size_t)tr->chunk) {
             int cn = (int)(B - c < (size_t)tr->chunk ? B - c : (size_t)tr->chunk);
-            assemble(tr, ds, tr->pos + c, cn);
-            const float *logits =
-                nn_net_forward(m, &tr->net, cn, nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c));
+            const uint64_t seed = nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c);
+            const uint32_t *idx = tr->perm + tr->pos + c;
+            const float *logits;
+            if (bytes) {
+                for (int i = 0; i < cn; i++)
+                    tr->ybuf[i] = ds->labels[idx[i]];
+                logits = nn_net_forward_u8(m, &tr->net, ds->images, idx, cn, seed);
+                if (!logits)
+                    return NN_ENOMEM;
+            } else {
+                assemble(tr, ds, tr->pos + c, cn);
+                logits = nn_net_forward(m, &tr->net, cn, seed);
+            }
             tr->loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
                                             tr->classes, 1.0f / (float)B);
             for (int i = 0; i < cn; i++)
                 tr->correct += nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) ==
                                tr->ybuf[i];
-            nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
+            if (bytes) {
+                if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn,
+                                       tr->grads))
+                    return NN_ENOMEM;
+            } else {
+                nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
+            }
         }
         optimizer_step(tr, lr);
         tr->step++;
