@@ -151,3 +151,35 @@ void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
     if (rows != NN_MNIST_SIDE || cols != NN_MNIST_SIDE || nn_image_normalize(dst, b, cols, rows))
         memcpy(dst, b, sizeof(float) * (size_t)n);
 }
+
+int nn_evaluate_robust(const nn_model *model, const struct nn_dataset *ds, uint64_t seed,
+                       double *accuracy)
+{
+    struct nn_train_config cfg;
+    nn_train_config_default(&cfg);
+    cfg.aug_shift = 4.0f;
+    cfg.aug_rotate = 15.0f;
+    cfg.aug_scale = 0.3f;
+    cfg.aug_thickness = 0.5f;
+    const size_t in = (size_t)ds->rows * ds->cols;
+    const int classes = nn_model_classes(model);
+    size_t correct = 0;
+    float probs[NN_CLASSES_MAX];
+    nn_workspace *ws = NULL;
+    if (in != (size_t)nn_model_input_size(model) || classes > NN_CLASSES_MAX)
+        return NN_EINVAL;
+    float *x = malloc(in * sizeof *x);
+    if (!x || nn_workspace_new(&ws, model, 1)) {
+        free(x);
+        return NN_ENOMEM;
+    }
+    for (size_t i = 0; i < ds->n; i++) {
+        nn_augment_image(x, ds->images + i * in, ds->rows, ds->cols, &cfg, nn_hash3(seed, 1, i));
+        nn_model_predict(model, x, probs, ws);
+        correct += nn_argmax(probs, classes) == ds->labels[i];
+    }
+    nn_workspace_free(ws);
+    free(x);
+    *accuracy = ds->n ? (double)correct / (double)ds->n : 0.0;
+    return NN_OK;
+}

@@ -38,36 +38,6 @@ static void usage(FILE *f)
             prog);
 }
 
-/* Robust accuracy: each test digit distorted (through the trainer's augmentation code with
- * evaluation-strength settings, then the server's normalisation) and classified. */
-static int robust_accuracy(const nn_model *model, const struct nn_dataset *ds, uint64_t seed,
-                           double *acc)
-{
-    struct nn_train_config cfg;
-    nn_train_config_default(&cfg);
-    cfg.aug_shift = 4.0f;
-    cfg.aug_rotate = 15.0f;
-    cfg.aug_scale = 0.3f;
-    cfg.aug_thickness = 0.5f;
-    size_t in = (size_t)ds->rows * ds->cols, correct = 0;
-    int classes = nn_model_classes(model);
-    nn_workspace *ws = NULL;
-    float *x = malloc(in * sizeof *x), probs[NN_CLASSES_MAX];
-    if (!x || nn_workspace_new(&ws, model, 1)) {
-        free(x);
-        return NN_ENOMEM;
-    }
-    for (size_t i = 0; i < ds->n; i++) {
-        nn_augment_image(x, ds->images + i * in, ds->rows, ds->cols, &cfg, nn_hash3(seed, 1, i));
-        nn_model_predict(model, x, probs, ws);
-        correct += nn_argmax(probs, classes) == ds->labels[i];
-    }
-    nn_workspace_free(ws);
-    free(x);
-    *acc = ds->n ? (double)correct / (double)ds->n : 0.0;
-    return NN_OK;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -135,7 +105,7 @@ int main(int argc, char **argv)
         goto done;
     }
     double robust_acc = NAN;
-    if (robust && robust_accuracy(model, &ds, seed, &robust_acc)) {
+    if (robust && nn_evaluate_robust(model, &ds, seed, &robust_acc)) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }

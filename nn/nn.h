@@ -295,6 +295,13 @@ struct nn_eval {
 int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
                 struct nn_eval *out, uint8_t *predicted);
 
+/* Accuracy when every image is first distorted the way real drawings differ from MNIST
+ * (random shift +-4 px, scale 0.7-1.3x, rotation +-15 degrees, stroke thickening or thinning;
+ * streams seeded from `seed`) and then normalised with nn_image_normalize as the server does.
+ * Single-threaded; NN_ENOMEM or NN_EINVAL on failure. */
+int nn_evaluate_robust(const nn_model *model, const struct nn_dataset *ds, uint64_t seed,
+                       double *accuracy);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Training                                                                                 */
 /* ---------------------------------------------------------------------------------------- */

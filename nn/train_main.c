@@ -90,7 +90,8 @@ static void usage(FILE *f)
             "  --preset seed004     784-256-10 sigmoid, SGD batch 32, lr 0.1, 10 epochs\n"
             "  --preset seed000     784-10-10 ReLU, full-batch GD lr 0.1, 500 iterations\n"
             "  --preset mlp         784-512-256-10 ReLU, Adam, cosine, augmentation (shipped MLP)\n"
-            "  --preset cnn         conv 32-32-pool-64-64-pool-dense 256, AdamW (shipped CNN)\n"
+            "  --preset cnn         conv 32x5x5-pool-64x5x5-pool-dense 256-dropout, AdamW,\n"
+            "                       one-cycle, augmentation, 17 epochs (shipped CNN)\n"
             "  --help, --version\n",
             prog);
 }
@@ -148,10 +149,9 @@ static int apply_preset(struct options *o, const char *name)
         set_standard_augment(c);
     } else if (!strcmp(name, "cnn")) {
         snprintf(o->arch, sizeof o->arch,
-                 "conv:32:3,conv:32:3,pool:2,conv:64:3,conv:64:3,pool:2,dense:256,dropout:0.3,"
-                 "dense:10");
+                 "conv:32:5,pool:2,conv:64:5,pool:2,dense:256,dropout:0.3,dense:10");
         o->activation = NN_LAYER_RELU;
-        c->batch = 128, c->lr = 0.002f, c->epochs = 15, c->optimizer = NN_OPT_ADAMW;
+        c->batch = 128, c->lr = 0.002f, c->epochs = 17, c->optimizer = NN_OPT_ADAMW;
         c->weight_decay = 0.01f;
         c->schedule = NN_SCHED_ONECYCLE;
         set_standard_augment(c);

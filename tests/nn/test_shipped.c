@@ -118,3 +118,22 @@ Test(shipped, mlp_classifies_digits_anywhere_on_a_canvas_as_well_as_plain, .time
 {
     check_canvas_invariance("models/mnist-mlp.model");
 }
+
+static void check_robust(const char *path, double bar)
+{
+    struct nn_dataset test = {0};
+    double acc = 0.0;
+    nn_model *m = load_model(path);
+    load_test(&test);
+    cr_assert_eq(nn_evaluate_robust(m, &test, 1, &acc), NN_OK);
+    cr_log_info("%s: robust accuracy %.4f", path, acc);
+    cr_expect_geq(acc, bar, "%s: %.4f under shifts, scales, rotations and stroke changes", path,
+                  acc);
+    nn_model_free(m);
+    nn_dataset_free(&test);
+}
+
+Test(shipped, mlp_holds_up_under_distortions_like_real_drawings, .timeout = 300)
+{
+    check_robust("models/mnist-mlp.model", 0.97);
+}
