@@ -1,0 +1,509 @@
+// app.js - the page: wires the pad to the server and shows the answer, the network's input,
+// the model card and the comparison. Design choices:
+// - Every prediction request gets a sequence number and aborts the one before it; an answer
+//   is shown only if it is newer than what is on screen, so stale answers never win.
+// - While a stroke is drawn, predictions are throttled to one per ~100 ms; the one sent at
+//   stroke end (or after undo/upload) is "settled" and is the only one announced to screen
+//   readers.
+// - If the server cannot be reached, the page says so and polls /healthz with backoff; when
+//   it answers again the models are reloaded and the current drawing re-predicted.
+
+import * as api from './api.js';
+import { Pad } from './pad.js';
+import { lineChart } from './chart.js';
+
+const THROTTLE_MS = 100;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+    models: [],       // MODEL objects from /models
+    model: null,      // selected model name
+    upload: null,     // the uploaded File being shown, or null
+    seq: 0,           // last request number issued
+    shown: 0,         // request number of what is on screen
+    inflight: null,   // AbortController of the request in flight
+    lastSent: 0,
+    timer: 0,
+    offline: false,
+    retryTimer: 0,
+    input: null,      // the 28x28 input on screen
+};
+
+// ---------------------------------------------------------------------------------------------
+// Status line
+
+function setStatus(kind, text) {
+    const s = $('status');
+    s.dataset.state = kind;
+    $('status-text').textContent = text;
+}
+
+function readyStatus() {
+    const m = current();
+    setStatus('ok', m ? `Connected · ${m.name}` : 'Connected');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probability bars and the verdict
+
+function buildBars() {
+    const bars = $('bars');
+    for (let d = 0; d < 10; d++) {
+        const bar = document.createElement('div');
+        bar.className = 'bar';
+        bar.setAttribute('role', 'listitem');
+        bar.dataset.digit = String(d);
+        bar.dataset.probability = '0';
+        bar.innerHTML = `<span class="pct"></span><span class="track"><span class="fill"></span></span>` +
+            `<span class="label">${d}</span>`;
+        bars.append(bar);
+    }
+}
+
+function pct(p, digits = 1) {
+    if (p >= 0.9995) return '>99.9%';
+    if (p < 0.001) return '<0.1%';
+    return `${(p * 100).toFixed(digits)}%`;
+}
+
+function showProbabilities(probs) {
+    const top = probs ? probs.indexOf(Math.max(...probs)) : -1;
+    for (const bar of $('bars').children) {
+        const d = Number(bar.dataset.digit);
+        const p = probs ? probs[d] : 0;
+        bar.dataset.probability = String(p);
+        bar.classList.toggle('is-top', d === top);
+        bar.style.setProperty('--p', String(p));
+        bar.querySelector('.pct').textContent = probs && p >= 0.005 ? `${Math.round(p * 100)}` : '';
+        bar.setAttribute('aria-label', `${d}: ${probs ? pct(p) : 'no value'}`);
+    }
+}
+
+function showBlankVerdict(prompt) {
+    $('prediction').textContent = '';
+    $('prediction').dataset.settled = 'true';
+    $('prompt').textContent = prompt;
+    $('prompt').hidden = false;
+    $('confidence').textContent = '';
+    $('runner-up').textContent = '';
+    $('timing').textContent = '';
+    showProbabilities(null);
+}
+
+function showAnswer(ans, settled) {
+    const pred = $('prediction');
+    pred.dataset.settled = String(settled);
+    if (ans.prediction === null || ans.prediction === undefined || !ans.probabilities) {
+        showBlankVerdict(ans.reason === 'blank' ? 'No ink found: draw a digit' : 'Draw a digit');
+        pred.dataset.settled = String(settled);
+        drawInput(ans.input || null);
+        if (settled) announce('Nothing to read yet. Draw a digit.');
+        return;
+    }
+    const probs = ans.probabilities;
+    const d = ans.prediction;
+    pred.textContent = String(d);
+    $('prompt').hidden = true;
+    $('confidence').textContent = `${pct(probs[d])} sure`;
+    const order = probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]);
+    const second = order[1];
+    $('runner-up').textContent = second && second[0] >= 0.01 ? `then ${second[1]} at ${pct(second[0])}` : '';
+    $('timing').textContent = Number.isFinite(ans.elapsed_us) ? `${ans.elapsed_us} µs on the server` : '';
+    showProbabilities(probs);
+    drawInput(ans.input || null);
+    if (settled) announce(`Prediction: ${d}, ${pct(probs[d], 0)} sure`);
+}
+
+let lastAnnouncement = '';
+function announce(text) {
+    if (text === lastAnnouncement) return;
+    lastAnnouncement = text;
+    $('announce').textContent = text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// "What the network sees": the 28x28 input, enlarged with a pixel grid
+
+function drawInput(input) {
+    state.input = input;
+    const c = $('input-view');
+    const rect = c.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const px = Math.max(28, Math.round(rect.width * dpr));
+    if (c.width !== px) c.width = c.height = px;
+    const ctx = c.getContext('2d');
+    const cell = px / 28;
+    const css = getComputedStyle(c);
+    ctx.fillStyle = css.getPropertyValue('--sees-bg').trim() || '#000';
+    ctx.fillRect(0, 0, px, px);
+    c.dataset.ink = '0';
+    if (input && input.length === 784) {
+        let ink = 0;
+        for (let i = 0; i < 784; i++) {
+            const v = Math.max(0, Math.min(1, input[i]));
+            if (v <= 0) continue;
+            ink += v;
+            const g = Math.round(v * 255);
+            ctx.fillStyle = `rgb(${g},${g},${g})`;
+            const x = i % 28, y = (i / 28) | 0;
+            ctx.fillRect(Math.floor(x * cell), Math.floor(y * cell),
+                Math.ceil(cell) + 1, Math.ceil(cell) + 1);
+        }
+        c.dataset.ink = ink.toFixed(2);
+    }
+    ctx.strokeStyle = css.getPropertyValue('--sees-grid').trim() || 'rgba(128,128,128,.35)';
+    ctx.lineWidth = Math.max(1, dpr * 0.75);
+    ctx.beginPath();
+    for (let i = 1; i < 28; i++) {
+        const p = Math.round(i * cell) + 0.5;
+        ctx.moveTo(p, 0); ctx.lineTo(p, px);
+        ctx.moveTo(0, p); ctx.lineTo(px, p);
+    }
+    ctx.stroke();
+    // MNIST's 20x20 box, for reference.
+    ctx.strokeStyle = css.getPropertyValue('--sees-box').trim() || '#6366f1';
+    ctx.lineWidth = Math.max(1, dpr * 1.25);
+    ctx.setLineDash([4 * dpr, 4 * dpr]);
+    ctx.strokeRect(Math.round(4 * cell) + 0.5, Math.round(4 * cell) + 0.5, Math.round(20 * cell), Math.round(20 * cell));
+    ctx.setLineDash([]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model card, picker and the training curves
+
+function current() {
+    return state.models.find((m) => m.name === state.model) || state.models[0] || null;
+}
+
+function layerChip(spec) {
+    const [kind, arg] = spec.split(':');
+    const names = { dense: 'dense', conv: 'conv', conv2d: 'conv', maxpool: 'max-pool', dropout: 'dropout' };
+    return arg ? `${names[kind] || kind} ${arg}` : (names[kind] || kind);
+}
+
+function fmtNum(v, d = 3) {
+    return Number.isFinite(v) ? String(+v.toFixed(d)) : null;
+}
+
+function showModel() {
+    const m = current();
+    if (!m) return;
+    $('model-name').textContent = m.name + (m.file ? ` · ${m.file.split('/').pop()}` : '');
+    const arch = $('arch');
+    arch.replaceChildren();
+    const layers = [`input ${(m.input || [1, 28, 28]).join('×')}`,
+        ...String(m.architecture || '').split(',').filter(Boolean).map(layerChip), 'softmax'];
+    for (const l of layers) {
+        const li = document.createElement('li');
+        li.textContent = l;
+        arch.append(li);
+    }
+    arch.setAttribute('aria-label', `Layers: ${layers.join(', ')}`);
+    $('params').textContent = Number.isFinite(m.parameters) ? m.parameters.toLocaleString('en-US') : '–';
+    const acc = m.metrics && m.metrics.test_accuracy;
+    $('test-acc').textContent = Number.isFinite(acc) ? `${(acc * 100).toFixed(2)}%` : '–';
+    const t = m.training || {};
+    const bits = [];
+    if (t.epochs) bits.push(`${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`);
+    const opt = { sgd: 'SGD', adam: 'Adam', rmsprop: 'RMSprop', adamw: 'AdamW' }[String(t.optimizer).toLowerCase()] || t.optimizer;
+    if (t.optimizer) bits.push(`${opt}${fmtNum(t.lr) ? ` lr ${fmtNum(t.lr)}` : ''}`);
+    if (t.batch) bits.push(`batch ${t.batch}`);
+    const secs = t.train_seconds;
+    if (Number.isFinite(secs)) {
+        bits.push(secs < 10 ? `${secs.toFixed(1)} s` : secs < 120 ? `${Math.round(secs)} s` : `${Math.round(secs / 60)} min`);
+    }
+    $('training').textContent = bits.join(' · ') || '–';
+
+    const h = Array.isArray(m.history) ? m.history : [];
+    const x = (p, i) => (Number.isFinite(p.epoch) ? p.epoch : i + 1);
+    const v = (y) => (Number.isFinite(y) ? y : null);
+    lineChart($('chart-loss'), [
+        { label: 'train', cls: 's-train', points: h.map((p, i) => [x(p, i), v(p.train_loss)]) },
+        { label: 'test', cls: 's-test', points: h.map((p, i) => [x(p, i), v(p.test_loss)]) },
+    ], { format: (y) => String(+y.toFixed(3)) });
+    const accs = h.flatMap((p) => [p.train_accuracy, p.test_accuracy]).filter(Number.isFinite);
+    lineChart($('chart-acc'), [
+        { label: 'train', cls: 's-train', points: h.map((p, i) => [x(p, i), v(p.train_accuracy)]) },
+        { label: 'test', cls: 's-test', points: h.map((p, i) => [x(p, i), v(p.test_accuracy)]) },
+    ], {
+        format: (y) => `${+(y * 100).toFixed(1)}%`,
+        yMax: accs.length ? Math.min(1, Math.max(...accs) + 0.005) : undefined,
+    });
+}
+
+function showPicker() {
+    const sel = $('model-select');
+    sel.replaceChildren(...state.models.map((m) => new Option(m.name, m.name, false, m.name === state.model)));
+    $('picker').hidden = state.models.length < 2;
+    $('compare-card').hidden = state.models.length < 2;
+    document.querySelector('main').classList.toggle('with-compare', state.models.length > 1);
+}
+
+async function loadModels() {
+    const list = await api.models();
+    const models = Array.isArray(list.models) ? list.models : [];
+    if (!models.length) throw new api.ApiError('the server has no model loaded', { offline: true });
+    state.models = models;
+    if (!models.some((m) => m.name === state.model)) {
+        state.model = models.some((m) => m.name === list.default) ? list.default : models[0].name;
+    }
+    showPicker();
+    showModel();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compare view: every model's probabilities for the same drawing
+
+function showCompare(answers) {
+    const grid = $('compare');
+    if ($('compare-card').hidden) return;
+    grid.replaceChildren();
+    state.models.forEach((m, i) => {
+        const ans = answers ? answers[i] : null;
+        const col = document.createElement('div');
+        col.className = 'cmp';
+        col.dataset.model = m.name;
+        col.classList.toggle('selected', m.name === state.model);
+        const has = ans && ans.probabilities && ans.prediction !== null;
+        col.dataset.prediction = has ? String(ans.prediction) : '';
+        const head = document.createElement('div');
+        head.className = 'cmp-head';
+        head.innerHTML = '<span class="cmp-name"></span><span class="cmp-digit"></span>';
+        head.firstChild.textContent = m.name;
+        head.lastChild.textContent = has ? String(ans.prediction) : '–';
+        const rows = document.createElement('div');
+        rows.className = 'cmp-rows';
+        for (let d = 0; d < 10; d++) {
+            const p = has ? ans.probabilities[d] : 0;
+            const row = document.createElement('div');
+            row.className = 'cmp-row' + (has && d === ans.prediction ? ' is-top' : '');
+            row.dataset.cmpDigit = String(d);
+            row.style.setProperty('--p', String(p));
+            row.innerHTML = `<span class="d">${d}</span><span class="track"><span class="fill"></span></span><span class="v"></span>`;
+            row.lastChild.textContent = has && p >= 0.001 ? pct(p, 1) : '';
+            rows.append(row);
+        }
+        col.append(head, rows);
+        grid.append(col);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Predictions
+
+function cancelPending() {
+    clearTimeout(state.timer);
+    state.timer = 0;
+    if (state.inflight) state.inflight.abort();
+    state.inflight = null;
+}
+
+function showBlank() {
+    cancelPending();
+    state.shown = ++state.seq;
+    showBlankVerdict('Draw a digit');
+    drawInput(null);
+    showCompare(null);
+    $('pad-hint').hidden = false;
+}
+
+async function predictNow(settled) {
+    clearTimeout(state.timer);
+    state.timer = 0;
+    if (pad.empty && !state.upload) {
+        showBlank();
+        if (settled) announce('Canvas cleared.');
+        return;
+    }
+    if (!state.models.length || state.offline) return; // recovery re-runs this when back
+    if (state.inflight) state.inflight.abort();
+    const ctl = new AbortController();
+    state.inflight = ctl;
+    const seq = ++state.seq;
+    state.lastSent = performance.now();
+    $('prediction').dataset.settled = 'false';
+    const compare = state.models.length > 1;
+    const names = state.models.map((m) => m.name);
+    try {
+        let answers;
+        if (state.upload) {
+            const file = state.upload;
+            answers = await Promise.all((compare ? names : [state.model]).map((name) =>
+                api.predictFile(file, { model: name, returnInput: name === state.model, signal: ctl.signal })));
+        } else if (compare) {
+            answers = await api.predictEach(pad.pixels(), names, { inputFor: state.model, signal: ctl.signal });
+        } else {
+            answers = [await api.predict(pad.pixels(), { model: state.model, signal: ctl.signal })];
+        }
+        if (seq <= state.shown) return; // a newer answer (or a clear) is already on screen
+        state.shown = seq;
+        if (state.inflight === ctl) state.inflight = null;
+        const mine = compare ? answers[names.indexOf(state.model)] : answers[0];
+        showAnswer(mine, settled);
+        showCompare(compare ? answers : null);
+        if (state.offline || $('status').dataset.state !== 'ok') {
+            state.offline = false;
+            readyStatus();
+        }
+    } catch (e) {
+        if (e.name === 'AbortError' || seq < state.seq) return;
+        if (state.inflight === ctl) state.inflight = null;
+        $('prediction').dataset.settled = 'true';
+        if (e.offline) {
+            goOffline();
+        } else {
+            setStatus('error', `The server refused this ${state.upload ? 'image' : 'drawing'}: ${e.message}`);
+            if (state.upload) showBlankVerdict('Could not read this image');
+        }
+    }
+}
+
+// Live prediction while drawing: at most one request per THROTTLE_MS.
+function predictSoon() {
+    const wait = THROTTLE_MS - (performance.now() - state.lastSent);
+    if (wait <= 0) {
+        predictNow(false);
+    } else if (!state.timer) {
+        state.timer = setTimeout(() => predictNow(false), wait);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline and recovery: poll /healthz with exponential backoff (0.5 s doubling to 8 s)
+
+function goOffline(reason) {
+    cancelPending();
+    if (!pad.empty || state.upload) {
+        showBlankVerdict('Waiting for the server…');
+        drawInput(null);
+    }
+    $('prediction').dataset.settled = 'true';
+    if (state.offline) return;
+    state.offline = true;
+    scheduleRetry(500, reason);
+}
+
+function scheduleRetry(delay, reason) {
+    clearTimeout(state.retryTimer);
+    const secs = Math.max(1, Math.round(delay / 1000));
+    setStatus('offline', `${reason || 'Cannot reach the digits server.'} Retrying in ${secs} s…`);
+    state.retryTimer = setTimeout(async () => {
+        setStatus('offline', `${reason || 'Cannot reach the digits server.'} Retrying now…`);
+        try {
+            await api.health();
+            await loadModels();
+            state.offline = false;
+            readyStatus();
+            predictNow(true);
+        } catch (e) {
+            const why = e.offline && !e.status ? undefined : `The server is not ready (${e.message}).`;
+            scheduleRetry(Math.min(delay * 2, 8000), why);
+        }
+    }, delay);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image files: pick or drop
+
+async function useFile(file) {
+    if (!file) return;
+    if (file.type && !file.type.startsWith('image/')) {
+        setStatus('error', `${file.name} is not an image. Use a PNG, JPEG, BMP or GIF.`);
+        return;
+    }
+    state.upload = file;
+    try {
+        pad.showImage(await createImageBitmap(file));
+    } catch {
+        pad.showImage(null); // the browser cannot preview it; the server may still read it
+    }
+    $('pad-hint').hidden = true;
+    const cap = $('pad-caption');
+    cap.textContent = file.name;
+    cap.hidden = false;
+    predictNow(true);
+}
+
+function setupDrop() {
+    const zone = $('drop-zone');
+    let depth = 0;
+    const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+    document.addEventListener('dragenter', (e) => {
+        if (!hasFiles(e)) return;
+        depth++;
+        zone.classList.add('dragging');
+    });
+    document.addEventListener('dragleave', () => {
+        if (--depth <= 0) { depth = 0; zone.classList.remove('dragging'); }
+    });
+    document.addEventListener('dragover', (e) => {
+        if (hasFiles(e)) e.preventDefault();
+    });
+    document.addEventListener('drop', (e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        depth = 0;
+        zone.classList.remove('dragging');
+        useFile(e.dataTransfer.files[0]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+function onPadChange(kind) {
+    if (kind === 'start' && state.upload) {
+        state.upload = null;
+        $('pad-caption').hidden = true;
+    }
+    $('pad-hint').hidden = !pad.empty || !!state.upload;
+    if (kind === 'move' || kind === 'start') predictSoon();
+    else predictNow(true);
+}
+
+const pad = new Pad($('pad'), onPadChange);
+
+function clearAll() {
+    state.upload = null;
+    $('pad-caption').hidden = true;
+    $('file').value = '';
+    pad.clear();
+}
+
+buildBars();
+drawInput(null);
+$('undo').addEventListener('click', () => {
+    if (state.upload) clearAll(); else pad.undo();
+});
+$('clear').addEventListener('click', clearAll);
+$('open').addEventListener('click', () => $('file').click());
+$('file').addEventListener('change', (e) => useFile(e.target.files[0]));
+$('model-select').addEventListener('change', (e) => {
+    state.model = e.target.value;
+    showModel();
+    showCompare(null);
+    readyStatus();
+    predictNow(true);
+});
+document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    const typing = t instanceof HTMLSelectElement || (t instanceof HTMLInputElement && t.type !== 'file');
+    if ((e.key === 'Escape' || e.key === 'Delete') && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        e.preventDefault();
+        clearAll();
+    } else if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'z' && !typing) {
+        e.preventDefault();
+        $('undo').click();
+    }
+});
+new ResizeObserver(() => drawInput(state.input)).observe($('input-view'));
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => drawInput(state.input));
+setupDrop();
+showBlank();
+
+loadModels().then(() => {
+    readyStatus();
+    if (!pad.empty) predictNow(true);
+}, (e) => {
+    goOffline(e.offline ? undefined : `The server answered /models with an error: ${e.message}.`);
+});
