@@ -212,9 +212,17 @@ soak: all
 
 # make valgrind: the real server under memcheck, a fixed set of requests, SIGHUP, SIGTERM.
 # valgrind cannot run AVX-512 code, so the server is built PORTABLE=1 into build/valgrind/.
+# Then the whole HTTP integration suite with every server it starts under memcheck: a leak or
+# an invalid access makes the server exit 99, which fails the test that stops it.
+VALGRIND_SERVER := valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
+    --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/tools/valgrind.supp
 valgrind:
-	$(Q)$(MAKE) --no-print-directory BUILD=build/valgrind PORTABLE=1 SAN= build/valgrind/digits-server
+	$(Q)$(MAKE) --no-print-directory BUILD=build/valgrind PORTABLE=1 SAN= \
+	    build/valgrind/digits-server build/valgrind/digits-train
 	$(Q)DIGITS_BUILD=build/valgrind bash tests/tools/valgrind.sh
+	$(Q)DIGITS_BUILD=build/valgrind DIGITS_SERVER_START_MS=60000 \
+	    DIGITS_SERVER_WRAPPER="$(VALGRIND_SERVER)" \
+	    node --test --test-concurrency=1 --test-timeout=600000 tests/server/*.test.mjs
 
 # make lint: cppcheck, configuration and policy in .cppcheck-suppressions; any finding fails.
 lint:

@@ -34,13 +34,20 @@ export function trainModel(dir, name, { seed = 1, hidden = 32, iterations = 400 
 // Starts digits-server with args (plus --port 0) and resolves when it prints its address.
 // The returned object has url, port, proc, log() (stderr so far), exited (a promise of the exit
 // code) and stop(signal) (sends the signal and resolves with the exit code).
+// DIGITS_SERVER_WRAPPER runs the server under a tool, e.g. "valgrind --error-exitcode=99"
+// (make valgrind): a tool's non-zero exit then fails every test that checks the exit code.
+const WRAPPER = (process.env.DIGITS_SERVER_WRAPPER || '').split(' ').filter(Boolean);
+const START_MS = Number(process.env.DIGITS_SERVER_START_MS || 10000);
+
 export function startServer(args, { quiet = true } = {}) {
   const full = ['--port', '0', '--bind', '127.0.0.1', ...(quiet ? ['--quiet'] : []), ...args];
-  const proc = spawn(SERVER, full, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = WRAPPER.length
+    ? spawn(WRAPPER[0], [...WRAPPER.slice(1), SERVER, ...full], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(SERVER, full, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve(sig || code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), 10000);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), START_MS);
     proc.stderr.on('data', (chunk) => {
       err += chunk;
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
