@@ -9,6 +9,12 @@ packages=(gcc make pkg-config curl libmicrohttpd-dev libcjson-dev libstb-dev lib
 
 missing=()
 for p in "${packages[@]}"; do
+    # Node and npm may come from outside Debian (the machine image ships its own); a Debian
+    # npm would then conflict with them, so a working command counts as installed.
+    case $p in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
