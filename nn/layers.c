@@ -20,16 +20,32 @@
 /* Dense                                                                                     */
 /* ---------------------------------------------------------------------------------------- */
 
-/* out (N,O) = inp (N,I) @ w^T + b, with w (O,I) */
-void nn_dense_forward(float *out, const float *inp, const float *w, const float *b, int N, int I,
-                      int O, int threads)
+/* out (N,O) += b (O) on every row */
+static void add_bias(float *out, const float *b, int N, int O)
 {
-    nn_sgemm(0, 1, N, O, I, 1.0f, inp, I, w, I, 0.0f, out, O, threads);
     for (int n = 0; n < N; n++) {
         float *row = out + (size_t)n * O;
         for (int o = 0; o < O; o++)
             row[o] += b[o];
     }
+}
+
+/* db (O) += column sums of dout (N,O) */
+static void add_bias_grad(float *db, const float *dout, int N, int O)
+{
+    for (int n = 0; n < N; n++) {
+        const float *row = dout + (size_t)n * O;
+        for (int o = 0; o < O; o++)
+            db[o] += row[o];
+    }
+}
+
+/* out (N,O) = inp (N,I) @ w^T + b, with w (O,I) */
+void nn_dense_forward(float *out, const float *inp, const float *w, const float *b, int N, int I,
+                      int O, int threads)
+{
+    nn_sgemm(0, 1, N, O, I, 1.0f, inp, I, w, I, 0.0f, out, O, threads);
+    add_bias(out, b, N, O);
 }
 
 /* dinp (N,I) = dout (N,O) @ w (O,I); dw (O,I) += dout^T @ inp; db (O) += colsum(dout) */
@@ -39,11 +55,7 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, con
     if (dinp)
         nn_sgemm(0, 0, N, I, O, 1.0f, dout, O, w, I, 0.0f, dinp, I, threads);
     nn_sgemm(1, 0, O, I, N, 1.0f, dout, O, inp, I, 1.0f, dw, I, threads);
-    for (int n = 0; n < N; n++) {
-        const float *row = dout + (size_t)n * O;
-        for (int o = 0; o < O; o++)
-            db[o] += row[o];
-    }
+    add_bias_grad(db, dout, N, O);
 }
 
 /* Rows idx[n] (or n) of the byte matrix x (rows of I) into dst (N, I) floats. */
@@ -58,11 +70,7 @@ int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const
                         const float *b, int N, int I, int O, int threads)
 {
     if (nn_sgemm_u8_nt(N, O, I, x, idx, (size_t)I, 1.0f / 255.0f, w, I, out, O, threads) == 0) {
-        for (int n = 0; n < N; n++) {
-            float *row = out + (size_t)n * O;
-            for (int o = 0; o < O; o++)
-                row[o] += b[o];
-        }
+        add_bias(out, b, N, O);
         return NN_OK;
     }
     float *tmp = malloc((size_t)N * I * sizeof *tmp);
@@ -78,11 +86,7 @@ int nn_dense_backward_u8(float *dw, float *db, const float *dout, const uint8_t 
                          const uint32_t *idx, int N, int I, int O, int threads)
 {
     if (nn_sgemm_u8_tn(O, I, N, dout, O, x, idx, (size_t)I, 1.0f / 255.0f, dw, I, threads) == 0) {
-        for (int n = 0; n < N; n++) {
-            const float *row = dout + (size_t)n * O;
-            for (int o = 0; o < O; o++)
-                db[o] += row[o];
-        }
+        add_bias_grad(db, dout, N, O);
         return NN_OK;
     }
     float *tmp = malloc((size_t)N * I * sizeof *tmp);
