@@ -116,16 +116,31 @@ Test(train, rejects_a_bad_configuration_with_a_message)
     nn_model_free(m);
 }
 
-Test(schedule, warmup_then_cosine_ends_near_zero_and_step_decays)
+/* Ten blank 2x2 images labelled 0 and a 4-in, 10-out dense model: enough to drive the
+ * trainer's bookkeeping (schedules, stopping) without data. */
+static uint8_t tiny_images[10 * 4], tiny_labels[10];
+
+static struct nn_dataset tiny_dataset(void)
+{
+    struct nn_dataset ds = {.images = tiny_images, .labels = tiny_labels, .n = 10, .rows = 2,
+                            .cols = 2};
+    return ds;
+}
+
+static nn_model *tiny_model(void)
 {
     struct nn_layer_spec l[1] = {{.kind = NN_LAYER_DENSE, .units = 10}};
-    struct nn_train_config cfg;
-    struct nn_dataset ds = {0};
     nn_model *m = NULL;
-    nn_trainer *tr = NULL;
-    uint8_t img[10 * 4] = {0}, lab[10] = {0};
-    ds.images = img, ds.labels = lab, ds.n = 10, ds.rows = 2, ds.cols = 2;
     cr_assert_eq(nn_model_new(&m, 1, 2, 2, l, 1, NULL, NULL, 0), NN_OK);
+    return m;
+}
+
+Test(schedule, warmup_then_cosine_ends_near_zero_and_step_decays)
+{
+    struct nn_train_config cfg;
+    struct nn_dataset ds = tiny_dataset();
+    nn_model *m = tiny_model();
+    nn_trainer *tr = NULL;
     nn_train_config_default(&cfg);
     cfg.batch = 1, cfg.epochs = 10, cfg.lr = 1.0f, cfg.schedule = NN_SCHED_COSINE;
     cfg.warmup_epochs = 1;
@@ -159,14 +174,10 @@ static int stop_after_three(void *ctx, const struct nn_progress *p)
 
 Test(train, progress_callback_can_stop_an_epoch)
 {
-    struct nn_layer_spec l[1] = {{.kind = NN_LAYER_DENSE, .units = 10}};
     struct nn_train_config cfg;
-    struct nn_dataset ds = {0};
-    nn_model *m = NULL;
+    struct nn_dataset ds = tiny_dataset();
+    nn_model *m = tiny_model();
     nn_trainer *tr = NULL;
-    uint8_t img[10 * 4] = {0}, lab[10] = {0};
-    ds.images = img, ds.labels = lab, ds.n = 10, ds.rows = 2, ds.cols = 2;
-    cr_assert_eq(nn_model_new(&m, 1, 2, 2, l, 1, NULL, NULL, 0), NN_OK);
     nn_train_config_default(&cfg);
     cfg.batch = 1;
     cr_assert_eq(nn_trainer_new(&tr, m, &cfg, 10, NULL, 0), NN_OK);
