@@ -805,6 +805,75 @@ static void scale_c(float *C, int M, int N, int ldc, float beta)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Sparse vector times matrix: one image through a first dense layer, zero pixels skipped    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* y = bias + sum over t of val[t] * B[idx[t], :], in t order for every element. */
+static void spmv_scalar(float *y, const float *bias, const int32_t *idx, const float *val,
+                        int nnz, const float *B, int ldb, int N)
+{
+    for (int j = 0; j < N; j++)
+        y[j] = bias ? bias[j] : 0.0f;
+    for (int t = 0; t < nnz; t++) {
+        const float v = val[t], *row = B + (size_t)idx[t] * ldb;
+        for (int j = 0; j < N; j++)
+            y[j] += v * row[j];
+    }
+}
+
+#if GEMM_X86
+/* 256 columns (16 vectors) of y in registers while the nonzeros stream past; MASKED for the
+ * last, partial block (per-vector lane masks, all-zero masks touch no memory). */
+static ALWAYS_INLINE TARGET_AVX512 void spmv_block(const int MASKED, float *y, const float *bias,
+                                                   const int32_t *idx, const float *val,
+                                                   int nnz, const float *B, int ldb, int j0,
+                                                   int N)
+{
+    __m512 acc[16];
+    __mmask16 m[16];
+    for (int v = 0; v < 16; v++) {
+        int left = N - j0 - 16 * v;
+        m[v] = MASKED ? (left >= 16 ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0)
+                      : 0xFFFF;
+        acc[v] = bias ? _mm512_maskz_loadu_ps(m[v], bias + j0 + 16 * v) : _mm512_setzero_ps();
+    }
+    for (int t = 0; t < nnz; t++) {
+        const __m512 x = _mm512_set1_ps(val[t]);
+        const float *row = B + (size_t)idx[t] * ldb + j0;
+        for (int v = 0; v < 16; v++)
+            acc[v] = _mm512_fmadd_ps(x,
+                                     MASKED ? _mm512_maskz_loadu_ps(m[v], row + 16 * v)
+                                            : _mm512_loadu_ps(row + 16 * v),
+                                     acc[v]);
+    }
+    for (int v = 0; v < 16; v++)
+        _mm512_mask_storeu_ps(y + j0 + 16 * v, m[v], acc[v]);
+}
+
+static TARGET_AVX512 void spmv_avx512(float *y, const float *bias, const int32_t *idx,
+                                      const float *val, int nnz, const float *B, int ldb, int N)
+{
+    int j0 = 0;
+    for (; j0 + 256 <= N; j0 += 256)
+        spmv_block(0, y, bias, idx, val, nnz, B, ldb, j0, N);
+    if (j0 < N)
+        spmv_block(1, y, bias, idx, val, nnz, B, ldb, j0, N);
+}
+#endif
+
+void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+             const float *B, int ldb, int N)
+{
+#if GEMM_X86
+    if (nn_sgemm_isa_best() == NN_GEMM_AVX512) {
+        spmv_avx512(y, bias, idx, val, nnz, B, ldb, N);
+        return;
+    }
+#endif
+    spmv_scalar(y, bias, idx, val, nnz, B, ldb, N);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Public functions                                                                         */
 /* ---------------------------------------------------------------------------------------- */
 

@@ -192,8 +192,43 @@ void nn_model_free(nn_model *m)
     if (!m)
         return;
     nn_meta_free(&m->meta);
+    nn_model_weights_changed(m);
     free(m->params);
     free(m);
+}
+
+/* Worth it from a few thousand weights on: below that the dense dot is as fast. */
+#define FIRST_WT_MIN_WEIGHTS 4096
+
+const float *nn_model_first_wt(const struct nn_model *m)
+{
+    struct nn_model *mut = (struct nn_model *)m; /* the cache only; weights are not written */
+    float *wt = atomic_load_explicit(&mut->first_wt, memory_order_acquire);
+    if (wt)
+        return wt;
+    const struct nn_layer *L = &m->layers[0];
+    if (m->n_layers < 1 || L->spec.kind != NN_LAYER_DENSE || L->n_w < FIRST_WT_MIN_WEIGHTS)
+        return NULL;
+    const size_t I = L->in_size, O = L->out_size;
+    wt = malloc(L->n_w * sizeof *wt);
+    if (!wt)
+        return NULL;
+    const float *w = m->params + L->w_off; /* (O, I) */
+    for (size_t o = 0; o < O; o++)
+        for (size_t i = 0; i < I; i++)
+            wt[i * O + o] = w[o * I + i];
+    float *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&mut->first_wt, &expected, wt,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        free(wt); /* another thread published first */
+        return expected;
+    }
+    return wt;
+}
+
+void nn_model_weights_changed(struct nn_model *m)
+{
+    free(atomic_exchange_explicit(&m->first_wt, NULL, memory_order_acq_rel));
 }
 
 int nn_model_input_size(const nn_model *m) { return m->in_c * m->in_h * m->in_w; }
@@ -202,7 +237,11 @@ size_t nn_model_param_count(const nn_model *m) { return m->n_params; }
 enum nn_preprocess nn_model_preprocess(const nn_model *m) { return m->prep; }
 void nn_model_set_preprocess(nn_model *m, enum nn_preprocess prep) { m->prep = prep; }
 const struct nn_meta *nn_model_meta(const nn_model *m) { return &m->meta; }
-float *nn_model_params(nn_model *m) { return m->params; }
+float *nn_model_params(nn_model *m)
+{
+    nn_model_weights_changed(m); /* the caller may write them */
+    return m->params;
+}
 const float *nn_model_params_const(const nn_model *m) { return m->params; }
 
 int nn_model_layers(const nn_model *m, const struct nn_layer_spec **layers)

@@ -243,7 +243,9 @@ void nn_model_set_preprocess(nn_model *model, enum nn_preprocess prep);
 const struct nn_meta *nn_model_meta(const nn_model *model);
 /* Replaces the metadata with a deep copy of meta. */
 int nn_model_set_meta(nn_model *model, const struct nn_meta *meta);
-/* Flat parameter array (for tests and checkpoints); count is nn_model_param_count. */
+/* Flat parameter array (for tests and checkpoints); count is nn_model_param_count. Taking the
+ * mutable pointer drops the model's inference caches (rebuilt from the weights on first use),
+ * so take it again before writing after any inference on the model. */
 float *nn_model_params(nn_model *model);
 const float *nn_model_params_const(const nn_model *model);
 

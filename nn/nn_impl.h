@@ -13,6 +13,7 @@
 #include "nn.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 /* One layer, with its shapes resolved when the model is built. Parameters live in the model's
@@ -35,11 +36,27 @@ struct nn_model {
     float *params;
     enum nn_preprocess prep;
     struct nn_meta meta;
+    /* Inference cache: the first dense layer's weights transposed to (I, O), or NULL. See
+     * nn_model_first_wt; freed by nn_model_weights_changed. */
+    _Atomic(float *) first_wt;
 };
 
 /* Resolves shapes and parameter offsets of model->specs into model->layers and sets
  * n_params (does not allocate). Errors: NN_EINVAL / NN_ERANGE with detail. */
 int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
+
+/*
+ * Single-image inference skips the zero pixels of the input (about 80% of an MNIST-style
+ * digit) when the first layer is dense, which needs that layer's weights by input row.
+ * nn_model_first_wt returns them transposed to (I, O), building the copy on first use, or
+ * NULL when the first layer is not a dense layer worth it or memory is short. A const model
+ * shared by threads needs no lock: each builder publishes with compare-and-swap and a loser
+ * frees its copy. Anything that may change the weights calls nn_model_weights_changed, which
+ * drops the copy (nn_model_params does; so does every trainer step), so it is never stale;
+ * like any write to the weights, that must not race with inference on the same model.
+ */
+const float *nn_model_first_wt(const struct nn_model *model);
+void nn_model_weights_changed(struct nn_model *model);
 
 /* Largest per-sample activation size over the input and all layer outputs. */
 size_t nn_model_max_activation(const struct nn_model *model);
@@ -80,6 +97,15 @@ int nn_sgemm_u8_nt(int M, int N, int K, const uint8_t *X, const uint32_t *idx, s
                    float scale, const float *B, int ldb, float *C, int ldc, int threads);
 int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *X,
                    const uint32_t *idx, size_t ldx, float scale, float *C, int ldc, int threads);
+
+/*
+ * Sparse vector times matrix, for one image through a first dense layer with its weights
+ * transposed (B is (K, N) with ldb): y (N) = bias + sum over t < nnz of val[t] * B[idx[t], :].
+ * bias may be NULL. Each y element sums its terms in t order (AVX-512 or scalar; the two may
+ * differ in the last bits, as nn_sgemm's kernels do).
+ */
+void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+             const float *B, int ldb, int N);
 
 /* The plain triple loop: the test oracle for nn_sgemm. Same contract. */
 void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,

@@ -173,6 +173,7 @@ static void optimizer_step(nn_trainer *tr, float lr)
     const int64_t t = tr->step + 1;
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, mu = c->momentum;
     const float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+    nn_model_weights_changed(m);
     for (int li = 0; li < m->n_layers; li++) {
         const struct nn_layer *L = &m->layers[li];
         for (int part = 0; part < 2; part++) {

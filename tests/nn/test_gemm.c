@@ -271,3 +271,39 @@ Test(gemm, empty_products_leave_c_scaled_by_beta)
     nn_sgemm(0, 0, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 0.0f, C, 3, 1);
     cr_expect_float_eq(C[1], 0.0f, 0.0f);
 }
+
+/* nn_spmv (sparse vector times matrix) against a double-precision loop, for widths around the
+ * 256-column register block and its masked tail, with and without bias. */
+Test(spmv, matches_a_plain_loop_on_block_and_tail_widths)
+{
+    static const int widths[] = {1, 10, 16, 17, 255, 256, 257, 512, 600};
+    enum { K = 300 };
+    uint32_t seed = 11;
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        const int N = widths[w], ldb = N + 3;
+        float *B = random_floats((size_t)K * ldb, &seed), *bias = random_floats((size_t)N, &seed);
+        float *y = malloc((size_t)N * sizeof *y), val[K];
+        int32_t idx[K];
+        int nnz = 0;
+        for (int k = 0; k < K; k += 1 + k % 5) { /* irregular gaps, increasing rows */
+            idx[nnz] = k;
+            val[nnz++] = (float)(k % 7) / 7.0f - 0.3f;
+        }
+        cr_assert_not_null(y);
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            nn_spmv(y, with_bias ? bias : NULL, idx, val, nnz, B, ldb, N);
+            for (int j = 0; j < N; j++) {
+                double ref = with_bias ? bias[j] : 0.0, mag = fabs(ref);
+                for (int t = 0; t < nnz; t++) {
+                    ref += (double)val[t] * B[(size_t)idx[t] * ldb + j];
+                    mag += fabs((double)val[t] * B[(size_t)idx[t] * ldb + j]);
+                }
+                cr_assert(fabs(y[j] - ref) <= 1e-5 * mag + 1e-7, "N=%d j=%d bias=%d: %g vs %g",
+                          N, j, with_bias, (double)y[j], ref);
+            }
+        }
+        free(B);
+        free(bias);
+        free(y);
+    }
+}

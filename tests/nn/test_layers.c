@@ -211,3 +211,52 @@ Test(init, he_for_relu_and_glorot_for_sigmoid_have_the_right_spread)
     cr_expect_float_eq(sqrt(ss / 4000), sqrt(2.0 / 410), 0.05 * sqrt(2.0 / 410));
     nn_model_free(m);
 }
+
+/* Single images through a dense first layer skip their zero pixels (transposed weights cached
+ * in the model); a batch of more than a few goes through the dense product. Both must agree,
+ * for sparse and dense inputs, and the cache must follow writes to the weights. */
+static void expect_single_matches_batch(nn_model *m, const float *x, int n, const char *what)
+{
+    enum { I = 784, CLASSES = 10 };
+    nn_workspace *one = NULL, *many = NULL;
+    float *pb = malloc((size_t)n * CLASSES * sizeof *pb), ps[CLASSES];
+    cr_assert_not_null(pb);
+    cr_assert_eq(nn_workspace_new(&one, m, 1), NN_OK);
+    cr_assert_eq(nn_workspace_new(&many, m, n), NN_OK);
+    cr_assert_eq(nn_model_predict_batch(m, x, n, pb, many), NN_OK);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(nn_model_predict(m, x + (size_t)i * I, ps, one), NN_OK);
+        for (int k = 0; k < CLASSES; k++)
+            cr_assert_float_eq(ps[k], pb[i * CLASSES + k], 2e-6f, "%s: image %d class %d", what,
+                               i, k);
+    }
+    nn_workspace_free(one);
+    nn_workspace_free(many);
+    free(pb);
+}
+
+Test(forward, single_image_sparse_path_matches_the_batched_product)
+{
+    enum { I = 784, N = 8 };
+    nn_model *m = build("dense:300,dense:10", 1, 28, 28, NN_LAYER_RELU);
+    float *x = calloc((size_t)N * I, sizeof *x);
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 21);
+    cr_assert_not_null(x);
+    for (int i = 0; i < N * I; i++) /* ~20% ink like a digit; image 0 stays blank */
+        x[i] = i >= I && nn_rng_uniform(&rng) < 0.2f ? nn_rng_uniform(&rng) : 0.0f;
+    expect_single_matches_batch(m, x, N, "sparse input");
+    for (int i = 0; i < N * I; i++) /* every pixel set: the dense fallback */
+        x[i] = 0.05f + 0.9f * nn_rng_uniform(&rng);
+    expect_single_matches_batch(m, x, N, "dense input");
+
+    /* the cached transposed weights were built above; a write must not leave them stale */
+    float *p = nn_model_params(m);
+    for (int i = 0; i < 300 * I; i++)
+        p[i] = -p[i];
+    for (int i = 0; i < N * I; i++)
+        x[i] = nn_rng_uniform(&rng) < 0.2f ? 1.0f : 0.0f;
+    expect_single_matches_batch(m, x, N, "after negating the weights");
+    free(x);
+    nn_model_free(m);
+}
