@@ -198,16 +198,18 @@ void nn_model_free(nn_model *m)
 }
 
 /* Worth it from a few thousand weights on: below that the dense dot is as fast. */
-#define FIRST_WT_MIN_WEIGHTS 4096
+#define DENSE_WT_MIN_WEIGHTS 4096
 
-const float *nn_model_first_wt(const struct nn_model *m)
+const float *nn_model_dense_wt(const struct nn_model *m, int layer)
 {
     struct nn_model *mut = (struct nn_model *)m; /* the cache only; weights are not written */
-    float *wt = atomic_load_explicit(&mut->first_wt, memory_order_acquire);
+    if (layer < 0 || layer >= m->n_layers)
+        return NULL;
+    float *wt = atomic_load_explicit(&mut->wt_cache[layer], memory_order_acquire);
     if (wt)
         return wt;
-    const struct nn_layer *L = &m->layers[0];
-    if (m->n_layers < 1 || L->spec.kind != NN_LAYER_DENSE || L->n_w < FIRST_WT_MIN_WEIGHTS)
+    const struct nn_layer *L = &m->layers[layer];
+    if (L->spec.kind != NN_LAYER_DENSE || L->n_w < DENSE_WT_MIN_WEIGHTS)
         return NULL;
     const size_t I = L->in_size, O = L->out_size;
     wt = malloc(L->n_w * sizeof *wt);
@@ -218,7 +220,7 @@ const float *nn_model_first_wt(const struct nn_model *m)
         for (size_t i = 0; i < I; i++)
             wt[i * O + o] = w[o * I + i];
     float *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&mut->first_wt, &expected, wt,
+    if (!atomic_compare_exchange_strong_explicit(&mut->wt_cache[layer], &expected, wt,
                                                  memory_order_acq_rel, memory_order_acquire)) {
         free(wt); /* another thread published first */
         return expected;
@@ -228,7 +230,8 @@ const float *nn_model_first_wt(const struct nn_model *m)
 
 void nn_model_weights_changed(struct nn_model *m)
 {
-    free(atomic_exchange_explicit(&m->first_wt, NULL, memory_order_acq_rel));
+    for (int i = 0; i < NN_MAX_LAYERS; i++)
+        free(atomic_exchange_explicit(&m->wt_cache[i], NULL, memory_order_acq_rel));
 }
 
 int nn_model_input_size(const nn_model *m) { return m->in_c * m->in_h * m->in_w; }

@@ -86,9 +86,10 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
     net->probs = alloc_floats((size_t)cap * nn_model_classes(m));
     if (!net->probs)
         goto fail;
-    if (!train && m->layers[0].spec.kind == NN_LAYER_DENSE) {
-        net->nz_idx = calloc(in, sizeof *net->nz_idx);
-        net->nz_val = alloc_floats(in);
+    if (!train) { /* dense_sparse's lists: up to the largest layer input */
+        size_t most = in > max_act ? in : max_act;
+        net->nz_idx = calloc(most, sizeof *net->nz_idx);
+        net->nz_val = alloc_floats(most);
         if (!net->nz_idx || !net->nz_val)
             goto fail;
     }
@@ -111,23 +112,24 @@ static void dropout_forward(float *y, float *mask, const float *x, size_t n, flo
     }
 }
 
-/* Inference of a few images through a dense first layer: each image whose pixels are mostly
- * zero (an MNIST-style digit: ~80%) reads only its nonzero pixels' rows of the transposed
- * weights (nn_model_first_wt), about a fifth of the memory the dense product streams. Returns
- * 0 when it did not apply (then nothing was written). */
+/* Inference of a few images through dense layer i: each input that is mostly zero (an
+ * MNIST-style digit: ~80%; a ReLU's output: often half) reads only its nonzero inputs' rows of
+ * the transposed weights (nn_model_dense_wt) instead of streaming every weight. Returns 0 when
+ * that does not apply (then nothing was written). */
 #define SPARSE_MAX_N 4
-static int dense_first_sparse(const struct nn_model *m, struct nn_net *net, int N)
+static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, int N)
 {
-    const struct nn_layer *L = &m->layers[0];
+    const struct nn_layer *L = &m->layers[li];
     const int I = (int)L->in_size, O = (int)L->out_size;
     if (net->train || !net->nz_idx || N > SPARSE_MAX_N)
         return 0;
-    const float *wt = nn_model_first_wt(m);
+    const float *wt = nn_model_dense_wt(m, li);
     if (!wt)
         return 0;
+    const float *w = m->params + L->w_off, *b = m->params + L->b_off;
     for (int n = 0; n < N; n++) {
-        const float *x = net->acts[0] + (size_t)n * I;
-        float *y = net->acts[1] + (size_t)n * O;
+        const float *x = net->acts[li] + (size_t)n * I;
+        float *y = net->acts[li + 1] + (size_t)n * O;
         int nnz = 0;
         for (int i = 0; i < I; i++) {
             net->nz_idx[nnz] = i;
@@ -135,9 +137,9 @@ static int dense_first_sparse(const struct nn_model *m, struct nn_net *net, int 
             nnz += x[i] != 0.0f;
         }
         if (2 * nnz > I) /* dense enough that streaming every row is faster */
-            nn_dense_forward(y, x, m->params + L->w_off, m->params + L->b_off, 1, I, O, 1);
+            nn_dense_forward(y, x, w, b, 1, I, O, 1);
         else
-            nn_spmv(y, m->params + L->b_off, net->nz_idx, net->nz_val, nnz, wt, O, O);
+            nn_spmv(y, b, net->nz_idx, net->nz_val, nnz, wt, O, O);
     }
     return 1;
 }
@@ -154,7 +156,7 @@ static const float *forward_from(const struct nn_model *m, struct nn_net *net, i
         size_t n = (size_t)N * L->out_size;
         switch (L->spec.kind) {
         case NN_LAYER_DENSE:
-            if (i == 0 && dense_first_sparse(m, net, N))
+            if (dense_sparse(m, net, i, N))
                 break;
             nn_dense_forward(y, x, w, b, N, (int)L->in_size, (int)L->out_size, threads);
             break;

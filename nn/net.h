@@ -13,8 +13,8 @@ struct nn_net {
     float *scratch;                       /* largest nn_conv_scratch_floats over conv layers */
     float *grad_a, *grad_b;               /* cap * max activation, ping-pong */
     float *probs;                         /* cap * classes */
-    int32_t *nz_idx;                      /* inference, dense first layer: one input's */
-    float *nz_val;                        /* nonzero positions and values (input size) */
+    int32_t *nz_idx;                      /* inference: one dense layer input's nonzero */
+    float *nz_val;                        /* positions and values (largest input size) */
 };
 
 /* Allocates buffers for up to cap samples. train: keep what backward needs. */

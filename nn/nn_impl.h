@@ -36,9 +36,9 @@ struct nn_model {
     float *params;
     enum nn_preprocess prep;
     struct nn_meta meta;
-    /* Inference cache: the first dense layer's weights transposed to (I, O), or NULL. See
-     * nn_model_first_wt; freed by nn_model_weights_changed. */
-    _Atomic(float *) first_wt;
+    /* Inference cache: dense layers' weights transposed to (I, O), or NULL. See
+     * nn_model_dense_wt; freed by nn_model_weights_changed. */
+    _Atomic(float *) wt_cache[NN_MAX_LAYERS];
 };
 
 /* Resolves shapes and parameter offsets of model->specs into model->layers and sets
@@ -46,16 +46,17 @@ struct nn_model {
 int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
 
 /*
- * Single-image inference skips the zero pixels of the input (about 80% of an MNIST-style
- * digit) when the first layer is dense, which needs that layer's weights by input row.
- * nn_model_first_wt returns them transposed to (I, O), building the copy on first use, or
- * NULL when the first layer is not a dense layer worth it or memory is short. A const model
- * shared by threads needs no lock: each builder publishes with compare-and-swap and a loser
- * frees its copy. Anything that may change the weights calls nn_model_weights_changed, which
- * drops the copy (nn_model_params does; so does every trainer step), so it is never stale;
- * like any write to the weights, that must not race with inference on the same model.
+ * Single-image inference skips the zero inputs of dense layers: about 80% of an MNIST-style
+ * digit's pixels, and the half or so of hidden units a ReLU leaves at zero. That needs the
+ * layer's weights by input row: nn_model_dense_wt returns layer i's transposed to (I, O),
+ * building the copy on first use, or NULL when layer i is not a dense layer worth it or memory
+ * is short. A const model shared by threads needs no lock: each builder publishes with
+ * compare-and-swap and a loser frees its copy. Anything that may change the weights calls
+ * nn_model_weights_changed, which drops the copies (nn_model_params does; so does every
+ * trainer step), so they are never stale; like any write to the weights, that must not race
+ * with inference on the same model.
  */
-const float *nn_model_first_wt(const struct nn_model *model);
+const float *nn_model_dense_wt(const struct nn_model *model, int layer);
 void nn_model_weights_changed(struct nn_model *model);
 
 /* Largest per-sample activation size over the input and all layer outputs. */

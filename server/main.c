@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         .max_body = 32u << 20,
         .max_connections = 1024,
         .timeout_s = 30,
-        .connection_memory = 64 * 1024,
+        .connection_memory = 16 * 1024, /* MHD zeroes the pool per request: keep it small */
         .quiet = 0,
     };
     for (int i = 1; i < argc; i++) {

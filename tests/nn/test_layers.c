@@ -212,9 +212,10 @@ Test(init, he_for_relu_and_glorot_for_sigmoid_have_the_right_spread)
     nn_model_free(m);
 }
 
-/* Single images through a dense first layer skip their zero pixels (transposed weights cached
- * in the model); a batch of more than a few goes through the dense product. Both must agree,
- * for sparse and dense inputs, and the cache must follow writes to the weights. */
+/* Single images through dense layers skip their zero inputs (transposed weights cached in the
+ * model): pixels in the first layer, ReLU zeros in the second. A batch of more than a few goes
+ * through the dense product. Both must agree, for sparse and dense inputs, and the cache must
+ * follow writes to the weights. */
 static void expect_single_matches_batch(nn_model *m, const float *x, int n, const char *what)
 {
     enum { I = 784, CLASSES = 10 };
@@ -238,7 +239,7 @@ static void expect_single_matches_batch(nn_model *m, const float *x, int n, cons
 Test(forward, single_image_sparse_path_matches_the_batched_product)
 {
     enum { I = 784, N = 8 };
-    nn_model *m = build("dense:300,dense:10", 1, 28, 28, NN_LAYER_RELU);
+    nn_model *m = build("dense:300,dense:64,dense:10", 1, 28, 28, NN_LAYER_RELU);
     float *x = calloc((size_t)N * I, sizeof *x);
     struct nn_rng rng;
     nn_rng_seed(&rng, 21);

@@ -403,6 +403,14 @@ describe('predictions', () => {
     assert.match(res.json().error, /larger than the limit of 3000000 bytes/);
   });
 
+  test('headers up to the documented 16 KiB are served, larger ones get 431', async () => {
+    const ok = await raw(srv.port, 'GET', '/healthz', { headers: { 'X-Pad': 'a'.repeat(12000) } });
+    assert.equal(ok.status, 200);
+    const big = await raw(srv.port, 'GET', '/healthz', { headers: { 'X-Pad': 'a'.repeat(20000) } });
+    assert.equal(big.status, 431);
+    assert.equal((await raw(srv.port, 'GET', '/healthz')).status, 200, 'still serving');
+  });
+
   test('413 for a chunked body that passes the limit', async () => {
     const res = await raw(srv.port, 'POST', '/predict', {
       headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
