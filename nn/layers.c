@@ -229,14 +229,16 @@ static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, 
                     int y = oy * s + ky - pad;
                     float *d = dst + (size_t)oy * OW;
                     if (y < 0 || y >= H) {
-                        memset(d, 0, (size_t)OW * sizeof *d);
+                        for (int ox = 0; ox < OW; ox++)
+                            d[ox] = 0.0f;
                         continue;
                     }
                     const float *src = im + ((size_t)c * H + y) * W + kx - pad;
                     for (int ox = 0; ox < x_lo; ox++)
                         d[ox] = 0.0f;
-                    if (s == 1) {
-                        memcpy(d + x_lo, src + x_lo, (size_t)(x_hi - x_lo) * sizeof *d);
+                    if (s == 1) { /* rows of 8-28 floats: a loop, not a memcpy call each */
+                        for (int ox = x_lo; ox < x_hi; ox++)
+                            d[ox] = src[ox];
                     } else {
                         for (int ox = x_lo; ox < x_hi; ox++)
                             d[ox] = src[ox * s];
@@ -308,9 +310,11 @@ size_t nn_conv_scratch_floats(const struct nn_layer *L, int N)
  * Per group of G samples: cols (CKK, G*P) by im2col, tmp (F, G*P) = w @ cols with nn_sgemm
  * (threaded inside), then tmp is scattered to (n, F, P) with the bias added. Every output
  * element is one GEMM element, so the result does not depend on the thread count.
+ * keep (NULL, or N*CKK*P floats): the columns are built there instead of in scratch and kept
+ * for nn_conv_backward, which then need not build them again.
  */
 void nn_conv_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
-                     const struct nn_layer *L, int N, int threads)
+                     float *keep, const struct nn_layer *L, int N, int threads)
 {
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
     const int P = L->out_h * L->out_w, CKK = C * K * K;
@@ -318,13 +322,15 @@ void nn_conv_forward(float *out, const float *inp, const float *w, const float *
     for (int n0 = 0; n0 < N; n0 += G) {
         const int g = N - n0 < G ? N - n0 : G;
         const size_t ld = (size_t)g * P;
-        float *cols = scratch, *tmp = scratch + (size_t)CKK * ld;
+        float *cols = keep ? keep + (size_t)n0 * CKK * P : scratch;
+        float *tmp = scratch + (size_t)CKK * ld;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
         for (int i = 0; i < g; i++)
             im2col(cols + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H, W, K,
                    L->spec.stride, L->spec.pad, L->out_h, L->out_w);
         nn_sgemm(0, 0, F, (int)ld, CKK, 1.0f, w, CKK, cols, (int)ld, 0.0f, tmp, (int)ld,
                  threads);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
         for (int i = 0; i < g; i++) {
             float *o = out + (size_t)(n0 + i) * F * P;
             for (int f = 0; f < F; f++) {
@@ -343,10 +349,11 @@ void nn_conv_forward(float *out, const float *inp, const float *w, const float *
  * Per group: dt (F, G*P) gathers dout, dw += dt @ cols^T and dcols = w^T @ dt are single
  * products (K = G*P for dw), dcols is scattered back by col2im. Groups are added in order and
  * every product is deterministic, so the result does not depend on the thread count.
+ * kept: the columns nn_conv_forward kept for this batch, or NULL to build them again.
  */
 void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                      const float *w, float *scratch, const struct nn_layer *L, int N,
-                      int threads)
+                      const float *w, float *scratch, const float *kept, const struct nn_layer *L,
+                      int N, int threads)
 {
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
     const int P = L->out_h * L->out_w, CKK = C * K * K;
@@ -354,13 +361,16 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
     for (int n0 = 0; n0 < N; n0 += G) {
         const int g = N - n0 < G ? N - n0 : G;
         const size_t ld = (size_t)g * P;
-        float *cols = scratch, *dt = scratch + (size_t)CKK * ld;
+        float *dcols = scratch, *dt = scratch + (size_t)CKK * ld;
+        const float *cols = kept ? kept + (size_t)n0 * CKK * P : scratch;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
         for (int i = 0; i < g; i++) {
             const float *d = dout + (size_t)(n0 + i) * F * P;
             for (int f = 0; f < F; f++)
                 memcpy(dt + (size_t)f * ld + (size_t)i * P, d + (size_t)f * P,
                        (size_t)P * sizeof *dt);
         }
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && F > 1)
         for (int f = 0; f < F; f++) {
             const float *r = dt + (size_t)f * ld;
             float sum = 0.0f;
@@ -368,20 +378,22 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
                 sum += r[j];
             db[f] += sum;
         }
+        if (!kept) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
-        for (int i = 0; i < g; i++)
-            im2col(cols + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H, W, K,
-                   L->spec.stride, L->spec.pad, L->out_h, L->out_w);
+            for (int i = 0; i < g; i++)
+                im2col(scratch + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H,
+                       W, K, L->spec.stride, L->spec.pad, L->out_h, L->out_w);
+        }
         nn_sgemm(0, 1, F, CKK, (int)ld, 1.0f, dt, (int)ld, cols, (int)ld, 1.0f, dw, CKK,
                  threads);
         if (dinp) {
-            nn_sgemm(1, 0, CKK, (int)ld, F, 1.0f, w, CKK, dt, (int)ld, 0.0f, cols, (int)ld,
+            nn_sgemm(1, 0, CKK, (int)ld, F, 1.0f, w, CKK, dt, (int)ld, 0.0f, dcols, (int)ld,
                      threads);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
             for (int i = 0; i < g; i++) {
                 float *di = dinp + (size_t)(n0 + i) * C * H * W;
                 memset(di, 0, (size_t)C * H * W * sizeof *di);
-                col2im(di, cols + (size_t)i * P, ld, C, H, W, K, L->spec.stride, L->spec.pad,
+                col2im(di, dcols + (size_t)i * P, ld, C, H, W, K, L->spec.stride, L->spec.pad,
                        L->out_h, L->out_w);
             }
         }
@@ -392,10 +404,12 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
 /* Max-pooling: out (N,C,OH,OW); idx records the argmax input offset for backward            */
 /* ---------------------------------------------------------------------------------------- */
 
-void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L, int N)
+void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L, int N,
+                        int threads)
 {
     const int C = L->in_c, H = L->in_h, W = L->in_w, OH = L->out_h, OW = L->out_w;
     const int K = L->spec.kernel, s = L->spec.stride;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && N > 1)
     for (int n = 0; n < N; n++) {
         for (int c = 0; c < C; c++) {
             const float *im = inp + ((size_t)n * C + c) * H * W;
@@ -442,11 +456,14 @@ void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct
 }
 
 void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
-                         const struct nn_layer *L, int N)
+                         const struct nn_layer *L, int N, int threads)
 {
     const int C = L->in_c, HW = L->in_h * L->in_w, P = L->out_h * L->out_w;
-    memset(dinp, 0, (size_t)N * C * HW * sizeof *dinp);
-    for (size_t nc = 0; nc < (size_t)N * C; nc++)
-        for (int p = 0; p < P; p++)
-            dinp[nc * HW + idx[nc * P + p]] += dout[nc * P + p];
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && N > 1)
+    for (int n = 0; n < N; n++) {
+        memset(dinp + (size_t)n * C * HW, 0, (size_t)C * HW * sizeof *dinp);
+        for (size_t nc = (size_t)n * C; nc < (size_t)(n + 1) * C; nc++)
+            for (int p = 0; p < P; p++)
+                dinp[nc * HW + idx[nc * P + p]] += dout[nc * P + p];
+    }
 }

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static void *alloc_floats(size_t n)
 {
     return n ? calloc(n, sizeof(float)) : NULL;
@@ -29,6 +33,7 @@ void nn_net_free(struct nn_net *net)
     for (int i = 0; i < NN_MAX_LAYERS; i++) {
         free(net->pool_idx[i]);
         free(net->masks[i]);
+        free(net->cols[i]);
     }
     free(net->scratch);
     free(net->grad_a);
@@ -38,6 +43,8 @@ void nn_net_free(struct nn_net *net)
     free(net->nz_val);
     memset(net, 0, sizeof *net);
 }
+
+#define KEEP_COLS_MAX_FLOATS ((size_t)32 << 20) /* 128 MiB per conv layer */
 
 int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threads, int train)
 {
@@ -71,6 +78,14 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
         }
         if (L->spec.kind == NN_LAYER_CONV2D && nn_conv_scratch_floats(L, cap) > col)
             col = nn_conv_scratch_floats(L, cap);
+        if (train && L->spec.kind == NN_LAYER_CONV2D) {
+            /* keeping the columns saves building them again in backward; optional (a miss
+             * only costs time), and bounded so a huge layer does not take gigabytes */
+            size_t n = (size_t)cap * L->in_c * L->spec.kernel * L->spec.kernel * L->out_h *
+                       L->out_w;
+            if (n <= KEEP_COLS_MAX_FLOATS)
+                net->cols[i] = malloc(n * sizeof(float));
+        }
     }
     if (col) {
         net->scratch = alloc_floats(col);
@@ -97,6 +112,44 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
 fail:
     nn_net_free(net);
     return NN_ENOMEM;
+}
+
+/* Element-wise activations over n values, split over threads for big batches. Pieces start
+ * at multiples of 16 so that every element takes the same vector or tail code path as it
+ * would on one thread: the result does not depend on the thread count. */
+#define PAR_MIN_ELEMS 65536
+typedef void (*act_fwd_fn)(float *y, const float *x, size_t n);
+typedef void (*act_bwd_fn)(float *dx, const float *dy, const float *y, size_t n);
+
+static void piece(size_t n, size_t *lo, size_t *hi)
+{
+    *lo = 0, *hi = n;
+#ifdef _OPENMP
+    size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+    *lo = n * t / nt / 16 * 16;
+    *hi = t + 1 == nt ? n : n * (t + 1) / nt / 16 * 16;
+#endif
+}
+
+static void act_forward(act_fwd_fn f, float *y, const float *x, size_t n, int threads)
+{
+#pragma omp parallel num_threads(threads) if (threads > 1 && n >= PAR_MIN_ELEMS)
+    {
+        size_t lo, hi;
+        piece(n, &lo, &hi);
+        f(y + lo, x + lo, hi - lo);
+    }
+}
+
+static void act_backward(act_bwd_fn f, float *dx, const float *dy, const float *y, size_t n,
+                         int threads)
+{
+#pragma omp parallel num_threads(threads) if (threads > 1 && n >= PAR_MIN_ELEMS)
+    {
+        size_t lo, hi;
+        piece(n, &lo, &hi);
+        f(dx + lo, dy + lo, y + lo, hi - lo);
+    }
 }
 
 /* Inverted dropout: keep with probability 1-rate and scale by 1/(1-rate), so inference is the
@@ -161,14 +214,15 @@ static const float *forward_from(const struct nn_model *m, struct nn_net *net, i
             nn_dense_forward(y, x, w, b, N, (int)L->in_size, (int)L->out_size, threads);
             break;
         case NN_LAYER_CONV2D:
-            nn_conv_forward(y, x, w, b, net->scratch, L, N, threads);
+            nn_conv_forward(y, x, w, b, net->scratch, net->train ? net->cols[i] : NULL, L, N,
+                            threads);
             break;
         case NN_LAYER_MAXPOOL:
-            nn_maxpool_forward(y, net->train ? net->pool_idx[i] : NULL, x, L, N);
+            nn_maxpool_forward(y, net->train ? net->pool_idx[i] : NULL, x, L, N, threads);
             break;
-        case NN_LAYER_RELU: nn_relu_forward(y, x, n); break;
-        case NN_LAYER_SIGMOID: nn_sigmoid_forward(y, x, n); break;
-        case NN_LAYER_TANH: nn_tanh_forward(y, x, n); break;
+        case NN_LAYER_RELU: act_forward(nn_relu_forward, y, x, n, threads); break;
+        case NN_LAYER_SIGMOID: act_forward(nn_sigmoid_forward, y, x, n, threads); break;
+        case NN_LAYER_TANH: act_forward(nn_tanh_forward, y, x, n, threads); break;
         case NN_LAYER_DROPOUT:
             if (net->train && !net->train_no_dropout && L->spec.rate > 0.0f) {
                 dropout_forward(y, net->masks[i], x, n, L->spec.rate, nn_hash3(seed, (uint64_t)i, 7));
@@ -227,14 +281,14 @@ static const float *backward_to(const struct nn_model *m, struct nn_net *net,
             break;
         case NN_LAYER_CONV2D:
             nn_conv_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
-                             net->scratch, L, N, threads);
+                             net->scratch, net->cols[i], L, N, threads);
             break;
         case NN_LAYER_MAXPOOL:
-            nn_maxpool_backward(dx, dy, net->pool_idx[i], L, N);
+            nn_maxpool_backward(dx, dy, net->pool_idx[i], L, N, threads);
             break;
-        case NN_LAYER_RELU: nn_relu_backward(dx, dy, y, n); break;
-        case NN_LAYER_SIGMOID: nn_sigmoid_backward(dx, dy, y, n); break;
-        case NN_LAYER_TANH: nn_tanh_backward(dx, dy, y, n); break;
+        case NN_LAYER_RELU: act_backward(nn_relu_backward, dx, dy, y, n, threads); break;
+        case NN_LAYER_SIGMOID: act_backward(nn_sigmoid_backward, dx, dy, y, n, threads); break;
+        case NN_LAYER_TANH: act_backward(nn_tanh_backward, dx, dy, y, n, threads); break;
         case NN_LAYER_DROPOUT:
             if (!net->train_no_dropout && L->spec.rate > 0.0f) {
                 for (size_t j = 0; j < n; j++)

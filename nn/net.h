@@ -11,6 +11,8 @@ struct nn_net {
     int32_t *pool_idx[NN_MAX_LAYERS];     /* per maxpool layer, when training */
     float *masks[NN_MAX_LAYERS];          /* per dropout layer, when training */
     float *scratch;                       /* largest nn_conv_scratch_floats over conv layers */
+    float *cols[NN_MAX_LAYERS];           /* training: conv layers' im2col columns, kept from
+                                           * forward for backward (NULL: built again) */
     float *grad_a, *grad_b;               /* cap * max activation, ping-pong */
     float *probs;                         /* cap * classes */
     int32_t *nz_idx;                      /* inference: one dense layer input's nonzero */

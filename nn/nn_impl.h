@@ -151,18 +151,19 @@ double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const 
                        int N, int O, float scale);
 
 /* Convolution (im2col + nn_sgemm over groups of samples). scratch holds
- * nn_conv_scratch_floats(L, N) floats. Results do not depend on `threads`. */
+ * nn_conv_scratch_floats(L, N) floats. keep / kept: NULL, or N*C*K*K*P floats where forward
+ * leaves the im2col columns for backward (training). Results do not depend on `threads`. */
 size_t nn_conv_scratch_floats(const struct nn_layer *L, int N);
 void nn_conv_forward(float *out, const float *inp, const float *w, const float *b, float *scratch,
-                     const struct nn_layer *L, int N, int threads);
+                     float *keep, const struct nn_layer *L, int N, int threads);
 void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                      const float *w, float *scratch, const struct nn_layer *L, int N,
-                      int threads);
+                      const float *w, float *scratch, const float *kept, const struct nn_layer *L,
+                      int N, int threads);
 /* Max-pooling; idx (same shape as out) may be NULL at inference. */
 void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L,
-                        int N);
+                        int N, int threads);
 void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
-                         const struct nn_layer *L, int N);
+                         const struct nn_layer *L, int N, int threads);
 
 /* dst[i] = src[i] / 255 (dataset bytes to network input). */
 void nn_bytes_to_float(float *dst, const uint8_t *src, size_t n);

@@ -148,32 +148,39 @@ static void check_conv(int N, int C, int H, int W, int F, int K, int s, int p)
     cr_assert(scratch && out1 && out2 && ref && di1 && di2 && diref && dw1 && dw2 && dwref);
 
     conv_naive(ref, in, w, b, &L, N);
-    nn_conv_forward(out1, in, w, b, scratch, &L, N, 1);
-    nn_conv_forward(out2, in, w, b, scratch, &L, N, 2);
+    /* 1 thread building columns in scratch; 2 threads keeping them for backward */
+    const size_t CKK = (size_t)C * K * K;
+    float *kept = malloc((size_t)N * CKK * L.out_h * L.out_w * sizeof(float));
+    cr_assert_not_null(kept);
+    nn_conv_forward(out1, in, w, b, scratch, NULL, &L, N, 1);
+    nn_conv_forward(out2, in, w, b, scratch, kept, &L, N, 2);
     double tol = 1e-5 * sqrt((double)C * K * K) + 1e-6;
     cr_expect(close_enough(out1, ref, nout, tol, "conv forward"),
               "N=%d C=%d H=%d W=%d F=%d K=%d s=%d p=%d", N, C, H, W, F, K, s, p);
-    cr_expect_eq(memcmp(out1, out2, nout * sizeof(float)), 0, "forward: 1 vs 2 threads");
+    cr_expect_eq(memcmp(out1, out2, nout * sizeof(float)), 0,
+                 "forward: 1 vs 2 threads, columns kept or not");
 
     conv_backward_naive(diref, dwref, dwref + L.n_w, dout, in, w, &L, N);
-    nn_conv_backward(di1, dw1, dw1 + L.n_w, dout, in, w, scratch, &L, N, 1);
-    nn_conv_backward(di2, dw2, dw2 + L.n_w, dout, in, w, scratch, &L, N, 2);
+    nn_conv_backward(di1, dw1, dw1 + L.n_w, dout, in, w, scratch, NULL, &L, N, 1);
+    nn_conv_backward(di2, dw2, dw2 + L.n_w, dout, in, w, scratch, kept, &L, N, 2);
     double tol_w = 1e-5 * sqrt((double)N * L.out_h * L.out_w) + 1e-5;
     cr_expect(close_enough(di1, diref, nin, tol, "conv dinp"), "N=%d C=%d K=%d s=%d p=%d", N, C,
               K, s, p);
     cr_expect(close_enough(dw1, dwref, L.n_w + L.n_b, tol_w, "conv dw/db"),
               "N=%d C=%d K=%d s=%d p=%d", N, C, K, s, p);
-    cr_expect_eq(memcmp(di1, di2, nin * sizeof(float)), 0, "dinp: 1 vs 2 threads");
-    cr_expect_eq(memcmp(dw1, dw2, (L.n_w + L.n_b) * sizeof(float)), 0, "dw: 1 vs 2 threads");
+    cr_expect_eq(memcmp(di1, di2, nin * sizeof(float)), 0,
+                 "dinp: 1 vs 2 threads, columns kept or not");
+    cr_expect_eq(memcmp(dw1, dw2, (L.n_w + L.n_b) * sizeof(float)), 0,
+                 "dw: 1 vs 2 threads, columns kept or not");
 
     /* without dinp (first layer) the weight gradient is the same */
     float *dw3 = calloc(L.n_w + L.n_b, sizeof(float));
     cr_assert_not_null(dw3);
-    nn_conv_backward(NULL, dw3, dw3 + L.n_w, dout, in, w, scratch, &L, N, 1);
+    nn_conv_backward(NULL, dw3, dw3 + L.n_w, dout, in, w, scratch, NULL, &L, N, 1);
     cr_expect_eq(memcmp(dw1, dw3, (L.n_w + L.n_b) * sizeof(float)), 0, "dw without dinp");
 
     free(in), free(w), free(b), free(dout), free(scratch), free(out1), free(out2), free(ref);
-    free(di1), free(di2), free(diref), free(dw1), free(dw2), free(dwref), free(dw3);
+    free(di1), free(di2), free(diref), free(dw1), free(dw2), free(dwref), free(dw3), free(kept);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -219,11 +226,11 @@ Test(maxpool, forward_matches_naive_and_backward_routes_to_the_argmax)
         int32_t *idx = malloc(nout * sizeof(int32_t));
         cr_assert(out && ref && out2 && din && idx);
         pool_naive(ref, in, &L, N);
-        nn_maxpool_forward(out, idx, in, &L, N);
-        nn_maxpool_forward(out2, NULL, in, &L, N);
+        nn_maxpool_forward(out, idx, in, &L, N, 2);
+        nn_maxpool_forward(out2, NULL, in, &L, N, 1);
         cr_expect_eq(memcmp(out, ref, nout * sizeof(float)), 0, "pool shape %d", t);
         cr_expect_eq(memcmp(out2, ref, nout * sizeof(float)), 0, "pool without idx, shape %d", t);
-        nn_maxpool_backward(din, dout, idx, &L, N);
+        nn_maxpool_backward(din, dout, idx, &L, N, 2);
         /* the gradient of each window lands on an input equal to the window's max */
         double sum_in = 0.0, sum_out = 0.0;
         for (size_t i = 0; i < nin; i++)
