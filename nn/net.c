@@ -133,6 +133,10 @@ static void piece(size_t n, size_t *lo, size_t *hi)
 
 static void act_forward(act_fwd_fn f, float *y, const float *x, size_t n, int threads)
 {
+    if (threads < 2 || n < PAR_MIN_ELEMS) { /* no team at all: even if(0) costs a microsecond */
+        f(y, x, n);
+        return;
+    }
 #pragma omp parallel num_threads(threads) if (threads > 1 && n >= PAR_MIN_ELEMS)
     {
         size_t lo, hi;
@@ -144,6 +148,10 @@ static void act_forward(act_fwd_fn f, float *y, const float *x, size_t n, int th
 static void act_backward(act_bwd_fn f, float *dx, const float *dy, const float *y, size_t n,
                          int threads)
 {
+    if (threads < 2 || n < PAR_MIN_ELEMS) {
+        f(dx, dy, y, n);
+        return;
+    }
 #pragma omp parallel num_threads(threads) if (threads > 1 && n >= PAR_MIN_ELEMS)
     {
         size_t lo, hi;

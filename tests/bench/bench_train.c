@@ -324,14 +324,16 @@ int main(void)
     if (wanted(&b, "time_to_acc_mlp")) {
         struct nn_train_config c;
         nn_train_config_default(&c);
+        /* tuned for time to 98%: seeds 1-4 get there after 1000-1300 steps (2.1-2.8 epochs);
+         * the schedule is planned for 4 epochs so the rate is still high when it matters */
         c.batch = 128;
-        c.lr = 0.002f;
+        c.lr = 0.005f;
         c.optimizer = NN_OPT_ADAM;
         c.schedule = NN_SCHED_COSINE;
-        c.epochs = 6;
+        c.epochs = 4;
         c.seed = 1;
         c.threads = b.threads;
-        race(&b, "time_to_acc_mlp", MLP_ARCH, &c, 100, 0.98, 3.0);
+        race(&b, "time_to_acc_mlp", MLP_ARCH, &c, 50, 0.98, 3.0);
     }
     if (wanted(&b, "time_to_acc_cnn")) {
         struct nn_train_config c;
