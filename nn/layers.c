@@ -9,11 +9,20 @@
  */
 #include "nn_impl.h"
 
+#include "gemm_isa.h"
+
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LAYERS_X86 1
+#else
+#define LAYERS_X86 0
 #endif
 
 /* ---------------------------------------------------------------------------------------- */
@@ -207,13 +216,9 @@ double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const 
 /* Convolution via im2col, batched over groups of samples                                    */
 /* ---------------------------------------------------------------------------------------- */
 
-/*
- * col (C*K*K rows, row stride ld) from one image im (C,H,W): row (c,ky,kx), column oy*OW+ox
- * holds im[c, oy*s+ky-pad, ox*s+kx-pad] or 0 outside the image. Several images side by side
- * (ld = G*P) make one wide matrix for the whole group.
- */
-static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, int K, int s,
-                   int pad, int OH, int OW)
+/* im2col (below) in plain C, for any stride */
+static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, int W, int K,
+                          int s, int pad, int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < K; ky++) {
@@ -249,6 +254,69 @@ static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, 
             }
         }
     }
+}
+
+#if LAYERS_X86
+/*
+ * Stride 1 with AVX-512: each output row segment (OW <= 64 floats) is a few masked loads and
+ * stores, the lanes outside the image masked off (so they read nothing and store zeros),
+ * instead of a loop of a handful of floats with its own bounds per row. Same values as
+ * im2col_scalar.
+ */
+static __attribute__((target("avx512f"))) void im2col_avx512(float *col, size_t ld,
+                                                             const float *im, int C, int H,
+                                                             int W, int K, int pad, int OH,
+                                                             int OW)
+{
+    for (int c = 0; c < C; c++) {
+        for (int ky = 0; ky < K; ky++) {
+            for (int kx = 0; kx < K; kx++) {
+                float *dst = col + (((size_t)c * K + ky) * K + kx) * ld;
+                /* valid ox: 0 <= ox + kx - pad < W */
+                const int x_lo = pad - kx > 0 ? pad - kx : 0;
+                const int x_hi = W + pad - kx < OW ? W + pad - kx : OW;
+                for (int oy = 0; oy < OH; oy++) {
+                    const int y = oy + ky - pad;
+                    float *d = dst + (size_t)oy * OW;
+                    /* element ox of this segment is row[ox + kx - pad] */
+                    const intptr_t row = (intptr_t)(im + ((size_t)c * H + (y < 0 ? 0 : y)) * W);
+                    for (int x0 = 0; x0 < OW; x0 += 16) {
+                        const int n = OW - x0 < 16 ? OW - x0 : 16;
+                        const __mmask16 all = (__mmask16)((1u << n) - 1u);
+                        int lo = x_lo - x0, hi = x_hi - x0;
+                        lo = lo < 0 ? 0 : lo;
+                        hi = hi > n ? n : hi;
+                        __mmask16 valid = 0;
+                        if (y >= 0 && y < H && hi > lo)
+                            valid = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+                        /* the address of lane 0 may lie outside the image; lanes outside
+                         * `valid` are never read */
+                        const float *src =
+                            (const float *)(row + (intptr_t)(x0 + kx - pad) * (intptr_t)sizeof(float));
+                        _mm512_mask_storeu_ps(d + x0, all, _mm512_maskz_loadu_ps(valid, src));
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
+/*
+ * col (C*K*K rows, row stride ld) from one image im (C,H,W): row (c,ky,kx), column oy*OW+ox
+ * holds im[c, oy*s+ky-pad, ox*s+kx-pad] or 0 outside the image. Several images side by side
+ * (ld = G*P) make one wide matrix for the whole group.
+ */
+static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, int K, int s,
+                   int pad, int OH, int OW)
+{
+#if LAYERS_X86
+    if (s == 1 && nn_sgemm_isa_best() == NN_GEMM_AVX512) {
+        im2col_avx512(col, ld, im, C, H, W, K, pad, OH, OW);
+        return;
+    }
+#endif
+    im2col_scalar(col, ld, im, C, H, W, K, s, pad, OH, OW);
 }
 
 /* im (C,H,W) += scatter of col (C*K*K rows, stride ld): the adjoint of im2col */
