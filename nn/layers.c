@@ -319,6 +319,107 @@ static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, 
     im2col_scalar(col, ld, im, C, H, W, K, s, pad, OH, OW);
 }
 
+#if LAYERS_X86
+/*
+ * Direct convolution of one zero-padded image xp (C, Hp, Wp), stride 1: PB output positions
+ * (consecutive in row-major order, across row ends) x all F filters (FV vectors of 16) of
+ * accumulators; for each weight row (c, ky, kx) one load per filter vector and one broadcast
+ * per position. PB * FV <= 24 leaves registers for the operands. The last block repeats its
+ * last position in unused lanes rather than branching. out (F, P) gets the bias added.
+ */
+static inline __attribute__((always_inline, target("avx512f"))) void
+conv_direct_tile(const int FV, const int PB, float *out, const float *xp, int Hp, int Wp,
+                 const float *wt, const float *b, int C, int K, int F, int OH, int OW)
+{
+    const int P = OH * OW;
+    __mmask16 fm[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; v++)
+        fm[v] = F - 16 * v >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (F - 16 * v)) - 1u);
+    for (int q0 = 0; q0 < P; q0 += PB) {
+        int off[16];
+#pragma GCC unroll 16
+        for (int p = 0; p < PB; p++) {
+            const int q = q0 + p < P ? q0 + p : P - 1;
+            off[p] = q / OW * Wp + q % OW;
+        }
+        __m512 acc[16][4];
+#pragma GCC unroll 16
+        for (int p = 0; p < PB; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FV; v++)
+                acc[p][v] = _mm512_setzero_ps();
+        for (int c = 0; c < C; c++) {
+            for (int ky = 0; ky < K; ky++) {
+                const float *xr = xp + ((size_t)c * Hp + ky) * Wp;
+                const float *wr = wt + ((size_t)c * K + ky) * K * F;
+                for (int kx = 0; kx < K; kx++, xr++, wr += F) {
+                    __m512 w[4];
+#pragma GCC unroll 4
+                    for (int v = 0; v < FV; v++)
+                        w[v] = _mm512_maskz_loadu_ps(fm[v], wr + 16 * v);
+#pragma GCC unroll 16
+                    for (int p = 0; p < PB; p++) {
+                        const __m512 x = _mm512_set1_ps(xr[off[p]]);
+#pragma GCC unroll 4
+                        for (int v = 0; v < FV; v++)
+                            acc[p][v] = _mm512_fmadd_ps(x, w[v], acc[p][v]);
+                    }
+                }
+            }
+        }
+        float tile[16 * 64];
+#pragma GCC unroll 16
+        for (int p = 0; p < PB; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FV; v++)
+                _mm512_storeu_ps(tile + p * 64 + 16 * v, acc[p][v]);
+        const int n = P - q0 < PB ? P - q0 : PB;
+        for (int f = 0; f < F; f++)
+            for (int p = 0; p < n; p++)
+                out[(size_t)f * P + q0 + p] = tile[p * 64 + f] + b[f];
+    }
+}
+
+static __attribute__((target("avx512f"))) void conv_direct(float *out, const float *xp, int Hp,
+                                                           int Wp, const float *wt,
+                                                           const float *b, int C, int K, int F,
+                                                           int OH, int OW)
+{
+    switch ((F + 15) / 16) {
+    case 1: conv_direct_tile(1, 16, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
+    case 2: conv_direct_tile(2, 12, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
+    case 3: conv_direct_tile(3, 8, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
+    default: conv_direct_tile(4, 6, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
+    }
+}
+#endif
+
+int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
+                           float *scratch, const struct nn_layer *L)
+{
+#if LAYERS_X86
+    const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
+    const int pad = L->spec.pad, Hp = H + 2 * pad, Wp = W + 2 * pad;
+    if (L->spec.stride != 1 || F < 1 || F > 64 || nn_sgemm_isa_best() != NN_GEMM_AVX512)
+        return -1;
+    float *xp = scratch; /* (C, Hp, Wp): the image with its zero border */
+    for (int c = 0; c < C; c++) {
+        float *d = xp + (size_t)c * Hp * Wp;
+        for (int i = 0; i < Hp * Wp; i++)
+            d[i] = 0.0f;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                d[(size_t)(y + pad) * Wp + x + pad] = inp[((size_t)c * H + y) * W + x];
+    }
+    conv_direct(out, xp, Hp, Wp, wt, b, C, K, F, L->out_h, L->out_w);
+    return 0;
+#else
+    (void)out, (void)inp, (void)wt, (void)b, (void)scratch, (void)L;
+    return -1;
+#endif
+}
+
 /* im (C,H,W) += scatter of col (C*K*K rows, stride ld): the adjoint of im2col */
 static void col2im(float *im, const float *col, size_t ld, int C, int H, int W, int K, int s,
                    int pad, int OH, int OW)

@@ -197,10 +197,11 @@ void nn_model_free(nn_model *m)
     free(m);
 }
 
-/* Worth it from a few thousand weights on: below that the dense dot is as fast. */
+/* Dense layers: worth it from a few thousand weights on (below that the dense dot is as
+ * fast). Conv layers: always (the direct convolution needs them). */
 #define DENSE_WT_MIN_WEIGHTS 4096
 
-const float *nn_model_dense_wt(const struct nn_model *m, int layer)
+const float *nn_model_weights_t(const struct nn_model *m, int layer)
 {
     struct nn_model *mut = (struct nn_model *)m; /* the cache only; weights are not written */
     if (layer < 0 || layer >= m->n_layers)
@@ -209,16 +210,17 @@ const float *nn_model_dense_wt(const struct nn_model *m, int layer)
     if (wt)
         return wt;
     const struct nn_layer *L = &m->layers[layer];
-    if (L->spec.kind != NN_LAYER_DENSE || L->n_w < DENSE_WT_MIN_WEIGHTS)
+    if (!(L->spec.kind == NN_LAYER_DENSE && L->n_w >= DENSE_WT_MIN_WEIGHTS) &&
+        !(L->spec.kind == NN_LAYER_CONV2D && L->n_w > 0))
         return NULL;
-    const size_t I = L->in_size, O = L->out_size;
+    const size_t rows = L->n_b, cols = L->n_w / L->n_b; /* (O, I) or (F, C*K*K) */
     wt = malloc(L->n_w * sizeof *wt);
     if (!wt)
         return NULL;
-    const float *w = m->params + L->w_off; /* (O, I) */
-    for (size_t o = 0; o < O; o++)
-        for (size_t i = 0; i < I; i++)
-            wt[i * O + o] = w[o * I + i];
+    const float *w = m->params + L->w_off;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            wt[c * rows + r] = w[r * cols + c];
     float *expected = NULL;
     if (!atomic_compare_exchange_strong_explicit(&mut->wt_cache[layer], &expected, wt,
                                                  memory_order_acq_rel, memory_order_acquire)) {

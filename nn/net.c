@@ -175,7 +175,7 @@ static void dropout_forward(float *y, float *mask, const float *x, size_t n, flo
 
 /* Inference of a few images through dense layer i: each input that is mostly zero (an
  * MNIST-style digit: ~80%; a ReLU's output: often half) reads only its nonzero inputs' rows of
- * the transposed weights (nn_model_dense_wt) instead of streaming every weight. Returns 0 when
+ * the transposed weights (nn_model_weights_t) instead of streaming every weight. Returns 0 when
  * that does not apply (then nothing was written). */
 #define SPARSE_MAX_N 4
 static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, int N)
@@ -184,7 +184,7 @@ static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, in
     const int I = (int)L->in_size, O = (int)L->out_size;
     if (net->train || !net->nz_idx || N > SPARSE_MAX_N)
         return 0;
-    const float *wt = nn_model_dense_wt(m, li);
+    const float *wt = nn_model_weights_t(m, li);
     if (!wt)
         return 0;
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
@@ -205,6 +205,24 @@ static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, in
     return 1;
 }
 
+/* Inference of a few images through conv layer i by direct convolution (no im2col matrix
+ * of 25x the image); 0 when that does not apply. */
+static int conv_direct(const struct nn_model *m, struct nn_net *net, int li, int N)
+{
+    const struct nn_layer *L = &m->layers[li];
+    if (net->train || N > SPARSE_MAX_N || L->spec.stride != 1 || L->out_c > 64)
+        return 0;
+    const float *wt = nn_model_weights_t(m, li);
+    if (!wt)
+        return 0;
+    for (int n = 0; n < N; n++)
+        if (nn_conv_forward_direct(net->acts[li + 1] + (size_t)n * L->out_size,
+                                   net->acts[li] + (size_t)n * L->in_size, wt,
+                                   m->params + L->b_off, net->scratch, L) != 0)
+            return 0; /* only ever for the first image: it depends on the CPU and layer */
+    return 1;
+}
+
 static const float *forward_from(const struct nn_model *m, struct nn_net *net, int first, int N,
                                  uint64_t seed)
 {
@@ -222,6 +240,8 @@ static const float *forward_from(const struct nn_model *m, struct nn_net *net, i
             nn_dense_forward(y, x, w, b, N, (int)L->in_size, (int)L->out_size, threads);
             break;
         case NN_LAYER_CONV2D:
+            if (conv_direct(m, net, i, N))
+                break;
             nn_conv_forward(y, x, w, b, net->scratch, net->train ? net->cols[i] : NULL, L, N,
                             threads);
             break;

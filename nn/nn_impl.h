@@ -36,8 +36,8 @@ struct nn_model {
     float *params;
     enum nn_preprocess prep;
     struct nn_meta meta;
-    /* Inference cache: dense layers' weights transposed to (I, O), or NULL. See
-     * nn_model_dense_wt; freed by nn_model_weights_changed. */
+    /* Inference cache: dense and conv layers' weights transposed, or NULL. See
+     * nn_model_weights_t; freed by nn_model_weights_changed. */
     _Atomic(float *) wt_cache[NN_MAX_LAYERS];
 };
 
@@ -46,17 +46,19 @@ struct nn_model {
 int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
 
 /*
- * Single-image inference skips the zero inputs of dense layers: about 80% of an MNIST-style
- * digit's pixels, and the half or so of hidden units a ReLU leaves at zero. That needs the
- * layer's weights by input row: nn_model_dense_wt returns layer i's transposed to (I, O),
- * building the copy on first use, or NULL when layer i is not a dense layer worth it or memory
- * is short. A const model shared by threads needs no lock: each builder publishes with
- * compare-and-swap and a loser frees its copy. Anything that may change the weights calls
- * nn_model_weights_changed, which drops the copies (nn_model_params does; so does every
+ * Inference of single images reads weights in another order than the batched products:
+ *  - dense layers skip their zero inputs (about 80% of an MNIST-style digit's pixels, and the
+ *    half or so of hidden units a ReLU leaves at zero), reading the weights by input row;
+ *  - conv layers run a direct convolution over all filters at once, by (c, ky, kx) row.
+ * nn_model_weights_t returns layer i's weights transposed ((O, I) to (I, O); (F, C*K*K) to
+ * (C*K*K, F)), building the copy on first use, or NULL when layer i has no weights worth it
+ * or memory is short. A const model shared by threads needs no lock: each builder publishes
+ * with compare-and-swap and a loser frees its copy. Anything that may change the weights
+ * calls nn_model_weights_changed, which drops the copies (nn_model_params does; so does every
  * trainer step), so they are never stale; like any write to the weights, that must not race
  * with inference on the same model.
  */
-const float *nn_model_dense_wt(const struct nn_model *model, int layer);
+const float *nn_model_weights_t(const struct nn_model *model, int layer);
 void nn_model_weights_changed(struct nn_model *model);
 
 /* Largest per-sample activation size over the input and all layer outputs. */
@@ -159,6 +161,12 @@ void nn_conv_forward(float *out, const float *inp, const float *w, const float *
 void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                       const float *w, float *scratch, const float *kept, const struct nn_layer *L,
                       int N, int threads);
+/* Direct convolution of one image for inference: out (F,OH,OW) from inp (C,H,W), wt the
+ * weights transposed to (C*K*K, F) (nn_model_weights_t), scratch C*(H+2pad)*(W+2pad) floats
+ * (nn_conv_scratch_floats(L, 1) is enough). Returns 0, or -1 (nothing written) when there is
+ * no such kernel for this CPU or layer (AVX-512, stride 1 and F <= 64 only). */
+int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
+                           float *scratch, const struct nn_layer *L);
 /* Max-pooling; idx (same shape as out) may be NULL at inference. */
 void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L,
                         int N, int threads);

@@ -3,6 +3,7 @@
  * oracles), on odd shapes, strides, padding and batches that cross the kernels' sample groups;
  * bit-identity across thread counts; and the byte-input dense kernels against the float path.
  */
+#include "nn/gemm_isa.h"
 #include "nn/nn_impl.h"
 
 #include <criterion/criterion.h>
@@ -287,4 +288,53 @@ Test(dense_bytes, byte_input_kernels_match_the_float_path_bit_for_bit)
     check_bytes(77, 100, 10);
     check_bytes(500, 33, 2);
     check_bytes(260, 784, 16);
+}
+
+/* The single-image direct convolution (inference) against the naive loops: filter counts
+ * around its 16-wide vectors, position counts around its blocks, padding, 1x1 kernels. */
+static void check_direct(int C, int H, int W, int F, int K, int p)
+{
+    struct nn_layer L = conv_layer(C, H, W, F, K, 1, p);
+    uint32_t seed = (uint32_t)(C * 3 + H * 5 + F * 7 + K * 11 + p * 13);
+    const size_t CKK = (size_t)C * K * K;
+    float *in = randoms(L.in_size, &seed), *w = randoms(L.n_w, &seed);
+    float *b = randoms(L.n_b, &seed), *wt = malloc(L.n_w * sizeof *wt);
+    float *out = malloc(L.out_size * sizeof *out), *ref = malloc(L.out_size * sizeof *ref);
+    float *scratch = malloc(nn_conv_scratch_floats(&L, 1) * sizeof *scratch);
+    cr_assert(wt && out && ref && scratch);
+    for (int f = 0; f < F; f++)
+        for (size_t k = 0; k < CKK; k++)
+            wt[k * F + f] = w[f * CKK + k];
+    conv_naive(ref, in, w, b, &L, 1);
+    cr_assert_eq(nn_conv_forward_direct(out, in, wt, b, scratch, &L), 0, "F=%d", F);
+    cr_expect(close_enough(out, ref, L.out_size, 1e-5 * sqrt((double)CKK) + 1e-6, "direct"),
+              "C=%d H=%d W=%d F=%d K=%d p=%d", C, H, W, F, K, p);
+    free(in), free(w), free(b), free(wt), free(out), free(ref), free(scratch);
+}
+
+Test(conv, direct_single_image_kernel_matches_naive_loops)
+{
+    if (nn_sgemm_isa_best() != NN_GEMM_AVX512) {
+        struct nn_layer L = conv_layer(1, 8, 8, 4, 3, 1, 1);
+        float x[64], wt[36], b[4], out[256], scratch[256];
+        memset(x, 0, sizeof x), memset(wt, 0, sizeof wt), memset(b, 0, sizeof b);
+        cr_assert_eq(nn_conv_forward_direct(out, x, wt, b, scratch, &L), -1,
+                     "no AVX-512: the caller must be told to use im2col");
+        return;
+    }
+    check_direct(1, 28, 28, 16, 5, 2);  /* the bench CNN's first layer */
+    check_direct(16, 14, 14, 32, 5, 2); /* and its second */
+    check_direct(32, 14, 14, 64, 5, 2); /* the shipped CNN's second */
+    check_direct(3, 9, 7, 1, 3, 0);     /* one filter, 7x5 positions, no padding */
+    check_direct(2, 6, 6, 17, 3, 1);    /* 16 + 1 filters */
+    check_direct(2, 5, 5, 33, 1, 0);    /* 32 + 1 filters, 1x1 kernel */
+    check_direct(1, 4, 4, 50, 4, 3);    /* even kernel, padding wider than half of it */
+}
+
+Test(conv, direct_kernel_declines_strides_and_wide_layers)
+{
+    float x[1] = {0}, w[1] = {0}, b[1] = {0}, out[4096], scratch[8192];
+    struct nn_layer s2 = conv_layer(1, 8, 8, 4, 3, 2, 1), wide = conv_layer(1, 4, 4, 65, 1, 1, 0);
+    cr_expect_eq(nn_conv_forward_direct(out, x, w, b, scratch, &s2), -1, "stride 2");
+    cr_expect_eq(nn_conv_forward_direct(out, x, w, b, scratch, &wide), -1, "65 filters");
 }
