@@ -137,7 +137,7 @@ static void act_forward(act_fwd_fn f, float *y, const float *x, size_t n, int th
         f(y, x, n);
         return;
     }
-#pragma omp parallel num_threads(threads) if (threads > 1 && n >= PAR_MIN_ELEMS)
+#pragma omp parallel num_threads(threads)
     {
         size_t lo, hi;
         piece(n, &lo, &hi);
@@ -152,7 +152,7 @@ static void act_backward(act_bwd_fn f, float *dx, const float *dy, const float *
         f(dx, dy, y, n);
         return;
     }
-#pragma omp parallel num_threads(threads) if (threads > 1 && n >= PAR_MIN_ELEMS)
+#pragma omp parallel num_threads(threads)
     {
         size_t lo, hi;
         piece(n, &lo, &hi);

@@ -7,7 +7,8 @@
 # Cases: POST /predict with the first MNIST test digit as {"pixels":[784]} JSON (3 decimals,
 # what the page sends) and as a 28x28 PNG; wrk -t2 -c32 for throughput and p50/p99, wrk -t1 -c1
 # for single-client latency, with the server at BENCH_THREADS threads and again at 1. Models: models/mnist-mlp.model and models/mnist-cnn.model when they
-# exist (the first one serves), otherwise two 784-256-10 MLPs trained here in seconds.
+# exist (the first one serves), otherwise two 784-256-10 MLPs trained here in seconds. Peak
+# RSS is read after every model has answered a request.
 # Environment: DIGITS_BUILD (build), MNIST_DIR (data/mnist), BENCH_SECONDS (10),
 # BENCH_THREADS (server threads, default: cores).
 set -euo pipefail
@@ -96,6 +97,16 @@ run json28 application/json "$tmp/body.json" 2 32
 run png28 image/png "$tmp/body.png" 2 32
 run json28_single_client application/json "$tmp/body.json" 1 1
 run png28_single_client image/png "$tmp/body.png" 1 1
+# every model answers once (each builds its inference caches), then the peak RSS
+for name in $(curl -sf "http://127.0.0.1:$port/models" |
+    node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () =>
+        console.log(JSON.parse(s).models.map(m => m.name).join(" ")))'); do
+    node -e 'const fs = require("fs"); const b = JSON.parse(fs.readFileSync(process.argv[1]));
+        b.model = process.argv[2]; fs.writeFileSync(process.argv[3], JSON.stringify(b))' \
+        "$tmp/body.json" "$name" "$tmp/body-model.json"
+    curl -sf -H 'Content-Type: application/json' --data-binary @"$tmp/body-model.json" "$url" \
+        >/dev/null || die "JSON request to model $name failed"
+done
 hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
 
 # With wrk's two threads on the same two cores, a server thread per core means four busy
