@@ -258,10 +258,10 @@ static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, 
 
 #if LAYERS_X86
 /*
- * Stride 1 with AVX-512: each output row segment (OW <= 64 floats) is a few masked loads and
+ * Stride 1 with AVX-512: each output row segment (OW floats) is ceil(OW/16) masked loads and
  * stores, the lanes outside the image masked off (so they read nothing and store zeros),
  * instead of a loop of a handful of floats with its own bounds per row. Same values as
- * im2col_scalar.
+ * im2col_scalar (which CPUs without AVX-512, and valgrind, run).
  */
 static __attribute__((target("avx512f"))) void im2col_avx512(float *col, size_t ld,
                                                              const float *im, int C, int H,
