@@ -11,8 +11,9 @@
  *   detail a person needs; err may be NULL.
  * - Whoever returns a buffer provides its _free; every _free accepts NULL.
  * - No global mutable state: randomness is an explicit struct nn_rng, thread counts are
- *   arguments. A loaded nn_model is immutable; predictions take a caller-owned nn_workspace,
- *   so any number of threads can share one model without locks.
+ *   arguments. A loaded nn_model's weights are immutable (it caches transposed copies for
+ *   single-image inference, built on first use and published lock-free); predictions take a
+ *   caller-owned nn_workspace, so any number of threads can share one model without locks.
  * - Images are row-major float, values in [0,1], 1 = ink (MNIST polarity).
  */
 #ifndef NN_H
