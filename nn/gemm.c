@@ -861,16 +861,23 @@ static TARGET_AVX512 void spmv_avx512(float *y, const float *bias, const int32_t
 }
 #endif
 
-void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
-             const float *B, int ldb, int N)
+void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
+                 const float *val, int nnz, const float *B, int ldb, int N)
 {
 #if GEMM_X86
-    if (nn_sgemm_isa_best() == NN_GEMM_AVX512) {
+    if (isa == NN_GEMM_AVX512 && nn_sgemm_isa_supported(NN_GEMM_AVX512)) {
         spmv_avx512(y, bias, idx, val, nnz, B, ldb, N);
         return;
     }
 #endif
+    (void)isa;
     spmv_scalar(y, bias, idx, val, nnz, B, ldb, N);
+}
+
+void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+             const float *B, int ldb, int N)
+{
+    nn_spmv_isa(nn_sgemm_isa_best(), y, bias, idx, val, nnz, B, ldb, N);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -8,6 +8,8 @@
 #ifndef NN_GEMM_ISA_H
 #define NN_GEMM_ISA_H
 
+#include <stdint.h>
+
 enum nn_gemm_isa {
     NN_GEMM_SCALAR = 0, /* portable C, any CPU */
     NN_GEMM_AVX2 = 1,   /* AVX2 + FMA, 6x16 micro-kernel */
@@ -26,5 +28,9 @@ const char *nn_sgemm_isa_name(enum nn_gemm_isa isa);
 void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K,
                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc, int threads);
+
+/* nn_spmv on the given instruction set (AVX-512 or else the plain loop). */
+void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
+                 const float *val, int nnz, const float *B, int ldb, int N);
 
 #endif

@@ -273,8 +273,9 @@ Test(gemm, empty_products_leave_c_scaled_by_beta)
 }
 
 /* nn_spmv (sparse vector times matrix) against a double-precision loop, for widths around the
- * 256-column register block and its masked tail, with and without bias. */
-Test(spmv, matches_a_plain_loop_on_block_and_tail_widths)
+ * 256-column register block and its masked tail, with and without bias, on every instruction
+ * set this CPU has (AVX2 and scalar CPUs run the plain loop). */
+static void check_spmv(enum nn_gemm_isa isa)
 {
     static const int widths[] = {1, 10, 16, 17, 255, 256, 257, 512, 600};
     enum { K = 300 };
@@ -291,19 +292,26 @@ Test(spmv, matches_a_plain_loop_on_block_and_tail_widths)
         }
         cr_assert_not_null(y);
         for (int with_bias = 0; with_bias < 2; with_bias++) {
-            nn_spmv(y, with_bias ? bias : NULL, idx, val, nnz, B, ldb, N);
+            nn_spmv_isa(isa, y, with_bias ? bias : NULL, idx, val, nnz, B, ldb, N);
             for (int j = 0; j < N; j++) {
                 double ref = with_bias ? bias[j] : 0.0, mag = fabs(ref);
                 for (int t = 0; t < nnz; t++) {
                     ref += (double)val[t] * B[(size_t)idx[t] * ldb + j];
                     mag += fabs((double)val[t] * B[(size_t)idx[t] * ldb + j]);
                 }
-                cr_assert(fabs(y[j] - ref) <= 1e-5 * mag + 1e-7, "N=%d j=%d bias=%d: %g vs %g",
-                          N, j, with_bias, (double)y[j], ref);
+                cr_assert(fabs(y[j] - ref) <= 1e-5 * mag + 1e-7, "%s N=%d j=%d bias=%d: %g vs %g",
+                          nn_sgemm_isa_name(isa), N, j, with_bias, (double)y[j], ref);
             }
         }
         free(B);
         free(bias);
         free(y);
     }
+}
+
+Test(spmv, matches_a_plain_loop_on_block_and_tail_widths)
+{
+    check_spmv(NN_GEMM_SCALAR);
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
+        check_spmv(NN_GEMM_AVX512);
 }
