@@ -109,7 +109,8 @@ int nn_arch_parse(struct nn_layer_spec *layers, int max_layers, int *n, const ch
     if (!spec || !*spec)
         return nn_seterr(err, errlen, NN_EINVAL, "empty architecture");
     if (!is_activation(default_act))
-        return nn_seterr(err, errlen, NN_EINVAL, "default activation must be relu, sigmoid or tanh");
+        return nn_seterr(err, errlen, NN_EINVAL,
+                         "default activation must be relu, sigmoid or tanh");
     for (const char *p = spec; *p;) {
         size_t len = strcspn(p, ",");
         if (len == 0 || len >= sizeof tok)

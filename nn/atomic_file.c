@@ -168,8 +168,9 @@ int nn_read_file(const char *path, size_t max_size, void **data_out, size_t *siz
         goto fail;
     }
     if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max_size) {
-        rc = nn_seterr(err, errlen, NN_ERANGE, "%s: %jd bytes is too big (at "
-                                               "most %zu)",
+        rc = nn_seterr(err, errlen, NN_ERANGE,
+                       "%s: %jd bytes is too big (at "
+                       "most %zu)",
                        path, (intmax_t)st.st_size, max_size);
         goto fail;
     }
@@ -180,8 +181,7 @@ int nn_read_file(const char *path, size_t max_size, void **data_out, size_t *siz
             size_t ncap = cap * 2 > max_size + 1 ? max_size + 1 : cap * 2;
             unsigned char *nbuf;
             if (ncap <= cap) {
-                rc = nn_seterr(err, errlen, NN_ERANGE,
-                               "%s: more than %zu bytes is too big", path,
+                rc = nn_seterr(err, errlen, NN_ERANGE, "%s: more than %zu bytes is too big", path,
                                max_size);
                 goto fail;
             }
@@ -207,8 +207,7 @@ int nn_read_file(const char *path, size_t max_size, void **data_out, size_t *siz
             break;
         len += (size_t)got;
         if (len > max_size) {
-            rc = nn_seterr(err, errlen, NN_ERANGE,
-                           "%s: more than %zu bytes is too big", path,
+            rc = nn_seterr(err, errlen, NN_ERANGE, "%s: more than %zu bytes is too big", path,
                            max_size);
             goto fail;
         }

@@ -18,10 +18,7 @@ int nn_augment_enabled(const struct nn_train_config *cfg)
            cfg->aug_shear > 0.0f || cfg->aug_elastic > 0.0f || cfg->aug_thickness > 0.0f;
 }
 
-static float sym(struct nn_rng *rng, float a)
-{
-    return a * (2.0f * nn_rng_uniform(rng) - 1.0f);
-}
+static float sym(struct nn_rng *rng, float a) { return a * (2.0f * nn_rng_uniform(rng) - 1.0f); }
 
 /* Bilinear sample of a rows x cols float image at (y, x); 0 outside. */
 static float sample(const float *im, int rows, int cols, float y, float x)
@@ -83,8 +80,8 @@ static void elastic(float *dst, const float *src, int rows, int cols, float alph
     displacement(dy, tmp, rows, cols, k, R, alpha, rng);
     for (int y = 0; y < rows; y++)
         for (int x = 0; x < cols; x++)
-            dst[y * cols + x] = sample(src, rows, cols, (float)y + dy[y * cols + x],
-                                       (float)x + dx[y * cols + x]);
+            dst[y * cols + x] =
+                sample(src, rows, cols, (float)y + dy[y * cols + x], (float)x + dx[y * cols + x]);
 }
 
 /* 3x3 grey dilation (thicken) or erosion (thin). */
@@ -96,18 +93,19 @@ static void morph(float *dst, const float *src, int rows, int cols, int thicken)
             for (int dy = -1; dy <= 1; dy++)
                 for (int dx = -1; dx <= 1; dx++) {
                     int yy = y + dy, xx = x + dx;
-                    float s = (yy < 0 || yy >= rows || xx < 0 || xx >= cols) ? 0.0f
-                                                                              : src[yy * cols + xx];
+                    float s =
+                        (yy < 0 || yy >= rows || xx < 0 || xx >= cols) ? 0.0f : src[yy * cols + xx];
                     if (abs(dy) + abs(dx) == 2)
                         s *= 0.5f; /* softer diagonal: a rounder pen */
-                    v = thicken ? fmaxf(v, s) : fminf(v, s + (abs(dy) + abs(dx) == 2 ? 0.5f : 0.0f));
+                    v = thicken ? fmaxf(v, s)
+                                : fminf(v, s + (abs(dy) + abs(dx) == 2 ? 0.5f : 0.0f));
                 }
             dst[y * cols + x] = v;
         }
 }
 
 void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
-                       const struct nn_train_config *cfg, uint64_t seed)
+                      const struct nn_train_config *cfg, uint64_t seed)
 {
     enum { MAXPIX = 64 * 64 };
     float a[MAXPIX], b[MAXPIX];

@@ -96,7 +96,8 @@ int main(int argc, char **argv)
         goto done;
     }
     if (nn_dataset_load_mnist(&ds, data, split, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog, err);
+        fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog,
+                err);
         goto done;
     }
     if (nn_evaluate(model, &ds, (int)threads, &ev, NULL)) {
@@ -150,7 +151,8 @@ int main(int argc, char **argv)
         for (int c = 0; c < 10; c++)
             printf("  %d    %6.2f%%   %6.2f%%\n", c, 100.0 * precision[c], 100.0 * recall[c]);
         char table[2048];
-        nn_report_confusion_text(table, sizeof table, (const uint32_t(*)[NN_CLASSES_MAX])ev.confusion);
+        nn_report_confusion_text(table, sizeof table,
+                                 (const uint32_t(*)[NN_CLASSES_MAX])ev.confusion);
         printf("\n%s", table);
     }
     status = 0;

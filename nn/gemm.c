@@ -105,19 +105,13 @@ struct gemm_job {
 /* c (mr x nr; element (i,j) at c[i*c_si + j*c_sj]) = alpha * acc + beta * c, where acc is the
  * MR x NR product of a packed A micro-panel (kc, MR) and a B micro-panel whose row k starts at
  * b + k*sb (packed: sb = NR). beta == 0 never reads c. */
-typedef void (*gemm_kernel)(int kc, const float *restrict a, const float *restrict b,
-                            ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr,
-                            int nr, float alpha, float beta);
+typedef void (*gemm_kernel)(int kc, const float *restrict a, const float *restrict b, ptrdiff_t sb,
+                            float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr, float alpha,
+                            float beta);
 
-static int imin(int a, int b)
-{
-    return a < b ? a : b;
-}
+static int imin(int a, int b) { return a < b ? a : b; }
 
-static int round_up(int x, int m)
-{
-    return (x + m - 1) / m * m;
-}
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Packing                                                                                  */
@@ -128,8 +122,8 @@ static int round_up(int x, int m)
  * nv <= x < w. When the source is contiguous along x this is a row copy; when it is
  * contiguous along k it is a transpose, done in 4x4 blocks with SSE.
  */
-static ALWAYS_INLINE void pack_panel(float *restrict dst, const float *restrict src,
-                                     ptrdiff_t sx, ptrdiff_t sk, int w, int nv, int kc)
+static ALWAYS_INLINE void pack_panel(float *restrict dst, const float *restrict src, ptrdiff_t sx,
+                                     ptrdiff_t sk, int w, int nv, int kc)
 {
     if (sx == 1) {
         for (int k = 0; k < kc; k++) {
@@ -201,9 +195,9 @@ static ALWAYS_INLINE void store_strided(const float *acc, int NR, float *c, ptrd
     }
 }
 
-static void kernel_scalar(int kc, const float *restrict a, const float *restrict b,
-                          ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr,
-                          float alpha, float beta)
+static void kernel_scalar(int kc, const float *restrict a, const float *restrict b, ptrdiff_t sb,
+                          float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr, float alpha,
+                          float beta)
 {
     enum { MR = 4, NR = 16 };
     float acc[MR][NR] = {{0}};
@@ -219,8 +213,8 @@ static void kernel_scalar(int kc, const float *restrict a, const float *restrict
 
 #if GEMM_X86
 static TARGET_AVX2 void kernel_avx2(int kc, const float *restrict a, const float *restrict b,
-                                   ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj,
-                                   int mr, int nr, float alpha, float beta)
+                                    ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr,
+                                    int nr, float alpha, float beta)
 {
     enum { MR = 6, NR = 16 };
     __m256 acc[MR][2];
@@ -274,10 +268,9 @@ static TARGET_AVX2 void kernel_avx2(int kc, const float *restrict a, const float
     }
 }
 
-static TARGET_AVX512 void kernel_avx512(int kc, const float *restrict a,
-                                        const float *restrict b, ptrdiff_t sb, float *c,
-                                        ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr,
-                                        float alpha, float beta)
+static TARGET_AVX512 void kernel_avx512(int kc, const float *restrict a, const float *restrict b,
+                                        ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj,
+                                        int mr, int nr, float alpha, float beta)
 {
     enum { MR = 12, NR = 32 };
     __m512 acc[MR][2];
@@ -342,8 +335,8 @@ static ALWAYS_INLINE void gemm_block(const struct gemm_job *g, int m0, int m1, i
             for (int jr = 0; jr < nc; jr += NR) {
                 if (direct_b && jr + NR <= nc)
                     continue;
-                pack_panel(bp + (size_t)jr * kc, g->B + (jc + jr) * g->b_sj + pc * g->b_sk,
-                           g->b_sj, g->b_sk, NR, imin(NR, nc - jr), kc);
+                pack_panel(bp + (size_t)jr * kc, g->B + (jc + jr) * g->b_sj + pc * g->b_sk, g->b_sj,
+                           g->b_sk, NR, imin(NR, nc - jr), kc);
             }
             for (int ic = m0; ic < m1; ic += mcap) {
                 const int mc = imin(mcap, m1 - ic);
@@ -360,8 +353,8 @@ static ALWAYS_INLINE void gemm_block(const struct gemm_job *g, int m0, int m1, i
                             b = g->B + (jc + jr) + pc * g->b_sk;
                             sb = g->b_sk;
                         }
-                        kernel(kc, ap + (size_t)ir * kc, b, sb, c + jr * g->c_sj, g->c_si,
-                               g->c_sj, imin(MR, mc - ir), imin(NR, nc - jr), g->alpha, beta);
+                        kernel(kc, ap + (size_t)ir * kc, b, sb, c + jr * g->c_sj, g->c_si, g->c_sj,
+                               imin(MR, mc - ir), imin(NR, nc - jr), g->alpha, beta);
                     }
                 }
             }
@@ -469,12 +462,10 @@ static ALWAYS_INLINE TARGET_AVX512 __m512 load_long(const int U8, const float *l
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(load_bytes(l8 + k, m))), scale);
 }
 
-static ALWAYS_INLINE TARGET_AVX512 void dot_block(const int LB, const int S, const int U8,
-                                                  int l_first, int nl, int K, const float *L,
-                                                  ptrdiff_t ldl, const struct dot_u8 *u8,
-                                                  const float *Sp, ptrdiff_t lds, float *C,
-                                                  ptrdiff_t c_l, ptrdiff_t c_s, float alpha,
-                                                  float beta)
+static ALWAYS_INLINE TARGET_AVX512 void
+dot_block(const int LB, const int S, const int U8, int l_first, int nl, int K, const float *L,
+          ptrdiff_t ldl, const struct dot_u8 *u8, const float *Sp, ptrdiff_t lds, float *C,
+          ptrdiff_t c_l, ptrdiff_t c_s, float alpha, float beta)
 {
     const __m512 vscale = _mm512_set1_ps(U8 ? u8->scale : 1.0f);
     if (!U8)
@@ -508,9 +499,9 @@ static ALWAYS_INLINE TARGET_AVX512 void dot_block(const int LB, const int S, con
         for (int i = 0; i < LB; i++) {
             const ptrdiff_t nxt = l0 + LB + i < nl ? l0 + LB + i : l0;
             if (U8)
-                pf[i] = (const char *)(u8->L8 +
-                                       (u8->idx ? (ptrdiff_t)u8->idx[l_first + nxt]
-                                                : l_first + nxt) * ldl);
+                pf[i] = (const char *)(u8->L8 + (u8->idx ? (ptrdiff_t)u8->idx[l_first + nxt]
+                                                         : l_first + nxt) *
+                                                    ldl);
             else
                 pf[i] = (const char *)(L + nxt * ldl);
         }
@@ -552,16 +543,15 @@ static ALWAYS_INLINE TARGET_AVX512 void dot_block(const int LB, const int S, con
 /* Rows [l0, l1) of the long side; S and the block height LB as compile-time constants. */
 static TARGET_AVX512 void dot_rows(int S, int l0, int l1, int K, const float *L, ptrdiff_t ldl,
                                    const struct dot_u8 *u8, const float *Sp, ptrdiff_t lds,
-                                   float *C, ptrdiff_t c_l, ptrdiff_t c_s, float alpha,
-                                   float beta)
+                                   float *C, ptrdiff_t c_l, ptrdiff_t c_s, float alpha, float beta)
 {
     const int nl = l1 - l0;
-#define DOT_CASE(s_, lb_)                                                                      \
-    case s_:                                                                                   \
-        if (u8)                                                                                \
-            dot_block(lb_, s_, 1, l0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);   \
-        else                                                                                   \
-            dot_block(lb_, s_, 0, l0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);   \
+#define DOT_CASE(s_, lb_)                                                                          \
+    case s_:                                                                                       \
+        if (u8)                                                                                    \
+            dot_block(lb_, s_, 1, l0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);       \
+        else                                                                                       \
+            dot_block(lb_, s_, 0, l0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);       \
         break
     switch (S) {
         DOT_CASE(1, 8);
@@ -580,8 +570,7 @@ static TARGET_AVX512 void dot_rows(int S, int l0, int l1, int K, const float *L,
         DOT_CASE(14, 1);
         DOT_CASE(15, 1);
         DOT_CASE(16, 1);
-    default:
-        break;
+    default: break;
     }
 #undef DOT_CASE
 }
@@ -591,8 +580,8 @@ static TARGET_AVX512 void dot_rows(int S, int l0, int l1, int K, const float *L,
 /* C (M,N) = alpha * A B^T + beta * C through dot_rows, long side split over threads in whole
  * blocks of 8 rows. u8 (A given as bytes) requires N <= GEMM_DOT_MAX_S. */
 static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
-                    const struct dot_u8 *u8, const float *B, int ldb, float beta, float *C,
-                    int ldc, int threads)
+                    const struct dot_u8 *u8, const float *B, int ldb, float beta, float *C, int ldc,
+                    int threads)
 {
     const int short_m = !u8 && M <= N;
     const int nl = short_m ? N : M, S = short_m ? M : N;
@@ -609,8 +598,7 @@ static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
             const int t = omp_get_thread_num(), n = omp_get_num_threads();
             const int blocks = (nl + 7) / 8;
             const int b0 = (int)((long)blocks * t / n), b1 = (int)((long)blocks * (t + 1) / n);
-            dot_rows(S, b0 * 8, imin(nl, b1 * 8), K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha,
-                     beta);
+            dot_rows(S, b0 * 8, imin(nl, b1 * 8), K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);
         }
         return;
     }
@@ -649,9 +637,9 @@ static ALWAYS_INLINE TARGET_AVX512 void u8_tn_block(const int MM, const int NV, 
                 __m512 xv[2];
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; v++)
-                    xv[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                                              load_bytes(x + 16 * v, mk[v]))),
-                                          vs);
+                    xv[v] = _mm512_mul_ps(
+                        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(load_bytes(x + 16 * v, mk[v]))),
+                        vs);
                 const float *a = A + (size_t)k * lda;
 #pragma GCC unroll 16
                 for (int i = 0; i < MM; i++) {
@@ -666,9 +654,9 @@ static ALWAYS_INLINE TARGET_AVX512 void u8_tn_block(const int MM, const int NV, 
                 float *c = C + (size_t)i * ldc + j;
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; v++)
-                    _mm512_mask_storeu_ps(c + 16 * v, mk[v],
-                                          _mm512_add_ps(acc[i][v],
-                                                        _mm512_maskz_loadu_ps(mk[v], c + 16 * v)));
+                    _mm512_mask_storeu_ps(
+                        c + 16 * v, mk[v],
+                        _mm512_add_ps(acc[i][v], _mm512_maskz_loadu_ps(mk[v], c + 16 * v)));
             }
         }
     }
@@ -677,13 +665,11 @@ static ALWAYS_INLINE TARGET_AVX512 void u8_tn_block(const int MM, const int NV, 
 /* Columns [n0, n1) of C; M as a compile-time constant (32 columns per pass up to 14 rows of
  * accumulators, 16 above, so that they fit the 32 registers). */
 static TARGET_AVX512 void u8_tn_cols(int M, int n0, int n1, int K, const float *A, int lda,
-                                     const uint8_t *X, const uint32_t *idx, size_t ldx,
-                                     float scale, float *C, int ldc)
+                                     const uint8_t *X, const uint32_t *idx, size_t ldx, float scale,
+                                     float *C, int ldc)
 {
-#define TN_CASE(m_, nv_)                                                                       \
-    case m_:                                                                                   \
-        u8_tn_block(m_, nv_, n0, n1, K, A, lda, X, idx, ldx, scale, C, ldc);                   \
-        break
+#define TN_CASE(m_, nv_)                                                                           \
+    case m_: u8_tn_block(m_, nv_, n0, n1, K, A, lda, X, idx, ldx, scale, C, ldc); break
     switch (M) {
         TN_CASE(1, 2);
         TN_CASE(2, 2);
@@ -701,8 +687,7 @@ static TARGET_AVX512 void u8_tn_cols(int M, int n0, int n1, int K, const float *
         TN_CASE(14, 2);
         TN_CASE(15, 1);
         TN_CASE(16, 1);
-    default:
-        break;
+    default: break;
     }
 #undef TN_CASE
 }
@@ -729,8 +714,7 @@ int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *
                    const uint32_t *idx, size_t ldx, float scale, float *C, int ldc, int threads)
 {
 #if GEMM_X86
-    if (M > 0 && M <= GEMM_DOT_MAX_S && N > 0 && K > 0 &&
-        nn_sgemm_isa_best() == NN_GEMM_AVX512) {
+    if (M > 0 && M <= GEMM_DOT_MAX_S && N > 0 && K > 0 && nn_sgemm_isa_best() == NN_GEMM_AVX512) {
         int nt = threads < 1 ? 1 : threads;
         const int panels = (N + 31) / 32;
         if (2.0 * M * N * K < GEMM_PAR_FLOPS || panels < 2 * nt)
@@ -809,8 +793,8 @@ static void scale_c(float *C, int M, int N, int ldc, float beta)
 /* ---------------------------------------------------------------------------------------- */
 
 /* y = bias + sum over t of val[t] * B[idx[t], :], in t order for every element. */
-static void spmv_scalar(float *y, const float *bias, const int32_t *idx, const float *val,
-                        int nnz, const float *B, int ldb, int N)
+static void spmv_scalar(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+                        const float *B, int ldb, int N)
 {
     for (int j = 0; j < N; j++)
         y[j] = bias ? bias[j] : 0.0f;
@@ -825,15 +809,16 @@ static void spmv_scalar(float *y, const float *bias, const int32_t *idx, const f
 /* 256 columns (16 vectors) of y in registers while the nonzeros stream past; MASKED for the
  * last, partial block (per-vector lane masks, all-zero masks touch no memory). */
 static ALWAYS_INLINE TARGET_AVX512 void spmv_block(const int MASKED, float *y, const float *bias,
-                                                   const int32_t *idx, const float *val,
-                                                   int nnz, const float *B, int ldb, int j0,
-                                                   int N)
+                                                   const int32_t *idx, const float *val, int nnz,
+                                                   const float *B, int ldb, int j0, int N)
 {
     __m512 acc[16];
     __mmask16 m[16];
     for (int v = 0; v < 16; v++) {
         int left = N - j0 - 16 * v;
-        m[v] = MASKED ? (left >= 16 ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0)
+        m[v] = MASKED ? (left >= 16 ? 0xFFFF
+                         : left > 0 ? (__mmask16)((1u << left) - 1)
+                                    : 0)
                       : 0xFFFF;
         acc[v] = bias ? _mm512_maskz_loadu_ps(m[v], bias + j0 + 16 * v) : _mm512_setzero_ps();
     }
@@ -887,16 +872,12 @@ void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, 
 int nn_sgemm_isa_supported(enum nn_gemm_isa isa)
 {
     switch (isa) {
-    case NN_GEMM_SCALAR:
-        return 1;
+    case NN_GEMM_SCALAR: return 1;
 #if GEMM_X86
-    case NN_GEMM_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case NN_GEMM_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    case NN_GEMM_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NN_GEMM_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 #endif
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -912,18 +893,15 @@ enum nn_gemm_isa nn_sgemm_isa_best(void)
 const char *nn_sgemm_isa_name(enum nn_gemm_isa isa)
 {
     switch (isa) {
-    case NN_GEMM_AVX2:
-        return "avx2";
-    case NN_GEMM_AVX512:
-        return "avx512";
-    default:
-        return "scalar";
+    case NN_GEMM_AVX2: return "avx2";
+    case NN_GEMM_AVX512: return "avx512";
+    default: return "scalar";
     }
 }
 
-void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K,
-                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
-                  float *C, int ldc, int threads)
+void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                  int threads)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -932,10 +910,20 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
         return;
     }
     struct gemm_job g = {
-        .M = M, .N = N, .K = K, .alpha = alpha, .beta = beta,
-        .A = A, .a_si = trans_a ? 1 : lda, .a_sk = trans_a ? lda : 1,
-        .B = B, .b_sj = trans_b ? ldb : 1, .b_sk = trans_b ? 1 : ldb,
-        .C = C, .c_si = ldc, .c_sj = 1,
+        .M = M,
+        .N = N,
+        .K = K,
+        .alpha = alpha,
+        .beta = beta,
+        .A = A,
+        .a_si = trans_a ? 1 : lda,
+        .a_sk = trans_a ? lda : 1,
+        .B = B,
+        .b_sj = trans_b ? ldb : 1,
+        .b_sk = trans_b ? 1 : ldb,
+        .C = C,
+        .c_si = ldc,
+        .c_sj = 1,
     };
     gemm_rect_fn rect = rect_scalar;
     int MR = 4, NR = 16;
@@ -969,10 +957,20 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     long tiles_swap = (long)round_up(N, MR) * round_up(M, NR);
     if (tiles_swap * 5 < tiles_plain * 4) {
         const struct gemm_job s = {
-            .M = N, .N = M, .K = K, .alpha = alpha, .beta = beta,
-            .A = B, .a_si = g.b_sj, .a_sk = g.b_sk,
-            .B = A, .b_sj = g.a_si, .b_sk = g.a_sk,
-            .C = C, .c_si = 1, .c_sj = ldc,
+            .M = N,
+            .N = M,
+            .K = K,
+            .alpha = alpha,
+            .beta = beta,
+            .A = B,
+            .a_si = g.b_sj,
+            .a_sk = g.b_sk,
+            .B = A,
+            .b_sj = g.a_si,
+            .b_sk = g.a_sk,
+            .C = C,
+            .c_si = 1,
+            .c_sj = ldc,
         };
         g = s;
     }
@@ -992,17 +990,16 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     run_share(&g, rect, MR, NR, 0, 1);
 }
 
-void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-              int lda, const float *B, int ldb, float beta, float *C, int ldc, int threads)
+void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc, int threads)
 {
     nn_sgemm_isa(nn_sgemm_isa_best(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
                  ldc, threads);
 }
 
 /* The oracle: a plain triple loop, deliberately untuned. */
-void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                    const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                    int ldc)
+void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {

@@ -25,9 +25,9 @@ const char *nn_sgemm_isa_name(enum nn_gemm_isa isa);
 
 /* nn_sgemm on the given instruction set, which must be supported (else the scalar kernel is
  * used). Same contract as nn_sgemm, including bit-identity across thread counts. */
-void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K,
-                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
-                  float *C, int ldc, int threads);
+void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                  int threads);
 
 /* nn_spmv on the given instruction set (AVX-512 or else the plain loop). */
 void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,

@@ -24,8 +24,8 @@
  * centres of mass lie in [14.0, 15.0] in these coordinates, mean 14.49 (x) and 14.51 (y), as
  * an integer translation of an index-convention centre of 14 gives. */
 #define CENTRE 14.5
-#define COM_TOL 0.01    /* re-render when the output's centre of mass is off by more */
-#define COM_PASSES 3    /* renders at most (the first and two corrections) */
+#define COM_TOL 0.01 /* re-render when the output's centre of mass is off by more */
+#define COM_PASSES 3 /* renders at most (the first and two corrections) */
 
 /* One output pixel's footprint along one axis, as taps on input indices lo..hi:
  * w_lo * in[lo] + w_mid * sum(in[lo+1..hi-1]) + w_hi * in[hi]. Empty when lo > hi. */
@@ -145,8 +145,8 @@ static void add_scaled(float *dst, const float *h, float w)
 
 /* dst (28,28) = rows taps (x) column taps applied to src (h,w). A one-row cache covers the
  * input row that two neighbouring output rows share. */
-static void render(float *dst, const float *src, int w, const struct tap *tx,
-                   const struct tap *ty, const struct ink_map *m)
+static void render(float *dst, const float *src, int w, const struct tap *tx, const struct tap *ty,
+                   const struct ink_map *m)
 {
     float h[NN_MNIST_SIDE], cache[NN_MNIST_SIDE];
     int cached = -1;
@@ -208,7 +208,10 @@ static inline float luma(const uint8_t *src, size_t i, int channels)
     float y, a = 1.0f;
     switch (channels) {
     case 1: y = p[0]; break;
-    case 2: y = p[0]; a = p[1] / 255.0f; break;
+    case 2:
+        y = p[0];
+        a = p[1] / 255.0f;
+        break;
     case 3: y = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]; break;
     default:
         y = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];

@@ -135,8 +135,8 @@ static inline float exp_approx(float x)
     x = x > 88.3f ? 88.3f : x;
     /* round to nearest by adding and removing 1.5 * 2^23 (floorf would block vectorising) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;  /* ln2 high part, exact in float */
-    r = r + n * 2.12194440e-4f;      /* ln2 - 0.693359375 */
+    float r = x - n * 0.693359375f; /* ln2 high part, exact in float */
+    r = r + n * 2.12194440e-4f;     /* ln2 - 0.693359375 */
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -217,8 +217,8 @@ double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const 
 /* ---------------------------------------------------------------------------------------- */
 
 /* im2col (below) in plain C, for any stride */
-static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, int W, int K,
-                          int s, int pad, int OH, int OW)
+static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, int W, int K, int s,
+                          int pad, int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < K; ky++) {
@@ -263,10 +263,9 @@ static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, 
  * instead of a loop of a handful of floats with its own bounds per row. Same values as
  * im2col_scalar (which CPUs without AVX-512, and valgrind, run).
  */
-static __attribute__((target("avx512f"))) void im2col_avx512(float *col, size_t ld,
-                                                             const float *im, int C, int H,
-                                                             int W, int K, int pad, int OH,
-                                                             int OW)
+static __attribute__((target("avx512f"))) void im2col_avx512(float *col, size_t ld, const float *im,
+                                                             int C, int H, int W, int K, int pad,
+                                                             int OH, int OW)
 {
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < K; ky++) {
@@ -291,8 +290,8 @@ static __attribute__((target("avx512f"))) void im2col_avx512(float *col, size_t 
                             valid = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
                         /* the address of lane 0 may lie outside the image; lanes outside
                          * `valid` are never read */
-                        const float *src =
-                            (const float *)(row + (intptr_t)(x0 + kx - pad) * (intptr_t)sizeof(float));
+                        const float *src = (const float *)(row + (intptr_t)(x0 + kx - pad) *
+                                                                     (intptr_t)sizeof(float));
                         _mm512_mask_storeu_ps(d + x0, all, _mm512_maskz_loadu_ps(valid, src));
                     }
                 }
@@ -382,9 +381,8 @@ conv_direct_tile(const int FV, const int PB, float *out, const float *xp, int Hp
 }
 
 static __attribute__((target("avx512f"))) void conv_direct(float *out, const float *xp, int Hp,
-                                                           int Wp, const float *wt,
-                                                           const float *b, int C, int K, int F,
-                                                           int OH, int OW)
+                                                           int Wp, const float *wt, const float *b,
+                                                           int C, int K, int F, int OH, int OW)
 {
     switch ((F + 15) / 16) {
     case 1: conv_direct_tile(1, 16, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
@@ -497,8 +495,7 @@ void nn_conv_forward(float *out, const float *inp, const float *w, const float *
         for (int i = 0; i < g; i++)
             im2col(cols + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H, W, K,
                    L->spec.stride, L->spec.pad, L->out_h, L->out_w);
-        nn_sgemm(0, 0, F, (int)ld, CKK, 1.0f, w, CKK, cols, (int)ld, 0.0f, tmp, (int)ld,
-                 threads);
+        nn_sgemm(0, 0, F, (int)ld, CKK, 1.0f, w, CKK, cols, (int)ld, 0.0f, tmp, (int)ld, threads);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
         for (int i = 0; i < g; i++) {
             float *o = out + (size_t)(n0 + i) * F * P;
@@ -550,11 +547,10 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
         if (!kept) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && g > 1)
             for (int i = 0; i < g; i++)
-                im2col(scratch + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H,
-                       W, K, L->spec.stride, L->spec.pad, L->out_h, L->out_w);
+                im2col(scratch + (size_t)i * P, ld, inp + (size_t)(n0 + i) * C * H * W, C, H, W, K,
+                       L->spec.stride, L->spec.pad, L->out_h, L->out_w);
         }
-        nn_sgemm(0, 1, F, CKK, (int)ld, 1.0f, dt, (int)ld, cols, (int)ld, 1.0f, dw, CKK,
-                 threads);
+        nn_sgemm(0, 1, F, CKK, (int)ld, 1.0f, dt, (int)ld, cols, (int)ld, 1.0f, dw, CKK, threads);
         if (dinp) {
             nn_sgemm(1, 0, CKK, (int)ld, F, 1.0f, w, CKK, dt, (int)ld, 0.0f, dcols, (int)ld,
                      threads);

@@ -25,10 +25,7 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-static const char *what_of(int ndims)
-{
-    return ndims == NN_IDX_IMAGES ? "pixels" : "labels";
-}
+static const char *what_of(int ndims) { return ndims == NN_IDX_IMAGES ? "pixels" : "labels"; }
 
 /* The length checks shared by the memory parser and the file loader. */
 static int check_length(const char *name, int ndims, size_t expected, size_t got, int trailing,
@@ -41,8 +38,8 @@ static int check_length(const char *name, int ndims, size_t expected, size_t got
     }
     if (trailing) {
         return nn_seterr(err, errlen, NN_EFORMAT,
-                         "%s: trailing bytes after the %zu bytes of %s the header announces",
-                         name, expected, what_of(ndims));
+                         "%s: trailing bytes after the %zu bytes of %s the header announces", name,
+                         expected, what_of(ndims));
     }
     return NN_OK;
 }
@@ -65,8 +62,7 @@ int nn_idx_parse_header(struct nn_idx_header *hdr, const uint8_t *buf, size_t le
     const char *kind = ndims == NN_IDX_IMAGES ? "image" : "label";
     if (len < 4) {
         return nn_seterr(err, errlen, NN_EFORMAT,
-                         "%s: truncated: %zu bytes, too short for an IDX magic number", name,
-                         len);
+                         "%s: truncated: %zu bytes, too short for an IDX magic number", name, len);
     }
     uint32_t magic = be32(buf);
     if (buf[0] != 0 || buf[1] != 0 || buf[3] != ndims) {
@@ -76,8 +72,8 @@ int nn_idx_parse_header(struct nn_idx_header *hdr, const uint8_t *buf, size_t le
     }
     if (buf[2] != NN_IDX_TYPE_U8) {
         return nn_seterr(err, errlen, NN_EFORMAT,
-                         "%s: unsupported IDX element type 0x%02x (only 0x08, unsigned byte)",
-                         name, (unsigned)buf[2]);
+                         "%s: unsupported IDX element type 0x%02x (only 0x08, unsigned byte)", name,
+                         (unsigned)buf[2]);
     }
     size_t hlen = 4 + 4 * (size_t)ndims;
     if (len < hlen) {
@@ -89,8 +85,8 @@ int nn_idx_parse_header(struct nn_idx_header *hdr, const uint8_t *buf, size_t le
     uint32_t rows = ndims == NN_IDX_IMAGES ? be32(buf + 8) : 1;
     uint32_t cols = ndims == NN_IDX_IMAGES ? be32(buf + 12) : 1;
     if (n == 0 || n > NN_IDX_MAX_ITEMS) {
-        return nn_seterr(err, errlen, NN_ERANGE, "%s: %u %ss: expected 1..%u", name,
-                         (unsigned)n, kind, (unsigned)NN_IDX_MAX_ITEMS);
+        return nn_seterr(err, errlen, NN_ERANGE, "%s: %u %ss: expected 1..%u", name, (unsigned)n,
+                         kind, (unsigned)NN_IDX_MAX_ITEMS);
     }
     if (rows == 0 || rows > NN_IMAGE_MAX_SIDE || cols == 0 || cols > NN_IMAGE_MAX_SIDE) {
         return nn_seterr(err, errlen, NN_ERANGE,
@@ -112,14 +108,12 @@ int nn_idx_parse_header(struct nn_idx_header *hdr, const uint8_t *buf, size_t le
     return NN_OK;
 }
 
-int nn_idx_check_labels(const uint8_t *labels, size_t n, const char *name, char *err,
-                        size_t errlen)
+int nn_idx_check_labels(const uint8_t *labels, size_t n, const char *name, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         if (labels[i] > 9) {
-            return nn_seterr(err, errlen, NN_EFORMAT,
-                             "%s: label %u at index %zu is outside 0..9", name ? name : "IDX",
-                             (unsigned)labels[i], i);
+            return nn_seterr(err, errlen, NN_EFORMAT, "%s: label %u at index %zu is outside 0..9",
+                             name ? name : "IDX", (unsigned)labels[i], i);
         }
     }
     return NN_OK;
@@ -247,8 +241,7 @@ static int read_idx(const char *path, int ndims, struct nn_idx_header *hdr, uint
         size_t ncap = cap > want / 2 ? want : cap * 2;
         uint8_t *nbuf = realloc(buf, ncap);
         if (!nbuf) {
-            st = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for %zu bytes", path,
-                           ncap);
+            st = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for %zu bytes", path, ncap);
             goto fail;
         }
         buf = nbuf;

@@ -72,9 +72,7 @@ int nn_model_layout(struct nn_model *m, char *err, size_t errlen)
             h = (h - s->kernel) / s->stride + 1;
             w = (w - s->kernel) / s->stride + 1;
             break;
-        case NN_LAYER_FLATTEN:
-            c = c * h * w, h = 1, w = 1;
-            break;
+        case NN_LAYER_FLATTEN: c = c * h * w, h = 1, w = 1; break;
         case NN_LAYER_DROPOUT:
             if (!(s->rate >= 0.0f && s->rate < 1.0f))
                 return nn_seterr(err, errlen, NN_ERANGE, "layer %d: dropout rate %g", i + 1,
@@ -82,8 +80,7 @@ int nn_model_layout(struct nn_model *m, char *err, size_t errlen)
             break;
         case NN_LAYER_RELU:
         case NN_LAYER_SIGMOID:
-        case NN_LAYER_TANH:
-            break;
+        case NN_LAYER_TANH: break;
         default:
             return nn_seterr(err, errlen, NN_EFORMAT, "layer %d: unknown kind %d", i + 1,
                              (int)s->kind);

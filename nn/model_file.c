@@ -34,12 +34,12 @@ static const unsigned char MAGIC[8] = {'D', 'I', 'G', 'I', 'T', 'S', 'N', 'N'};
 
 enum {
     FORMAT_VERSION = 1,
-    HEADER_SIZE = 20,        /* magic 8, version u32, total length u64 */
+    HEADER_SIZE = 20,         /* magic 8, version u32, total length u64 */
     SECTION_HEADER_SIZE = 12, /* tag 4, flags u32, length u32 */
-    CHECKSUM_SIZE = 4,       /* CRC-32 (zlib), u32 */
-    LAYER_RECORD_SIZE = 24,  /* kind u32, units/kernel/stride/pad i32, rate f32 */
-    ARCH_FIXED_SIZE = 16,    /* in_c, in_h, in_w, n_layers: u32 */
-    META_FIXED_SIZE = 472,   /* META after its strings: see models/FORMAT.md */
+    CHECKSUM_SIZE = 4,        /* CRC-32 (zlib), u32 */
+    LAYER_RECORD_SIZE = 24,   /* kind u32, units/kernel/stride/pad i32, rate f32 */
+    ARCH_FIXED_SIZE = 16,     /* in_c, in_h, in_w, n_layers: u32 */
+    META_FIXED_SIZE = 472,    /* META after its strings: see models/FORMAT.md */
     HISTORY_RECORD_SIZE = 40, /* epoch i32, step i64, 5 x f32, seconds f64 */
     MAX_HISTORY = 100000,
     MAX_SECTIONS = 64,
@@ -92,15 +92,9 @@ static void put_u64(unsigned char *p, uint64_t v)
 }
 
 /* Two's complement reinterpretation without implementation-defined casts. */
-static int32_t u32_to_i32(uint32_t v)
-{
-    return v <= INT32_MAX ? (int32_t)v : -(int32_t)(~v) - 1;
-}
+static int32_t u32_to_i32(uint32_t v) { return v <= INT32_MAX ? (int32_t)v : -(int32_t)(~v) - 1; }
 
-static int64_t u64_to_i64(uint64_t v)
-{
-    return v <= INT64_MAX ? (int64_t)v : -(int64_t)(~v) - 1;
-}
+static int64_t u64_to_i64(uint64_t v) { return v <= INT64_MAX ? (int64_t)v : -(int64_t)(~v) - 1; }
 
 static float bits_to_f32(uint32_t v)
 {
@@ -208,17 +202,18 @@ static void section_end(struct writer *w, size_t len_at)
 }
 
 /* The metadata strings in file order, with their struct field sizes. */
-#define META_STRINGS(X, m)                                                                   \
-    X(m, name) X(m, dataset) X(m, dataset_sha256) X(m, trainer_version) X(m, optimizer)      \
-        X(m, schedule) X(m, augment) X(m, command)
+#define META_STRINGS(X, m)                                                                         \
+    X(m, name)                                                                                     \
+    X(m, dataset) X(m, dataset_sha256) X(m, trainer_version) X(m, optimizer) X(m, schedule)        \
+        X(m, augment) X(m, command)
 
 static int check_meta_for_save(const struct nn_meta *meta, size_t *strings_len, char *err,
                                size_t errlen)
 {
     size_t total = 0;
-#define CHECK_STR(m, f)                                                                      \
-    if (strnlen((m)->f, sizeof (m)->f) == sizeof (m)->f)                                     \
-        return nn_seterr(err, errlen, NN_EINVAL, "metadata " #f " is not NUL-terminated");    \
+#define CHECK_STR(m, f)                                                                            \
+    if (strnlen((m)->f, sizeof(m)->f) == sizeof(m)->f)                                             \
+        return nn_seterr(err, errlen, NN_EINVAL, "metadata " #f " is not NUL-terminated");         \
     total += 4 + strlen((m)->f);
     META_STRINGS(CHECK_STR, meta)
 #undef CHECK_STR
@@ -232,8 +227,7 @@ static int check_meta_for_save(const struct nn_meta *meta, size_t *strings_len, 
     return NN_OK;
 }
 
-int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char *err,
-                         size_t errlen)
+int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char *err, size_t errlen)
 {
     const struct nn_meta *meta;
     size_t strings_len = 0, total, len_at;
@@ -303,7 +297,7 @@ int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char 
     section_end(&w, len_at);
 
     len_at = section_begin(&w, TAG_META);
-#define PUT_STR(m, f) w_str(&w, (m)->f, sizeof (m)->f);
+#define PUT_STR(m, f) w_str(&w, (m)->f, sizeof(m)->f);
     META_STRINGS(PUT_STR, meta)
 #undef PUT_STR
     w_u64(&w, meta->seed);
@@ -349,8 +343,8 @@ int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char 
     w_u32(&w, crc32_of(w.p, w.pos));
     if (w.pos != total) { /* a size computation out of step with the writer: a bug here */
         free(w.p);
-        return nn_seterr(err, errlen, NN_EINVAL, "save: internal size mismatch (%zu != %zu)",
-                         w.pos, total);
+        return nn_seterr(err, errlen, NN_EINVAL, "save: internal size mismatch (%zu != %zu)", w.pos,
+                         total);
     }
     *data = w.p;
     *size = total;
@@ -459,8 +453,8 @@ static int r_str(struct reader *r, char *dst, size_t field_size, const char *wha
     if (rc)
         return rc;
     if (n > field_size - 1)
-        return nn_seterr(r->err, r->errlen, NN_ERANGE, "%s %s: %u bytes (at most %zu)",
-                         r->section, what, n, field_size - 1);
+        return nn_seterr(r->err, r->errlen, NN_ERANGE, "%s %s: %u bytes (at most %zu)", r->section,
+                         what, n, field_size - 1);
     rc = r_need(r, n, what);
     if (rc)
         return rc;
@@ -485,8 +479,8 @@ static int r_end(struct reader *r)
 
 /* Where each known section is, after the directory pass. */
 struct section {
-    size_t off; /* payload offset in the file */
-    size_t len; /* declared payload length */
+    size_t off;   /* payload offset in the file */
+    size_t len;   /* declared payload length */
     size_t avail; /* payload bytes present (< len only when the file is truncated) */
     int seen;
 };
@@ -503,8 +497,8 @@ struct loader {
 
 static struct reader section_reader(struct loader *ld, int s)
 {
-    struct reader r = {ld->p + ld->sec[s].off, ld->sec[s].avail, 0, KNOWN[s].name, ld->err,
-                       ld->errlen};
+    struct reader r = {ld->p + ld->sec[s].off, ld->sec[s].avail, 0,
+                       KNOWN[s].name,          ld->err,          ld->errlen};
     return r;
 }
 
@@ -549,8 +543,7 @@ static int read_directory(struct loader *ld)
                              "%zu",
                              pos, SECTION_HEADER_SIZE, ld->size - pos);
         if (++count > MAX_SECTIONS)
-            return nn_seterr(ld->err, ld->errlen, NN_ERANGE, "more than %d sections",
-                             MAX_SECTIONS);
+            return nn_seterr(ld->err, ld->errlen, NN_ERANGE, "more than %d sections", MAX_SECTIONS);
         tag = ld->p + pos;
         flags = get_u32(ld->p + pos + 4);
         len = get_u32(ld->p + pos + 8);
@@ -588,8 +581,8 @@ static int read_directory(struct loader *ld)
         }
         if (ld->size < pos + len) /* an unknown optional section cut short */
             return nn_seterr(ld->err, ld->errlen, NN_EFORMAT,
-                             "truncated in section '%s': expected %u bytes, got %zu", tagtxt,
-                             len, ld->size - pos);
+                             "truncated in section '%s': expected %u bytes, got %zu", tagtxt, len,
+                             ld->size - pos);
         pos += len;
     }
     for (int s = 0; s < N_KNOWN; s++)
@@ -615,8 +608,8 @@ static int read_arch(struct loader *ld, struct nn_model *m)
                          "1..%d)",
                          c, h, w, NN_IMAGE_MAX_SIDE);
     if (n < 1 || n > NN_MAX_LAYERS)
-        return nn_seterr(ld->err, ld->errlen, NN_ERANGE,
-                         "architecture: %u layers (expected 1..%d)", n, NN_MAX_LAYERS);
+        return nn_seterr(ld->err, ld->errlen, NN_ERANGE, "architecture: %u layers (expected 1..%d)",
+                         n, NN_MAX_LAYERS);
     if (r.len != ARCH_FIXED_SIZE + (size_t)n * LAYER_RECORD_SIZE)
         return nn_seterr(ld->err, ld->errlen, NN_EFORMAT,
                          "architecture: %u layers need a %zu-byte section, it has %zu", n,
@@ -670,8 +663,8 @@ static int read_meta(struct loader *ld, struct nn_meta *meta)
     struct reader r = section_reader(ld, S_META);
     int rc;
 
-#define GET_STR(m, f)                                                                        \
-    if ((rc = r_str(&r, (m)->f, sizeof (m)->f, #f)))                                         \
+#define GET_STR(m, f)                                                                              \
+    if ((rc = r_str(&r, (m)->f, sizeof(m)->f, #f)))                                                \
         return rc;
     META_STRINGS(GET_STR, meta)
 #undef GET_STR
@@ -716,8 +709,7 @@ static int read_hist(struct loader *ld, struct nn_meta *meta)
         return NN_OK;
     meta->history = calloc(n, sizeof *meta->history);
     if (!meta->history)
-        return nn_seterr(ld->err, ld->errlen, NN_ENOMEM, "history: out of memory for %u points",
-                         n);
+        return nn_seterr(ld->err, ld->errlen, NN_ENOMEM, "history: out of memory for %u points", n);
     meta->n_history = (int32_t)n;
     for (uint32_t i = 0; i < n; i++) {
         struct nn_history_point *h = &meta->history[i];
@@ -726,8 +718,7 @@ static int read_hist(struct loader *ld, struct nn_meta *meta)
             (rc = r_f32(&r, &h->lr, "lr")) || (rc = r_f32(&r, &h->train_loss, "train_loss")) ||
             (rc = r_f32(&r, &h->train_acc, "train_acc")) ||
             (rc = r_f32(&r, &h->test_loss, "test_loss")) ||
-            (rc = r_f32(&r, &h->test_acc, "test_acc")) ||
-            (rc = r_f64(&r, &h->seconds, "seconds")))
+            (rc = r_f32(&r, &h->test_acc, "test_acc")) || (rc = r_f64(&r, &h->seconds, "seconds")))
             return rc;
         h->epoch = epoch;
     }
@@ -750,8 +741,8 @@ static int check_parm_header(struct loader *ld, const struct nn_model *m)
                          (unsigned long long)count, m->n_params);
     if (ld->sec[S_PARM].len != 8 + m->n_params * 4)
         return nn_seterr(ld->err, ld->errlen, NN_EFORMAT,
-                         "parameters: %zu values need a %zu-byte section, it has %zu",
-                         m->n_params, 8 + m->n_params * 4, ld->sec[S_PARM].len);
+                         "parameters: %zu values need a %zu-byte section, it has %zu", m->n_params,
+                         8 + m->n_params * 4, ld->sec[S_PARM].len);
     return NN_OK;
 }
 

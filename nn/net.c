@@ -19,10 +19,7 @@
 #include <omp.h>
 #endif
 
-static void *alloc_floats(size_t n)
-{
-    return n ? calloc(n, sizeof(float)) : NULL;
-}
+static void *alloc_floats(size_t n) { return n ? calloc(n, sizeof(float)) : NULL; }
 
 void nn_net_free(struct nn_net *net)
 {
@@ -81,8 +78,8 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
         if (train && L->spec.kind == NN_LAYER_CONV2D) {
             /* keeping the columns saves building them again in backward; optional (a miss
              * only costs time), and bounded so a huge layer does not take gigabytes */
-            size_t n = (size_t)cap * L->in_c * L->spec.kernel * L->spec.kernel * L->out_h *
-                       L->out_w;
+            size_t n =
+                (size_t)cap * L->in_c * L->spec.kernel * L->spec.kernel * L->out_h * L->out_w;
             if (n <= KEEP_COLS_MAX_FLOATS)
                 net->cols[i] = malloc(n * sizeof(float));
         }
@@ -217,8 +214,8 @@ static int conv_direct(const struct nn_model *m, struct nn_net *net, int li, int
         return 0;
     for (int n = 0; n < N; n++)
         if (nn_conv_forward_direct(net->acts[li + 1] + (size_t)n * L->out_size,
-                                   net->acts[li] + (size_t)n * L->in_size, wt,
-                                   m->params + L->b_off, net->scratch, L) != 0)
+                                   net->acts[li] + (size_t)n * L->in_size, wt, m->params + L->b_off,
+                                   net->scratch, L) != 0)
             return 0; /* only ever for the first image: it depends on the CPU and layer */
     return 1;
 }
@@ -253,14 +250,13 @@ static const float *forward_from(const struct nn_model *m, struct nn_net *net, i
         case NN_LAYER_TANH: act_forward(nn_tanh_forward, y, x, n, threads); break;
         case NN_LAYER_DROPOUT:
             if (net->train && !net->train_no_dropout && L->spec.rate > 0.0f) {
-                dropout_forward(y, net->masks[i], x, n, L->spec.rate, nn_hash3(seed, (uint64_t)i, 7));
+                dropout_forward(y, net->masks[i], x, n, L->spec.rate,
+                                nn_hash3(seed, (uint64_t)i, 7));
             } else {
                 memcpy(y, x, n * sizeof *y); /* identity at inference */
             }
             break;
-        case NN_LAYER_FLATTEN:
-            memcpy(y, x, n * sizeof *y);
-            break;
+        case NN_LAYER_FLATTEN: memcpy(y, x, n * sizeof *y); break;
         }
     }
     return net->acts[m->n_layers];
@@ -277,20 +273,19 @@ int nn_net_byte_input(const struct nn_model *m)
            m->layers[0].out_size <= 16 && nn_sgemm_isa_best() == NN_GEMM_AVX512;
 }
 
-const float *nn_net_forward_u8(const struct nn_model *m, struct nn_net *net,
-                               const uint8_t *images, const uint32_t *idx, int N, uint64_t seed)
+const float *nn_net_forward_u8(const struct nn_model *m, struct nn_net *net, const uint8_t *images,
+                               const uint32_t *idx, int N, uint64_t seed)
 {
     const struct nn_layer *L = &m->layers[0];
-    if (nn_dense_forward_u8(net->acts[1], images, idx, m->params + L->w_off,
-                            m->params + L->b_off, N, (int)L->in_size, (int)L->out_size,
-                            net->threads) != NN_OK)
+    if (nn_dense_forward_u8(net->acts[1], images, idx, m->params + L->w_off, m->params + L->b_off,
+                            N, (int)L->in_size, (int)L->out_size, net->threads) != NN_OK)
         return NULL;
     return forward_from(m, net, 1, N, seed);
 }
 
 /* Backward over layers [last, first]; returns the gradient w.r.t. the input of layer first. */
-static const float *backward_to(const struct nn_model *m, struct nn_net *net,
-                                const float *dlogits, int first, int N, float *grads)
+static const float *backward_to(const struct nn_model *m, struct nn_net *net, const float *dlogits,
+                                int first, int N, float *grads)
 {
     const float *dy = dlogits;
     int threads = net->threads;
@@ -304,16 +299,14 @@ static const float *backward_to(const struct nn_model *m, struct nn_net *net,
         int need_dx = i > 0;
         switch (L->spec.kind) {
         case NN_LAYER_DENSE:
-            nn_dense_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
-                              N, (int)L->in_size, (int)L->out_size, threads);
+            nn_dense_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w, N,
+                              (int)L->in_size, (int)L->out_size, threads);
             break;
         case NN_LAYER_CONV2D:
             nn_conv_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
                              net->scratch, net->cols[i], L, N, threads);
             break;
-        case NN_LAYER_MAXPOOL:
-            nn_maxpool_backward(dx, dy, net->pool_idx[i], L, N, threads);
-            break;
+        case NN_LAYER_MAXPOOL: nn_maxpool_backward(dx, dy, net->pool_idx[i], L, N, threads); break;
         case NN_LAYER_RELU: act_backward(nn_relu_backward, dx, dy, y, n, threads); break;
         case NN_LAYER_SIGMOID: act_backward(nn_sigmoid_backward, dx, dy, y, n, threads); break;
         case NN_LAYER_TANH: act_backward(nn_tanh_backward, dx, dy, y, n, threads); break;
@@ -325,9 +318,7 @@ static const float *backward_to(const struct nn_model *m, struct nn_net *net,
                 memcpy(dx, dy, n * sizeof *dx);
             }
             break;
-        case NN_LAYER_FLATTEN:
-            memcpy(dx, dy, n * sizeof *dx);
-            break;
+        case NN_LAYER_FLATTEN: memcpy(dx, dy, n * sizeof *dx); break;
         }
         dy = dx;
     }
@@ -396,8 +387,8 @@ int nn_model_predict_batch(const nn_model *model, const float *x, int n, float *
         memcpy(ws->net.acts[0], x + (size_t)done * ws->input_size,
                (size_t)chunk * ws->input_size * sizeof(float));
         const float *logits = nn_net_forward(model, &ws->net, chunk, 0);
-        nn_softmax_xent(probs + (size_t)done * ws->classes, NULL, logits, NULL, chunk,
-                        ws->classes, 0.0f);
+        nn_softmax_xent(probs + (size_t)done * ws->classes, NULL, logits, NULL, chunk, ws->classes,
+                        0.0f);
         done += chunk;
     }
     return NN_OK;
@@ -408,8 +399,8 @@ int nn_model_predict(const nn_model *model, const float *x, float *probs, nn_wor
     return nn_model_predict_batch(model, x, 1, probs, ws);
 }
 
-int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n,
-                       float *grads, double *loss)
+int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n, float *grads,
+                       double *loss)
 {
     struct nn_net net;
     int rc = nn_net_init(&net, model, n, 1, 1);

@@ -6,17 +6,17 @@
 
 struct nn_net {
     int cap, threads, train;
-    int train_no_dropout;                 /* training buffers but dropout disabled */
-    float *acts[NN_MAX_LAYERS + 1];       /* acts[0] = input (cap * input), acts[i+1] = out of i */
-    int32_t *pool_idx[NN_MAX_LAYERS];     /* per maxpool layer, when training */
-    float *masks[NN_MAX_LAYERS];          /* per dropout layer, when training */
-    float *scratch;                       /* largest nn_conv_scratch_floats over conv layers */
-    float *cols[NN_MAX_LAYERS];           /* training: conv layers' im2col columns, kept from
+    int train_no_dropout;             /* training buffers but dropout disabled */
+    float *acts[NN_MAX_LAYERS + 1];   /* acts[0] = input (cap * input), acts[i+1] = out of i */
+    int32_t *pool_idx[NN_MAX_LAYERS]; /* per maxpool layer, when training */
+    float *masks[NN_MAX_LAYERS];      /* per dropout layer, when training */
+    float *scratch;                   /* largest nn_conv_scratch_floats over conv layers */
+    float *cols[NN_MAX_LAYERS];       /* training: conv layers' im2col columns, kept from
                                            * forward for backward (NULL: built again) */
-    float *grad_a, *grad_b;               /* cap * max activation, ping-pong */
-    float *probs;                         /* cap * classes */
-    int32_t *nz_idx;                      /* inference: one dense layer input's nonzero */
-    float *nz_val;                        /* positions and values (largest input size) */
+    float *grad_a, *grad_b;           /* cap * max activation, ping-pong */
+    float *probs;                     /* cap * classes */
+    int32_t *nz_idx;                  /* inference: one dense layer input's nonzero */
+    float *nz_val;                    /* positions and values (largest input size) */
 };
 
 /* Allocates buffers for up to cap samples. train: keep what backward needs. */
@@ -39,8 +39,8 @@ void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *
  * forward_u8 returns NULL on allocation failure; backward_u8 returns NN_OK or NN_ENOMEM.
  */
 int nn_net_byte_input(const struct nn_model *m);
-const float *nn_net_forward_u8(const struct nn_model *m, struct nn_net *net,
-                               const uint8_t *images, const uint32_t *idx, int N, uint64_t seed);
+const float *nn_net_forward_u8(const struct nn_model *m, struct nn_net *net, const uint8_t *images,
+                               const uint32_t *idx, int N, uint64_t seed);
 int nn_net_backward_u8(const struct nn_model *m, struct nn_net *net, const float *dlogits,
                        const uint8_t *images, const uint32_t *idx, int N, float *grads);
 

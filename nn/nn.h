@@ -137,7 +137,7 @@ int nn_image_normalize(float *dst, const float *src, int w, int h);
 /* ---------------------------------------------------------------------------------------- */
 
 enum nn_layer_kind {
-    NN_LAYER_DENSE = 1,   /* units */
+    NN_LAYER_DENSE = 1, /* units */
     NN_LAYER_RELU = 2,
     NN_LAYER_SIGMOID = 3,
     NN_LAYER_TANH = 4,
@@ -181,8 +181,8 @@ typedef struct nn_model nn_model;
 
 /* How the model expects its input to have been prepared. */
 enum nn_preprocess {
-    NN_PREP_NONE = 0,      /* raw pixels in [0,1] as given */
-    NN_PREP_MNIST = 1,     /* nn_image_normalize: bbox, 20x20 fit, centre of mass in 28x28 */
+    NN_PREP_NONE = 0,  /* raw pixels in [0,1] as given */
+    NN_PREP_MNIST = 1, /* nn_image_normalize: bbox, 20x20 fit, centre of mass in 28x28 */
 };
 
 /* One point of the training history (usually one per epoch). */
@@ -201,18 +201,18 @@ struct nn_history_point {
 /* Everything the model file records besides the architecture and the weights. Strings are
  * NUL-terminated; history is owned by the struct (nn_meta_free). */
 struct nn_meta {
-    char name[64];                       /* e.g. "mnist-mlp" */
-    char dataset[64];                    /* e.g. "mnist" */
-    char dataset_sha256[65];             /* hex of the training images file */
+    char name[64];           /* e.g. "mnist-mlp" */
+    char dataset[64];        /* e.g. "mnist" */
+    char dataset_sha256[65]; /* hex of the training images file */
     char trainer_version[32];
-    char optimizer[32];                  /* "sgd", "adam", ... */
-    char schedule[32];                   /* "constant", "cosine", ... */
-    char augment[NN_META_TEXT];          /* augmentation description, "" for none */
-    char command[512];                   /* the command line that trained it */
+    char optimizer[32];         /* "sgd", "adam", ... */
+    char schedule[32];          /* "constant", "cosine", ... */
+    char augment[NN_META_TEXT]; /* augmentation description, "" for none */
+    char command[512];          /* the command line that trained it */
     uint64_t seed;
     float lr, momentum, weight_decay;
     int32_t batch, epochs, threads;
-    int64_t iterations;                  /* optimiser steps taken */
+    int64_t iterations; /* optimiser steps taken */
     float train_loss, train_acc, test_loss, test_acc;
     uint32_t confusion[NN_CLASSES_MAX][NN_CLASSES_MAX]; /* [true][predicted] on the test set */
     double train_seconds;
@@ -234,8 +234,8 @@ int nn_model_new(nn_model **out, int c, int h, int w, const struct nn_layer_spec
                  int n_layers, struct nn_rng *rng, char *err, size_t errlen);
 void nn_model_free(nn_model *model);
 
-int nn_model_input_size(const nn_model *model);   /* c*h*w */
-int nn_model_classes(const nn_model *model);      /* units of the last layer */
+int nn_model_input_size(const nn_model *model); /* c*h*w */
+int nn_model_classes(const nn_model *model);    /* units of the last layer */
 size_t nn_model_param_count(const nn_model *model);
 int nn_model_layers(const nn_model *model, const struct nn_layer_spec **layers);
 void nn_model_input_shape(const nn_model *model, int *c, int *h, int *w);
@@ -310,9 +310,9 @@ int nn_evaluate_robust(const nn_model *model, const struct nn_dataset *ds, uint6
 /* ---------------------------------------------------------------------------------------- */
 
 enum nn_optimizer {
-    NN_OPT_SGD = 0,     /* plain, or with momentum (heavy ball) / Nesterov */
+    NN_OPT_SGD = 0, /* plain, or with momentum (heavy ball) / Nesterov */
     NN_OPT_ADAM = 1,
-    NN_OPT_ADAMW = 2,   /* decoupled weight decay */
+    NN_OPT_ADAMW = 2, /* decoupled weight decay */
     NN_OPT_RMSPROP = 3,
 };
 
@@ -324,15 +324,15 @@ enum nn_schedule {
 };
 
 struct nn_train_config {
-    int batch;              /* mini-batch size; >= dataset size means full-batch GD */
-    int epochs;             /* passes over the data */
-    int64_t iterations;     /* if > 0: stop after this many optimiser steps instead */
+    int batch;          /* mini-batch size; >= dataset size means full-batch GD */
+    int epochs;         /* passes over the data */
+    int64_t iterations; /* if > 0: stop after this many optimiser steps instead */
     float lr;
     enum nn_optimizer optimizer;
-    float momentum;         /* SGD momentum; RMSprop decay uses beta2 */
+    float momentum; /* SGD momentum; RMSprop decay uses beta2 */
     int nesterov;
     float beta1, beta2, eps;
-    float weight_decay;     /* L2 for SGD/Adam/RMSprop, decoupled for AdamW */
+    float weight_decay; /* L2 for SGD/Adam/RMSprop, decoupled for AdamW */
     enum nn_schedule schedule;
     float warmup_epochs;
     int step_epochs;
@@ -340,12 +340,12 @@ struct nn_train_config {
     uint64_t seed;
     int threads;
     /* On-the-fly augmentation: 0 disables each. */
-    float aug_shift;        /* max shift in pixels */
-    float aug_rotate;       /* max rotation in degrees */
-    float aug_scale;        /* max relative scale change, e.g. 0.15 */
-    float aug_shear;        /* max shear */
-    float aug_elastic;      /* elastic distortion strength (alpha), 0 = off */
-    float aug_thickness;    /* probability of a random thicken/thin */
+    float aug_shift;     /* max shift in pixels */
+    float aug_rotate;    /* max rotation in degrees */
+    float aug_scale;     /* max relative scale change, e.g. 0.15 */
+    float aug_shear;     /* max shear */
+    float aug_elastic;   /* elastic distortion strength (alpha), 0 = off */
+    float aug_thickness; /* probability of a random thicken/thin */
 };
 
 /* Sensible defaults: batch 32, 10 epochs, SGD lr 0.1, Adam betas 0.9/0.999, eps 1e-8,
@@ -354,13 +354,13 @@ void nn_train_config_default(struct nn_train_config *cfg);
 
 /* Progress report passed to the callback after every step. */
 struct nn_progress {
-    int epoch;              /* 1-based */
-    int64_t step;           /* optimiser steps so far, over the whole run */
-    size_t seen;            /* samples seen in this epoch */
-    size_t total;           /* samples in this epoch */
+    int epoch;    /* 1-based */
+    int64_t step; /* optimiser steps so far, over the whole run */
+    size_t seen;  /* samples seen in this epoch */
+    size_t total; /* samples in this epoch */
     float lr;
-    double loss;            /* running mean loss over this epoch */
-    double accuracy;        /* running accuracy over this epoch */
+    double loss;     /* running mean loss over this epoch */
+    double accuracy; /* running accuracy over this epoch */
 };
 /* Return nonzero to stop after the current step (the epoch call then returns NN_EINTR). */
 typedef int (*nn_progress_fn)(void *ctx, const struct nn_progress *p);
@@ -418,8 +418,8 @@ void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
 /* Mean softmax cross-entropy of the model on x (n inputs) with labels y, and its gradient
  * with respect to every parameter into grads (nn_model_param_count floats). Dropout is off.
  * Returns NN_OK or NN_ENOMEM. */
-int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n,
-                       float *grads, double *loss);
+int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n, float *grads,
+                       double *loss);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Training reports written next to a model (nn/report.c)                                   */
@@ -438,7 +438,8 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
                              const uint8_t *predicted, int count, char *err, size_t errlen);
 /* A confusion matrix ([true][predicted], 10 classes) as an aligned text table with a heading
  * line; returns the length needed, like snprintf. */
-int nn_report_confusion_text(char *buf, size_t len, const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX]);
+int nn_report_confusion_text(char *buf, size_t len,
+                             const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX]);
 /* One rows x cols byte image as ASCII art (one line per row, ' ' to '@' by intensity) into
  * buf; returns the length needed, like snprintf. */
 int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows, int cols);

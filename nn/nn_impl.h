@@ -23,8 +23,8 @@ struct nn_layer {
     int in_c, in_h, in_w;    /* input shape per sample */
     int out_c, out_h, out_w; /* output shape per sample */
     size_t in_size, out_size;
-    size_t w_off, n_w;       /* dense: (O, I); conv: (F, C*K*K) */
-    size_t b_off, n_b;       /* dense: O; conv: F */
+    size_t w_off, n_w; /* dense: (O, I); conv: (F, C*K*K) */
+    size_t b_off, n_b; /* dense: O; conv: F */
 };
 
 struct nn_model {
@@ -84,8 +84,8 @@ int nn_seterr(char *err, size_t errlen, int status, const char *fmt, ...)
  * element's sum is computed in the same order whatever the thread count, so results are
  * bit-identical for any threads value.
  */
-void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-              int lda, const float *B, int ldb, float beta, float *C, int ldc, int threads);
+void nn_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc, int threads);
 
 /*
  * Products with a byte operand, for a first dense layer with few outputs fed straight from the
@@ -111,9 +111,8 @@ void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, 
              const float *B, int ldb, int N);
 
 /* The plain triple loop: the test oracle for nn_sgemm. Same contract. */
-void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                    const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                    int ldc);
+void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Layer kernels (nn/layers.c): <layer>_forward / _backward pairs                            */
@@ -168,8 +167,8 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
                            float *scratch, const struct nn_layer *L);
 /* Max-pooling; idx (same shape as out) may be NULL at inference. */
-void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L,
-                        int N, int threads);
+void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L, int N,
+                        int threads);
 void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
                          const struct nn_layer *L, int N, int threads);
 

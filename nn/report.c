@@ -77,15 +77,13 @@ static void sb_append(struct sbuf *b, const void *p, size_t n)
     b->len += n;
 }
 
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_append(b, s, strlen(s));
-}
+static void sb_puts(struct sbuf *b, const char *s) { sb_append(b, s, strlen(s)); }
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
+static void
+sb_printf(struct sbuf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -173,8 +171,8 @@ enum {
     SVG_W = 960,
     SVG_H = 480,
     PANEL_W = SVG_W / 2,
-    PLOT_LEFT = 76,   /* from the panel's left edge */
-    PLOT_RIGHT = 24,  /* from the panel's right edge */
+    PLOT_LEFT = 76,  /* from the panel's left edge */
+    PLOT_RIGHT = 24, /* from the panel's right edge */
     PLOT_TOP = 96,
     PLOT_BOTTOM = 392,
     MARKERS_MAX = 40, /* draw a dot on every point up to this many points */
@@ -322,8 +320,9 @@ static void svg_panel_frame(struct sbuf *b, const struct panel *pn, const char *
     int nx = axis_ticks(&pn->ax), ny = axis_ticks(&pn->ay);
     double cx = (pn->x0 + pn->x1) / 2, cy = (pn->y0 + pn->y1) / 2;
 
-    sb_printf(b, "<g>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"15\" "
-                 "font-weight=\"bold\" fill=\"#222\">",
+    sb_printf(b,
+              "<g>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"15\" "
+              "font-weight=\"bold\" fill=\"#222\">",
               cx, pn->y0 - 14);
     sb_xml_text(b, heading);
     sb_puts(b, "</text>\n");
@@ -339,8 +338,8 @@ static void svg_panel_frame(struct sbuf *b, const struct panel *pn, const char *
     }
     for (int k = 0; k < ny; k++) {
         double y = axis_map(&pn->ay, pn->ay.lo + k * pn->ay.step, pn->y1, pn->y0);
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", pn->x0, y,
-                  pn->x1, y);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", pn->x0, y, pn->x1,
+                  y);
     }
     sb_puts(b, "</g>\n<g stroke=\"#333\" stroke-width=\"1\">\n");
     for (int k = 0; k < nx; k++) {
@@ -374,11 +373,13 @@ static void svg_panel_frame(struct sbuf *b, const struct panel *pn, const char *
     sb_puts(b, "</g>\n");
 
     /* Axis titles. */
-    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" "
-                 "fill=\"#222\">epoch</text>\n",
+    sb_printf(b,
+              "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" "
+              "fill=\"#222\">epoch</text>\n",
               cx, pn->y1 + 40);
-    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" "
-                 "fill=\"#222\" transform=\"rotate(-90 %.1f %.1f)\">",
+    sb_printf(b,
+              "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" "
+              "fill=\"#222\" transform=\"rotate(-90 %.1f %.1f)\">",
               pn->x0 - 52, cy, pn->x0 - 52, cy);
     sb_xml_text(b, ytitle);
     sb_puts(b, "</text>\n</g>\n");
@@ -400,8 +401,9 @@ static void svg_series(struct sbuf *b, const struct panel *pn, const struct nn_h
         return;
 
     if (count >= 2) {
-        sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
-                     "stroke-linejoin=\"round\"%s points=\"",
+        sb_printf(b,
+                  "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                  "stroke-linejoin=\"round\"%s points=\"",
                   color, dashed ? " stroke-dasharray=\"7 4\"" : "");
         for (int i = 0; i < n; i++) {
             double v = series_value(&h[i], s);
@@ -451,12 +453,13 @@ static int series_any(const struct nn_history_point *h, int n, enum series s)
 static void svg_legend_entry(struct sbuf *b, double x, double y, const char *color, int dashed,
                              const char *label)
 {
-    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                 "stroke-width=\"2.5\"%s/>\n",
+    sb_printf(b,
+              "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+              "stroke-width=\"2.5\"%s/>\n",
               x, y, x + 28, y, color, dashed ? " stroke-dasharray=\"7 4\"" : "");
     sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", x + 14, y, color);
-    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" fill=\"#222\">%s</text>\n",
-              x + 34, y + 4.5, label);
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" fill=\"#222\">%s</text>\n", x + 34,
+              y + 4.5, label);
 }
 
 /* "last point: epoch 12, step 5000, 34 s | train loss 0.0123, accuracy 99.12% | test ..."; the
@@ -467,15 +470,14 @@ static void svg_summary(struct sbuf *b, const struct nn_history_point *h, int n)
     int t = n - 1;
     while (t >= 0 && !(isfinite(h[t].test_loss) && isfinite(h[t].test_acc)))
         t--;
-    sb_printf(b, "<text x=\"%d\" y=\"54\" text-anchor=\"middle\" font-size=\"13\" "
-                 "fill=\"#555\">last point: epoch %d, step %lld, %.0f s",
+    sb_printf(b,
+              "<text x=\"%d\" y=\"54\" text-anchor=\"middle\" font-size=\"13\" "
+              "fill=\"#555\">last point: epoch %d, step %lld, %.0f s",
               SVG_W / 2, p->epoch, (long long)p->step, isfinite(p->seconds) ? p->seconds : 0.0);
     if (isfinite(p->train_loss) && isfinite(p->train_acc))
-        sb_printf(b, " | train loss %.4g, accuracy %.2f%%", p->train_loss,
-                  100.0 * p->train_acc);
+        sb_printf(b, " | train loss %.4g, accuracy %.2f%%", p->train_loss, 100.0 * p->train_acc);
     if (t >= 0) {
-        sb_printf(b, " | test loss %.4g, accuracy %.2f%%", h[t].test_loss,
-                  100.0 * h[t].test_acc);
+        sb_printf(b, " | test loss %.4g, accuracy %.2f%%", h[t].test_loss, 100.0 * h[t].test_acc);
         if (t != n - 1)
             sb_printf(b, " (epoch %d)", h[t].epoch);
     }
@@ -546,16 +548,18 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
 
     has_test = series_any(h, n, TEST_LOSS) || series_any(h, n, TEST_ACC);
 
-    sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
-                  "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
+    sb_printf(&b,
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
+              "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
               SVG_W, SVG_H, SVG_W, SVG_H);
     sb_puts(&b, "<title>");
     sb_xml_text(&b, title);
     sb_puts(&b, "</title>\n");
     sb_printf(&b, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W,
               SVG_H);
-    sb_printf(&b, "<text x=\"%d\" y=\"30\" text-anchor=\"middle\" font-size=\"19\" "
-                  "font-weight=\"bold\" fill=\"#111\">",
+    sb_printf(&b,
+              "<text x=\"%d\" y=\"30\" text-anchor=\"middle\" font-size=\"19\" "
+              "font-weight=\"bold\" fill=\"#111\">",
               SVG_W / 2);
     sb_xml_text(&b, title);
     sb_puts(&b, "</text>\n");
@@ -565,8 +569,9 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
     svg_panel_frame(&b, &loss, "Loss", "cross-entropy loss");
     svg_panel_frame(&b, &acc, "Accuracy", "accuracy (%)");
     if (n == 0) {
-        sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"15\" "
-                      "fill=\"#888\">no data</text>\n",
+        sb_printf(&b,
+                  "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"15\" "
+                  "fill=\"#888\">no data</text>\n",
                   SVG_W / 2, (PLOT_TOP + PLOT_BOTTOM) / 2);
     }
     /* Test first so that the train curve, usually the smoother, is drawn on top. */
@@ -645,8 +650,8 @@ static const struct rgb TEXT_OK = {20, 70, 20};
 static const struct rgb TEXT_BAD = {150, 0, 0};
 
 /* Fills [x, x+w) x [y, y+h) clipped to the clip rectangle and the canvas. */
-static void fill_rect(struct canvas *cv, int x, int y, int w, int h, struct rgb c, int cx0,
-                      int cy0, int cx1, int cy1)
+static void fill_rect(struct canvas *cv, int x, int y, int w, int h, struct rgb c, int cx0, int cy0,
+                      int cx1, int cy1)
 {
     int xa = x > cx0 ? x : cx0, ya = y > cy0 ? y : cy0;
     int xb = x + w < cx1 ? x + w : cx1, yb = y + h < cy1 ? y + h : cy1;
@@ -693,8 +698,8 @@ static void draw_text(struct canvas *cv, const char *s, int x, int y, int w, int
         for (int r = 0; r < GLYPH_H; r++) {
             for (int col = 0; col < GLYPH_W; col++) {
                 if (g[r] & (0x10 >> col))
-                    fill_rect(cv, gx + col * scale, ty + r * scale, scale, scale, c, x, y,
-                              x + w, y + h);
+                    fill_rect(cv, gx + col * scale, ty + r * scale, scale, scale, c, x, y, x + w,
+                              y + h);
             }
         }
     }
@@ -742,8 +747,8 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
     if (!ds || !ds->images || !ds->labels || !predicted)
         return nn_seterr(err, errlen, NN_EINVAL, "%s: no dataset or predictions", path);
     if (count <= 0 || (size_t)count > ds->n)
-        return nn_seterr(err, errlen, NN_EINVAL, "%s: %d digits asked for, dataset has %zu",
-                         path, count, ds->n);
+        return nn_seterr(err, errlen, NN_EINVAL, "%s: %d digits asked for, dataset has %zu", path,
+                         count, ds->n);
     if (ds->rows <= 0 || ds->cols <= 0 || ds->rows > NN_IMAGE_MAX_SIDE ||
         ds->cols > NN_IMAGE_MAX_SIDE)
         return nn_seterr(err, errlen, NN_ERANGE, "%s: image size %dx%d outside 1..%d", path,
@@ -768,14 +773,14 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
     cv.h = (int)gh;
     cv.rgb = malloc(gw * gh * 3);
     if (!cv.rgb)
-        return nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for a %zux%zu image", path,
-                         gw, gh);
+        return nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for a %zux%zu image", path, gw,
+                         gh);
     fill_rect(&cv, 0, 0, cv.w, cv.h, PAPER, 0, 0, cv.w, cv.h);
     for (int i = 0; i < count; i++) {
         int x = GRID_MARGIN + (i % GRID_COLS) * (int)(cw + GRID_GAP);
         int y = GRID_MARGIN + (i / GRID_COLS) * (int)(ch + GRID_GAP);
-        draw_cell(&cv, x, y, ds->images + (size_t)i * img_size, ds->rows, ds->cols,
-                  predicted[i], ds->labels[i]);
+        draw_cell(&cv, x, y, ds->images + (size_t)i * img_size, ds->rows, ds->cols, predicted[i],
+                  ds->labels[i]);
     }
 
     if (!stbi_write_png_to_func(png_sink, &b, cv.w, cv.h, 3, cv.rgb, cv.w * 3) && !b.failed) {
@@ -817,10 +822,13 @@ int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows
     return (int)need;
 }
 
-int nn_report_confusion_text(char *buf, size_t len, const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX])
+int nn_report_confusion_text(char *buf, size_t len,
+                             const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX])
 {
     size_t used = 0;
-#define OUT(...) used += (size_t)snprintf(used < len ? buf + used : NULL, used < len ? len - used : 0, __VA_ARGS__)
+#define OUT(...)                                                                                   \
+    used +=                                                                                        \
+        (size_t)snprintf(used < len ? buf + used : NULL, used < len ? len - used : 0, __VA_ARGS__)
     OUT("confusion matrix (rows: true digit, columns: predicted)\n     ");
     for (int p = 0; p < NN_CLASSES_MAX; p++)
         OUT("%7d", p);

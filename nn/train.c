@@ -26,12 +26,12 @@ struct nn_trainer {
     int chunk, classes;
     size_t n_train, steps_per_epoch;
     int64_t step, total_steps;
-    int epoch;                /* epochs completed */
+    int epoch; /* epochs completed */
     /* the epoch in progress: position and running sums, so it can stop and resume */
     size_t pos, seen, correct;
     double loss_sum;
     float last_lr;
-    float *grads, *m1, *m2;   /* n_params each; m1/m2 optimiser moments */
+    float *grads, *m1, *m2; /* n_params each; m1/m2 optimiser moments */
     uint32_t *perm;
     uint8_t *ybuf;
 };
@@ -77,8 +77,8 @@ int nn_trainer_new(nn_trainer **out, nn_model *model, const struct nn_train_conf
                          (double)cfg->lr);
     if (cfg->threads < 1 || cfg->threads > 256)
         return nn_seterr(err, errlen, NN_EINVAL, "threads %d outside 1..256", cfg->threads);
-    if (cfg->momentum < 0.0f || cfg->momentum >= 1.0f || cfg->beta1 < 0.0f ||
-        cfg->beta1 >= 1.0f || cfg->beta2 < 0.0f || cfg->beta2 >= 1.0f || cfg->weight_decay < 0.0f)
+    if (cfg->momentum < 0.0f || cfg->momentum >= 1.0f || cfg->beta1 < 0.0f || cfg->beta1 >= 1.0f ||
+        cfg->beta2 < 0.0f || cfg->beta2 >= 1.0f || cfg->weight_decay < 0.0f)
         return nn_seterr(err, errlen, NN_EINVAL, "momentum/betas must be in [0,1), decay >= 0");
     if (train_size == 0 || train_size > UINT32_MAX)
         return nn_seterr(err, errlen, NN_EINVAL, "training set of %zu samples", train_size);
@@ -93,8 +93,8 @@ int nn_trainer_new(nn_trainer **out, nn_model *model, const struct nn_train_conf
     if ((size_t)tr->cfg.batch > train_size)
         tr->cfg.batch = (int)train_size;
     tr->steps_per_epoch = (train_size + tr->cfg.batch - 1) / tr->cfg.batch;
-    tr->total_steps = cfg->iterations > 0 ? cfg->iterations
-                                          : (int64_t)cfg->epochs * (int64_t)tr->steps_per_epoch;
+    tr->total_steps =
+        cfg->iterations > 0 ? cfg->iterations : (int64_t)cfg->epochs * (int64_t)tr->steps_per_epoch;
     int max_chunk = has_conv(model) ? 128 : 1024;
     tr->chunk = tr->cfg.batch < max_chunk ? tr->cfg.batch : max_chunk;
     if (nn_net_init(&tr->net, model, tr->chunk, cfg->threads, 1))
@@ -159,8 +159,7 @@ float nn_trainer_lr(const nn_trainer *tr)
         return (float)(0.5 * lr * (1.0 + cos(3.141592653589793 * f)));
     }
     case NN_SCHED_CONSTANT:
-    default:
-        return (float)lr;
+    default: return (float)lr;
     }
 }
 
@@ -226,13 +225,14 @@ static void assemble(nn_trainer *tr, const struct nn_dataset *ds, size_t lo, int
     const size_t in = (size_t)ds->rows * ds->cols;
     float *x = tr->net.acts[0];
     int aug = nn_augment_enabled(&tr->cfg);
-#pragma omp parallel for num_threads(tr->cfg.threads) schedule(static) if (aug && tr->cfg.threads > 1)
+#pragma omp parallel for num_threads(tr->cfg.threads)                                              \
+    schedule(static) if (aug && tr->cfg.threads > 1)
     for (int i = 0; i < n; i++) {
         uint32_t idx = tr->perm[lo + (size_t)i];
         const uint8_t *src = ds->images + (size_t)idx * in;
         if (aug)
             nn_augment_image(x + (size_t)i * in, src, ds->rows, ds->cols, &tr->cfg,
-                              nn_hash3(tr->cfg.seed, (uint64_t)tr->epoch, idx));
+                             nn_hash3(tr->cfg.seed, (uint64_t)tr->epoch, idx));
         else
             nn_bytes_to_float(x + (size_t)i * in, src, in);
         tr->ybuf[i] = ds->labels[idx];
@@ -243,7 +243,8 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
                      struct nn_history_point *out)
 {
     const struct nn_model *m = tr->model;
-    if (!ds || ds->n != tr->n_train || (size_t)ds->rows * ds->cols != (size_t)nn_model_input_size(m))
+    if (!ds || ds->n != tr->n_train ||
+        (size_t)ds->rows * ds->cols != (size_t)nn_model_input_size(m))
         return NN_EINVAL;
     if (nn_trainer_finished(tr))
         return NN_OK;
@@ -263,7 +264,8 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
 
     int stopped = 0;
     while (tr->pos < ds->n && !nn_trainer_finished(tr) && !stopped) {
-        size_t B = ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
+        size_t B =
+            ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
         float lr = tr->last_lr = nn_trainer_lr(tr);
         memset(tr->grads, 0, m->n_params * sizeof *tr->grads);
         /* a first dense layer with few outputs reads the bytes in place (same bits) */
@@ -286,11 +288,10 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
             tr->loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
                                             tr->classes, 1.0f / (float)B);
             for (int i = 0; i < cn; i++)
-                tr->correct += nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) ==
-                               tr->ybuf[i];
+                tr->correct +=
+                    nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) == tr->ybuf[i];
             if (bytes) {
-                if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn,
-                                       tr->grads))
+                if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn, tr->grads))
                     return NN_ENOMEM;
             } else {
                 nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
@@ -302,8 +303,12 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
         tr->seen += B;
         if (cb) {
             struct nn_progress p = {
-                .epoch = tr->epoch + 1, .step = tr->step, .seen = tr->seen, .total = ds->n,
-                .lr = lr, .loss = tr->loss_sum / (double)tr->seen,
+                .epoch = tr->epoch + 1,
+                .step = tr->step,
+                .seen = tr->seen,
+                .total = ds->n,
+                .lr = lr,
+                .loss = tr->loss_sum / (double)tr->seen,
                 .accuracy = (double)tr->correct / (double)tr->seen,
             };
             stopped = cb(ctx, &p);
@@ -329,10 +334,7 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
     return NN_EINTR;
 }
 
-int nn_trainer_in_epoch(const nn_trainer *tr)
-{
-    return tr->pos > 0;
-}
+int nn_trainer_in_epoch(const nn_trainer *tr) { return tr->pos > 0; }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Checkpoints                                                                               */
@@ -564,7 +566,8 @@ int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const cha
     if (len < 4 || (uint32_t)crc32(0L, data, (uInt)(len - 4)) !=
                        (uint32_t)(data[len - 4] | data[len - 3] << 8 | data[len - 2] << 16 |
                                   (uint32_t)data[len - 1] << 24)) {
-        rc = nn_seterr(err, errlen, NN_ECHECKSUM, "%s: checksum mismatch (damaged checkpoint)", path);
+        rc = nn_seterr(err, errlen, NN_ECHECKSUM, "%s: checksum mismatch (damaged checkpoint)",
+                       path);
         goto fail;
     }
     r.len = len - 4;
@@ -624,7 +627,4 @@ fail:
     return rc;
 }
 
-const struct nn_train_config *nn_trainer_config(const nn_trainer *tr)
-{
-    return &tr->cfg;
-}
+const struct nn_train_config *nn_trainer_config(const nn_trainer *tr) { return &tr->cfg; }

@@ -42,58 +42,59 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: %s [options]\n"
-            "Trains a digit classifier on MNIST and writes a model file.\n"
-            "\n"
-            "Architecture:\n"
-            "  --hidden LIST        hidden dense layer widths, e.g. 256,128 (default 256)\n"
-            "  --activation NAME    relu, sigmoid or tanh (default relu)\n"
-            "  --arch SPEC          full spec instead of --hidden, e.g.\n"
-            "                       conv:32:5,pool:2,conv:64:5,pool:2,dense:256,dropout:0.3,dense:10\n"
-            "Training:\n"
-            "  --epochs N           passes over the training set (default 10)\n"
-            "  --iterations N       stop after N optimiser steps instead\n"
-            "  --batch N            mini-batch size; 60000 = full-batch GD (default 32)\n"
-            "  --lr X               learning rate (default 0.1)\n"
-            "  --optimizer NAME     sgd, momentum, nesterov, adam, adamw, rmsprop (default sgd)\n"
-            "  --momentum X         SGD momentum (default 0.9 for momentum/nesterov)\n"
-            "  --weight-decay X     L2 (decoupled for adamw) (default 0)\n"
-            "  --schedule NAME      constant, step, cosine, onecycle (default constant)\n"
-            "  --warmup E           warm-up epochs (default 0)\n"
-            "  --step-epochs N      step schedule: decay every N epochs (default 10)\n"
-            "  --step-gamma X       step schedule: factor (default 0.1)\n"
-            "  --augment KIND       none or standard (shift 2, rotate 12, scale 0.12,\n"
-            "                       shear 0.2, thickness 0.3) (default none)\n"
-            "  --aug-shift PX --aug-rotate DEG --aug-scale F --aug-shear F --aug-thickness P\n"
-            "  --aug-elastic A      elastic distortion of strength A pixels (Simard 2003, sigma 4)\n"
-            "  --val N              hold out the last N training images for validation\n"
-            "  --keep-best          keep the weights of the epoch with the best validation accuracy\n"
-            "  --seed N             random seed (default 1)\n"
-            "  --threads N          worker threads (default: all cores)\n"
-            "Data and output:\n"
-            "  --data DIR           MNIST IDX files, raw or .gz (default data/mnist)\n"
-            "  --out FILE           model file to write (default build/model.model)\n"
-            "  --name NAME          model name stored in the file (default: file name)\n"
-            "  --eval-every N       evaluate the test set every N epochs (default 1; 0 = end)\n"
-            "  --no-reports         do not write the .csv/.svg/.png files next to the model\n"
-            "  --quiet              only errors and the final summary line\n"
-            "Checkpoints (Ctrl-C writes one too, then says how to resume):\n"
-            "  --checkpoint FILE    where checkpoints go (default: the model path with .ckpt)\n"
-            "  --checkpoint-every N write a checkpoint every N optimiser steps (default 0: off)\n"
-            "  --resume FILE        continue the run saved in FILE with its original settings;\n"
-            "                       it ends with the same model an uninterrupted run would\n"
-            "Environment:\n"
-            "  SOURCE_DATE_EPOCH    record this date and no timings, so that the same seed,\n"
-            "                       flags and thread count give a bit-identical model file\n"
-            "Presets (flags given after a preset override it):\n"
-            "  --preset seed004     784-256-10 sigmoid, SGD batch 32, lr 0.1, 10 epochs\n"
-            "  --preset seed000     784-10-10 ReLU, full-batch GD lr 0.1, 500 iterations\n"
-            "  --preset mlp         784-512-256-10 ReLU, Adam, cosine, augmentation (shipped MLP)\n"
-            "  --preset cnn         conv 32x5x5-pool-64x5x5-pool-dense 256-dropout, AdamW,\n"
-            "                       one-cycle, augmentation, 17 epochs (shipped CNN)\n"
-            "  --help, --version\n",
-            prog);
+    fprintf(
+        f,
+        "usage: %s [options]\n"
+        "Trains a digit classifier on MNIST and writes a model file.\n"
+        "\n"
+        "Architecture:\n"
+        "  --hidden LIST        hidden dense layer widths, e.g. 256,128 (default 256)\n"
+        "  --activation NAME    relu, sigmoid or tanh (default relu)\n"
+        "  --arch SPEC          full spec instead of --hidden, e.g.\n"
+        "                       conv:32:5,pool:2,conv:64:5,pool:2,dense:256,dropout:0.3,dense:10\n"
+        "Training:\n"
+        "  --epochs N           passes over the training set (default 10)\n"
+        "  --iterations N       stop after N optimiser steps instead\n"
+        "  --batch N            mini-batch size; 60000 = full-batch GD (default 32)\n"
+        "  --lr X               learning rate (default 0.1)\n"
+        "  --optimizer NAME     sgd, momentum, nesterov, adam, adamw, rmsprop (default sgd)\n"
+        "  --momentum X         SGD momentum (default 0.9 for momentum/nesterov)\n"
+        "  --weight-decay X     L2 (decoupled for adamw) (default 0)\n"
+        "  --schedule NAME      constant, step, cosine, onecycle (default constant)\n"
+        "  --warmup E           warm-up epochs (default 0)\n"
+        "  --step-epochs N      step schedule: decay every N epochs (default 10)\n"
+        "  --step-gamma X       step schedule: factor (default 0.1)\n"
+        "  --augment KIND       none or standard (shift 2, rotate 12, scale 0.12,\n"
+        "                       shear 0.2, thickness 0.3) (default none)\n"
+        "  --aug-shift PX --aug-rotate DEG --aug-scale F --aug-shear F --aug-thickness P\n"
+        "  --aug-elastic A      elastic distortion of strength A pixels (Simard 2003, sigma 4)\n"
+        "  --val N              hold out the last N training images for validation\n"
+        "  --keep-best          keep the weights of the epoch with the best validation accuracy\n"
+        "  --seed N             random seed (default 1)\n"
+        "  --threads N          worker threads (default: all cores)\n"
+        "Data and output:\n"
+        "  --data DIR           MNIST IDX files, raw or .gz (default data/mnist)\n"
+        "  --out FILE           model file to write (default build/model.model)\n"
+        "  --name NAME          model name stored in the file (default: file name)\n"
+        "  --eval-every N       evaluate the test set every N epochs (default 1; 0 = end)\n"
+        "  --no-reports         do not write the .csv/.svg/.png files next to the model\n"
+        "  --quiet              only errors and the final summary line\n"
+        "Checkpoints (Ctrl-C writes one too, then says how to resume):\n"
+        "  --checkpoint FILE    where checkpoints go (default: the model path with .ckpt)\n"
+        "  --checkpoint-every N write a checkpoint every N optimiser steps (default 0: off)\n"
+        "  --resume FILE        continue the run saved in FILE with its original settings;\n"
+        "                       it ends with the same model an uninterrupted run would\n"
+        "Environment:\n"
+        "  SOURCE_DATE_EPOCH    record this date and no timings, so that the same seed,\n"
+        "                       flags and thread count give a bit-identical model file\n"
+        "Presets (flags given after a preset override it):\n"
+        "  --preset seed004     784-256-10 sigmoid, SGD batch 32, lr 0.1, 10 epochs\n"
+        "  --preset seed000     784-10-10 ReLU, full-batch GD lr 0.1, 500 iterations\n"
+        "  --preset mlp         784-512-256-10 ReLU, Adam, cosine, augmentation (shipped MLP)\n"
+        "  --preset cnn         conv 32x5x5-pool-64x5x5-pool-dense 256-dropout, AdamW,\n"
+        "                       one-cycle, augmentation, 17 epochs (shipped CNN)\n"
+        "  --help, --version\n",
+        prog);
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -162,12 +163,43 @@ static int apply_preset(struct options *o, const char *name)
 }
 
 enum {
-    OPT_HIDDEN = 256, OPT_ACT, OPT_ARCH, OPT_EPOCHS, OPT_ITERS, OPT_BATCH, OPT_LR, OPT_OPTIM,
-    OPT_MOMENTUM, OPT_WD, OPT_SCHED, OPT_WARMUP, OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_AUGMENT,
-    OPT_AUG_SHIFT, OPT_AUG_ROTATE, OPT_AUG_SCALE, OPT_AUG_SHEAR, OPT_AUG_THICK, OPT_SEED,
-    OPT_THREADS, OPT_DATA, OPT_OUT, OPT_NAME, OPT_EVAL_EVERY, OPT_NO_REPORTS, OPT_QUIET,
-    OPT_PRESET, OPT_HELP, OPT_VERSION, OPT_CHECKPOINT, OPT_CHECKPOINT_EVERY, OPT_RESUME,
-    OPT_AUG_ELASTIC, OPT_VAL, OPT_KEEP_BEST,
+    OPT_HIDDEN = 256,
+    OPT_ACT,
+    OPT_ARCH,
+    OPT_EPOCHS,
+    OPT_ITERS,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_OPTIM,
+    OPT_MOMENTUM,
+    OPT_WD,
+    OPT_SCHED,
+    OPT_WARMUP,
+    OPT_STEP_EPOCHS,
+    OPT_STEP_GAMMA,
+    OPT_AUGMENT,
+    OPT_AUG_SHIFT,
+    OPT_AUG_ROTATE,
+    OPT_AUG_SCALE,
+    OPT_AUG_SHEAR,
+    OPT_AUG_THICK,
+    OPT_SEED,
+    OPT_THREADS,
+    OPT_DATA,
+    OPT_OUT,
+    OPT_NAME,
+    OPT_EVAL_EVERY,
+    OPT_NO_REPORTS,
+    OPT_QUIET,
+    OPT_PRESET,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_CHECKPOINT,
+    OPT_CHECKPOINT_EVERY,
+    OPT_RESUME,
+    OPT_AUG_ELASTIC,
+    OPT_VAL,
+    OPT_KEEP_BEST,
 };
 
 static const struct option long_opts[] = {
@@ -234,10 +266,14 @@ static int parse_args(struct options *o, int argc, char **argv)
             o->arch[0] = '\0';
             break;
         case OPT_ACT:
-            if (!strcmp(a, "relu")) o->activation = NN_LAYER_RELU;
-            else if (!strcmp(a, "sigmoid")) o->activation = NN_LAYER_SIGMOID;
-            else if (!strcmp(a, "tanh")) o->activation = NN_LAYER_TANH;
-            else return bad_value(flag, a, "relu, sigmoid or tanh");
+            if (!strcmp(a, "relu"))
+                o->activation = NN_LAYER_RELU;
+            else if (!strcmp(a, "sigmoid"))
+                o->activation = NN_LAYER_SIGMOID;
+            else if (!strcmp(a, "tanh"))
+                o->activation = NN_LAYER_TANH;
+            else
+                return bad_value(flag, a, "relu, sigmoid or tanh");
             break;
         case OPT_ARCH:
             if (strlen(a) >= sizeof o->arch)
@@ -245,54 +281,73 @@ static int parse_args(struct options *o, int argc, char **argv)
             snprintf(o->arch, sizeof o->arch, "%s", a);
             break;
         case OPT_EPOCHS:
-            if (parse_int(a, 1, 100000, &v)) return bad_value(flag, a, "1..100000");
+            if (parse_int(a, 1, 100000, &v))
+                return bad_value(flag, a, "1..100000");
             c->epochs = (int)v, c->iterations = 0;
             break;
         case OPT_ITERS:
-            if (parse_int(a, 1, 1000000000L, &v)) return bad_value(flag, a, "a positive count");
+            if (parse_int(a, 1, 1000000000L, &v))
+                return bad_value(flag, a, "a positive count");
             c->iterations = v;
             break;
         case OPT_BATCH:
-            if (parse_int(a, 1, 10000000L, &v)) return bad_value(flag, a, "a positive size");
+            if (parse_int(a, 1, 10000000L, &v))
+                return bad_value(flag, a, "a positive size");
             c->batch = (int)v;
             break;
         case OPT_LR:
-            if (parse_float(a, 1e-9, 100.0, &c->lr)) return bad_value(flag, a, "a number in (0,100]");
+            if (parse_float(a, 1e-9, 100.0, &c->lr))
+                return bad_value(flag, a, "a number in (0,100]");
             break;
         case OPT_OPTIM:
-            if (!strcmp(a, "sgd")) c->optimizer = NN_OPT_SGD, c->momentum = 0.0f, c->nesterov = 0;
+            if (!strcmp(a, "sgd"))
+                c->optimizer = NN_OPT_SGD, c->momentum = 0.0f, c->nesterov = 0;
             else if (!strcmp(a, "momentum") || !strcmp(a, "nesterov")) {
                 c->optimizer = NN_OPT_SGD;
                 c->nesterov = a[0] == 'n';
                 if (c->momentum == 0.0f)
                     c->momentum = 0.9f;
-            } else if (!strcmp(a, "adam")) c->optimizer = NN_OPT_ADAM;
-            else if (!strcmp(a, "adamw")) c->optimizer = NN_OPT_ADAMW;
-            else if (!strcmp(a, "rmsprop")) c->optimizer = NN_OPT_RMSPROP;
-            else return bad_value(flag, a, "sgd, momentum, nesterov, adam, adamw or rmsprop");
+            } else if (!strcmp(a, "adam"))
+                c->optimizer = NN_OPT_ADAM;
+            else if (!strcmp(a, "adamw"))
+                c->optimizer = NN_OPT_ADAMW;
+            else if (!strcmp(a, "rmsprop"))
+                c->optimizer = NN_OPT_RMSPROP;
+            else
+                return bad_value(flag, a, "sgd, momentum, nesterov, adam, adamw or rmsprop");
             break;
         case OPT_MOMENTUM:
-            if (parse_float(a, 0.0, 0.9999, &c->momentum)) return bad_value(flag, a, "[0,1)");
+            if (parse_float(a, 0.0, 0.9999, &c->momentum))
+                return bad_value(flag, a, "[0,1)");
             break;
         case OPT_WD:
-            if (parse_float(a, 0.0, 10.0, &c->weight_decay)) return bad_value(flag, a, "[0,10]");
+            if (parse_float(a, 0.0, 10.0, &c->weight_decay))
+                return bad_value(flag, a, "[0,10]");
             break;
         case OPT_SCHED:
-            if (!strcmp(a, "constant")) c->schedule = NN_SCHED_CONSTANT;
-            else if (!strcmp(a, "step")) c->schedule = NN_SCHED_STEP;
-            else if (!strcmp(a, "cosine")) c->schedule = NN_SCHED_COSINE;
-            else if (!strcmp(a, "onecycle")) c->schedule = NN_SCHED_ONECYCLE;
-            else return bad_value(flag, a, "constant, step, cosine or onecycle");
+            if (!strcmp(a, "constant"))
+                c->schedule = NN_SCHED_CONSTANT;
+            else if (!strcmp(a, "step"))
+                c->schedule = NN_SCHED_STEP;
+            else if (!strcmp(a, "cosine"))
+                c->schedule = NN_SCHED_COSINE;
+            else if (!strcmp(a, "onecycle"))
+                c->schedule = NN_SCHED_ONECYCLE;
+            else
+                return bad_value(flag, a, "constant, step, cosine or onecycle");
             break;
         case OPT_WARMUP:
-            if (parse_float(a, 0.0, 1000.0, &c->warmup_epochs)) return bad_value(flag, a, "epochs >= 0");
+            if (parse_float(a, 0.0, 1000.0, &c->warmup_epochs))
+                return bad_value(flag, a, "epochs >= 0");
             break;
         case OPT_STEP_EPOCHS:
-            if (parse_int(a, 1, 100000, &v)) return bad_value(flag, a, "a positive count");
+            if (parse_int(a, 1, 100000, &v))
+                return bad_value(flag, a, "a positive count");
             c->step_epochs = (int)v;
             break;
         case OPT_STEP_GAMMA:
-            if (parse_float(a, 0.0, 1.0, &c->step_gamma)) return bad_value(flag, a, "[0,1]");
+            if (parse_float(a, 0.0, 1.0, &c->step_gamma))
+                return bad_value(flag, a, "[0,1]");
             break;
         case OPT_AUGMENT:
             if (!strcmp(a, "none")) {
@@ -305,68 +360,80 @@ static int parse_args(struct options *o, int argc, char **argv)
             }
             break;
         case OPT_AUG_SHIFT:
-            if (parse_float(a, 0.0, 14.0, &c->aug_shift)) return bad_value(flag, a, "pixels 0..14");
+            if (parse_float(a, 0.0, 14.0, &c->aug_shift))
+                return bad_value(flag, a, "pixels 0..14");
             break;
         case OPT_AUG_ROTATE:
-            if (parse_float(a, 0.0, 180.0, &c->aug_rotate)) return bad_value(flag, a, "degrees 0..180");
+            if (parse_float(a, 0.0, 180.0, &c->aug_rotate))
+                return bad_value(flag, a, "degrees 0..180");
             break;
         case OPT_AUG_SCALE:
-            if (parse_float(a, 0.0, 0.9, &c->aug_scale)) return bad_value(flag, a, "0..0.9");
+            if (parse_float(a, 0.0, 0.9, &c->aug_scale))
+                return bad_value(flag, a, "0..0.9");
             break;
         case OPT_AUG_SHEAR:
-            if (parse_float(a, 0.0, 1.0, &c->aug_shear)) return bad_value(flag, a, "0..1");
+            if (parse_float(a, 0.0, 1.0, &c->aug_shear))
+                return bad_value(flag, a, "0..1");
             break;
         case OPT_AUG_THICK:
-            if (parse_float(a, 0.0, 1.0, &c->aug_thickness)) return bad_value(flag, a, "a probability");
+            if (parse_float(a, 0.0, 1.0, &c->aug_thickness))
+                return bad_value(flag, a, "a probability");
             break;
         case OPT_SEED:
-            if (parse_int(a, 0, 0x7fffffffffffffffL, &v)) return bad_value(flag, a, "a non-negative integer");
+            if (parse_int(a, 0, 0x7fffffffffffffffL, &v))
+                return bad_value(flag, a, "a non-negative integer");
             c->seed = (uint64_t)v;
             break;
         case OPT_THREADS:
-            if (parse_int(a, 1, 256, &v)) return bad_value(flag, a, "1..256");
+            if (parse_int(a, 1, 256, &v))
+                return bad_value(flag, a, "1..256");
             c->threads = (int)v;
             break;
         case OPT_DATA: o->data_dir = a; break;
         case OPT_OUT: o->out = a; break;
         case OPT_NAME:
-            if (strlen(a) >= 64) return bad_value(flag, a, "at most 63 characters");
+            if (strlen(a) >= 64)
+                return bad_value(flag, a, "at most 63 characters");
             o->name = a;
             break;
         case OPT_EVAL_EVERY:
-            if (parse_int(a, 0, 1000000, &v)) return bad_value(flag, a, "a count >= 0");
+            if (parse_int(a, 0, 1000000, &v))
+                return bad_value(flag, a, "a count >= 0");
             o->eval_every = (int)v;
             break;
         case OPT_NO_REPORTS: o->reports = 0; break;
         case OPT_CHECKPOINT: o->checkpoint = a; break;
         case OPT_CHECKPOINT_EVERY:
-            if (parse_int(a, 0, 1000000000L, &v)) return bad_value(flag, a, "a step count >= 0");
+            if (parse_int(a, 0, 1000000000L, &v))
+                return bad_value(flag, a, "a step count >= 0");
             o->checkpoint_every = v;
             break;
         case OPT_RESUME: o->resume = a; break;
         case OPT_AUG_ELASTIC:
-            if (parse_float(a, 0.0, 20.0, &c->aug_elastic)) return bad_value(flag, a, "pixels 0..20");
+            if (parse_float(a, 0.0, 20.0, &c->aug_elastic))
+                return bad_value(flag, a, "pixels 0..20");
             break;
         case OPT_VAL:
-            if (parse_int(a, 0, 59999, &v)) return bad_value(flag, a, "0..59999 images");
+            if (parse_int(a, 0, 59999, &v))
+                return bad_value(flag, a, "0..59999 images");
             o->val = (size_t)v;
             break;
         case OPT_KEEP_BEST: o->keep_best = 1; break;
         case OPT_QUIET:
         case 'q': o->quiet = 1; break;
         case OPT_PRESET:
-            if (apply_preset(o, a)) return bad_value(flag, a, "seed004, seed000, mlp or cnn");
+            if (apply_preset(o, a))
+                return bad_value(flag, a, "seed004, seed000, mlp or cnn");
             break;
         case OPT_HELP:
         case 'h': usage(stdout); exit(0);
         case OPT_VERSION: printf("%s %s\n", prog, DIGITS_VERSION); exit(0);
-        default:
-            fprintf(stderr, "Try '%s --help'.\n", prog);
-            return -1;
+        default: fprintf(stderr, "Try '%s --help'.\n", prog); return -1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[optind], prog);
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[optind],
+                prog);
         return -1;
     }
     return 0;
@@ -378,7 +445,8 @@ static int hidden_to_arch(char *arch, size_t len, const char *hidden)
     size_t used = 0;
     char copy[256];
     snprintf(copy, sizeof copy, "%s", hidden);
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         long v;
         if (parse_int(tok, 1, NN_MAX_UNITS, &v))
             return -1;
@@ -429,7 +497,8 @@ static int on_progress(void *ctx, const struct nn_progress *p)
             for (int i = 0; i < width; i++)
                 bar[i] = i < fill ? '#' : '.';
             bar[width] = '\0';
-            fprintf(stderr, "\repoch %d [%s] %5.1f%%  loss %.4f  acc %6.2f%%  %8.0f samples/s  ETA %4.0fs ",
+            fprintf(stderr,
+                    "\repoch %d [%s] %5.1f%%  loss %.4f  acc %6.2f%%  %8.0f samples/s  ETA %4.0fs ",
                     p->epoch, bar, 100.0 * (double)p->seen / (double)p->total, p->loss,
                     100.0 * p->accuracy, rate, eta);
         } else if (p->seen != p->total) {
@@ -510,8 +579,8 @@ static const char *schedule_name(enum nn_schedule s)
 }
 
 /* Fields of the metadata known before training; a resumed run keeps the original ones. */
-static void describe_run(struct nn_meta *meta, const struct options *o, const struct nn_dataset *train,
-                         int argc, char **argv)
+static void describe_run(struct nn_meta *meta, const struct options *o,
+                         const struct nn_dataset *train, int argc, char **argv)
 {
     const char *base = strrchr(o->out, '/') ? strrchr(o->out, '/') + 1 : o->out;
     const struct nn_train_config *c = &o->cfg;
@@ -520,7 +589,8 @@ static void describe_run(struct nn_meta *meta, const struct options *o, const st
         snprintf(meta->name, sizeof meta->name, "%s", o->name);
     snprintf(meta->dataset, sizeof meta->dataset, "mnist");
     nn_dataset_sha256(meta->dataset_sha256, train);
-    snprintf(meta->trainer_version, sizeof meta->trainer_version, "digits-train %s", DIGITS_VERSION);
+    snprintf(meta->trainer_version, sizeof meta->trainer_version, "digits-train %s",
+             DIGITS_VERSION);
     snprintf(meta->optimizer, sizeof meta->optimizer, "%s", optimizer_name(c));
     snprintf(meta->schedule, sizeof meta->schedule, "%s", schedule_name(c->schedule));
     if (c->aug_shift > 0 || c->aug_rotate > 0 || c->aug_scale > 0 || c->aug_shear > 0 ||
@@ -553,8 +623,8 @@ static void stamp_time(struct nn_meta *meta, double train_time)
     }
 }
 
-static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta,
-                           double train_time, const char *path)
+static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta, double train_time,
+                           const char *path)
 {
     char err[512];
     /* the history's seconds are kept as measured in checkpoints, so a resumed run counts on */
@@ -573,7 +643,8 @@ static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta
 static int split_command(char *cmd, char **av, int max)
 {
     int n = 0;
-    for (char *save = NULL, *t = strtok_r(cmd, " ", &save); t && n < max - 1; t = strtok_r(NULL, " ", &save))
+    for (char *save = NULL, *t = strtok_r(cmd, " ", &save); t && n < max - 1;
+         t = strtok_r(NULL, " ", &save))
         av[n++] = t;
     av[n] = NULL;
     return n;
@@ -585,7 +656,8 @@ static int writable_next_to(const char *target, const char *what)
     sibling(path, sizeof path, target, ".probe.tmp");
     FILE *probe = fopen(path, "w");
     if (!probe) {
-        fprintf(stderr, "%s: cannot write the %s next to %s: %s\n", prog, what, target, strerror(errno));
+        fprintf(stderr, "%s: cannot write the %s next to %s: %s\n", prog, what, target,
+                strerror(errno));
         return -1;
     }
     fclose(probe);
@@ -629,7 +701,8 @@ int main(int argc, char **argv)
         return 2;
     if ((rc = nn_dataset_load_mnist(&train, o.data_dir, "train", err, sizeof err)) ||
         (rc = nn_dataset_load_mnist(&test, o.data_dir, "test", err, sizeof err))) {
-        fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog, err);
+        fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog,
+                err);
         goto done;
     }
 
@@ -647,7 +720,8 @@ int main(int argc, char **argv)
         val.labels = train.labels + train.n;
         val.n = o.val;
     } else if (o.keep_best) {
-        fprintf(stderr, "%s: --keep-best needs --val N%s\n", prog, o.resume ? " (and no --resume)" : "");
+        fprintf(stderr, "%s: --keep-best needs --val N%s\n", prog,
+                o.resume ? " (and no --resume)" : "");
         status = 2;
         goto done;
     }
@@ -673,17 +747,20 @@ int main(int argc, char **argv)
         memcpy(layers, ls, (size_t)n_layers * sizeof *ls);
     } else {
         if (!o.arch[0] && hidden_to_arch(o.arch, sizeof o.arch, o.hidden)) {
-            fprintf(stderr, "%s: --hidden: bad list '%s' (expected widths like 256,128)\n", prog, o.hidden);
+            fprintf(stderr, "%s: --hidden: bad list '%s' (expected widths like 256,128)\n", prog,
+                    o.hidden);
             status = 2;
             goto done;
         }
-        if ((rc = nn_arch_parse(layers, NN_MAX_LAYERS, &n_layers, o.arch, o.activation, err, sizeof err))) {
+        if ((rc = nn_arch_parse(layers, NN_MAX_LAYERS, &n_layers, o.arch, o.activation, err,
+                                sizeof err))) {
             fprintf(stderr, "%s: --arch: %s\n", prog, err);
             status = 2;
             goto done;
         }
         nn_rng_seed(&rng, o.cfg.seed);
-        if ((rc = nn_model_new(&model, 1, train.rows, train.cols, layers, n_layers, &rng, err, sizeof err)) ||
+        if ((rc = nn_model_new(&model, 1, train.rows, train.cols, layers, n_layers, &rng, err,
+                               sizeof err)) ||
             (rc = nn_trainer_new(&tr, model, &o.cfg, train.n, err, sizeof err))) {
             fprintf(stderr, "%s: %s\n", prog, err);
             goto done;
@@ -700,10 +777,12 @@ int main(int argc, char **argv)
     if (writable_next_to(o.out, "model") || writable_next_to(ckpt, "checkpoint"))
         goto done;
 
-    int cap = o.cfg.iterations > 0 ? (int)((o.cfg.iterations * (int64_t)o.cfg.batch) / (int64_t)train.n + 2)
-                                   : o.cfg.epochs;
+    int cap = o.cfg.iterations > 0
+                  ? (int)((o.cfg.iterations * (int64_t)o.cfg.batch) / (int64_t)train.n + 2)
+                  : o.cfg.epochs;
     if (cap > 100000) { /* the model file keeps at most 100000 history points */
-        fprintf(stderr, "%s: %d epochs is more than the 100000 a model file can record\n", prog, cap);
+        fprintf(stderr, "%s: %d epochs is more than the 100000 a model file can record\n", prog,
+                cap);
         goto done;
     }
     struct nn_history_point *hist = realloc(meta.history, ((size_t)cap + 1) * sizeof *hist);
@@ -714,8 +793,8 @@ int main(int argc, char **argv)
     char canon[512];
     nn_arch_format(canon, sizeof canon, layers, n_layers);
     if (!o.quiet)
-        printf("%s: %s, %zu parameters, %zu training / %zu test images, %d threads%s\n", prog, canon,
-               nn_model_param_count(model), train.n, test.n, o.cfg.threads,
+        printf("%s: %s, %zu parameters, %zu training / %zu test images, %d threads%s\n", prog,
+               canon, nn_model_param_count(model), train.n, test.n, o.cfg.threads,
                o.resume ? " (resumed)" : "");
 
     struct sigaction sa = {0};
@@ -723,8 +802,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    struct progress_state ps = {.tty = isatty(STDERR_FILENO), .quiet = o.quiet,
-                                .checkpoint_every = o.checkpoint_every};
+    struct progress_state ps = {
+        .tty = isatty(STDERR_FILENO), .quiet = o.quiet, .checkpoint_every = o.checkpoint_every};
     double train_time = meta.train_seconds;
     struct nn_eval ev;
     while (!nn_trainer_finished(tr) && !stop_requested && meta.n_history < cap) {
@@ -784,9 +863,11 @@ int main(int argc, char **argv)
     if (stop_requested) {
         if (save_checkpoint(tr, model, &meta, train_time, ckpt))
             goto done;
-        fprintf(stderr, "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
-                        "resume with: %s --resume %s\n",
-                prog, (long long)nn_trainer_steps(tr), nn_trainer_epochs_done(tr) + 1, ckpt, prog, ckpt);
+        fprintf(stderr,
+                "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
+                "resume with: %s --resume %s\n",
+                prog, (long long)nn_trainer_steps(tr), nn_trainer_epochs_done(tr) + 1, ckpt, prog,
+                ckpt);
         status = 130;
         goto done;
     }
@@ -824,7 +905,8 @@ int main(int argc, char **argv)
     if (!o.quiet) {
         printf("\n");
         char table[2048];
-        nn_report_confusion_text(table, sizeof table, (const uint32_t(*)[NN_CLASSES_MAX])te_ev.confusion);
+        nn_report_confusion_text(table, sizeof table,
+                                 (const uint32_t(*)[NN_CLASSES_MAX])te_ev.confusion);
         fputs(table, stdout);
         print_examples(&test, pred);
     }
@@ -841,8 +923,9 @@ int main(int argc, char **argv)
         if (nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err))
             fprintf(stderr, "%s: %s\n", prog, err);
     }
-    printf("%s: wrote %s: train accuracy %.2f%%, test accuracy %.2f%% (loss %.4f), %.1fs training\n",
-           prog, o.out, 100.0 * tr_ev.accuracy, 100.0 * te_ev.accuracy, te_ev.loss, train_time);
+    printf(
+        "%s: wrote %s: train accuracy %.2f%%, test accuracy %.2f%% (loss %.4f), %.1fs training\n",
+        prog, o.out, 100.0 * tr_ev.accuracy, 100.0 * te_ev.accuracy, te_ev.loss, train_time);
     status = 0;
     goto done;
 oom:

@@ -58,10 +58,7 @@ void srv_buf_put(struct srv_buf *b, const void *s, size_t n)
     b->data[b->len] = '\0';
 }
 
-void srv_buf_puts(struct srv_buf *b, const char *s)
-{
-    srv_buf_put(b, s, strlen(s));
-}
+void srv_buf_puts(struct srv_buf *b, const char *s) { srv_buf_put(b, s, strlen(s)); }
 
 void srv_buf_putc(struct srv_buf *b, char c)
 {
@@ -141,9 +138,9 @@ void srv_buf_i64(struct srv_buf *b, int64_t v)
     b->data[b->len] = '\0';
 }
 
-static const double pow10_tab[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
-                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
-                                   1e19, 1e20, 1e21, 1e22};
+static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 void srv_buf_num(struct srv_buf *b, double v)
 {

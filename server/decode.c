@@ -17,10 +17,7 @@
  * (32 MiB) plus PNG filter bytes, with room to spare. */
 #define DECODE_MAX_ALLOC ((size_t)64 << 20)
 
-static void *decode_malloc(size_t n)
-{
-    return n <= DECODE_MAX_ALLOC ? malloc(n) : NULL;
-}
+static void *decode_malloc(size_t n) { return n <= DECODE_MAX_ALLOC ? malloc(n) : NULL; }
 
 static void *decode_realloc(void *p, size_t n)
 {
@@ -76,7 +73,6 @@ static void *decode_realloc(void *p, size_t n)
 #pragma GCC diagnostic pop
 /* stb declares a static function it never defines; the warning fires at the end of the file. */
 #pragma GCC diagnostic ignored "-Wunused-function"
-
 
 /* stb_image 2.27 (the Debian 12 header) trusts the symbol counts of a JPEG DHT table: more
  * than 256 symbols write past its Huffman tables on the heap (upstream checks since 2.28).
@@ -135,30 +131,32 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
     *out = NULL;
     *w = *h = 0;
     if (len == 0)
-        return srv_seterr(err, errlen, NN_EFORMAT, "empty body: send a PNG, JPEG, BMP or GIF image");
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "empty body: send a PNG, JPEG, BMP or GIF image");
     if (len > INT_MAX)
         return srv_seterr(err, errlen, NN_ERANGE, "image of %zu bytes is too large", len);
     const char *kind = srv_image_sniff(data, len);
     if (!kind)
         return srv_seterr(err, errlen, NN_EFORMAT,
-                      "not a PNG, JPEG, BMP or GIF image (unrecognised first bytes)");
+                          "not a PNG, JPEG, BMP or GIF image (unrecognised first bytes)");
     if (!strcmp(kind, "jpeg") && jpeg_bad_dht(data, len))
-        return srv_seterr(err, errlen, NN_EFORMAT,
-                      "cannot decode the jpeg image: bad Huffman table (more than 256 symbols)");
+        return srv_seterr(
+            err, errlen, NN_EFORMAT,
+            "cannot decode the jpeg image: bad Huffman table (more than 256 symbols)");
     int iw = 0, ih = 0, ic = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &ic))
         return srv_seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
-                      stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
+                          stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
     if (iw < 1 || ih < 1 || iw > SRV_IMAGE_MAX_SIDE || ih > SRV_IMAGE_MAX_SIDE ||
         (int64_t)iw * ih > SRV_IMAGE_MAX_PIXELS)
         return srv_seterr(err, errlen, NN_ERANGE,
-                      "image is %dx%d; at most %d pixels per side and %d pixels in all", iw, ih,
-                      SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS);
+                          "image is %dx%d; at most %d pixels per side and %d pixels in all", iw, ih,
+                          SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS);
     int lw = 0, lh = 0, lc = 0;
     unsigned char *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 0);
     if (!px)
         return srv_seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
-                      stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
+                          stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
     int rc;
     float *dst = NULL;
     /* The header read by info and the decoder agree for every format we accept; check anyway,
@@ -175,7 +173,7 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
     rc = nn_image_from_pixels8(dst, px, lw, lh, lc);
     if (rc != NN_OK) {
         rc = srv_seterr(err, errlen, rc, "cannot convert the %dx%d image: %s", lw, lh,
-                    nn_strerror(rc));
+                        nn_strerror(rc));
         goto fail;
     }
     stbi_image_free(px);

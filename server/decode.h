@@ -12,8 +12,8 @@
 
 #include <stddef.h>
 
-#define SRV_IMAGE_MAX_SIDE 4096               /* = NN_IMAGE_MAX_SIDE */
-#define SRV_IMAGE_MAX_PIXELS (2048 * 2048)    /* width * height */
+#define SRV_IMAGE_MAX_SIDE 4096            /* = NN_IMAGE_MAX_SIDE */
+#define SRV_IMAGE_MAX_PIXELS (2048 * 2048) /* width * height */
 
 /*
  * Decodes an image of len bytes and converts it to ink values with nn_image_from_pixels8

@@ -64,12 +64,11 @@ static uint64_t now_us(void)
 /* ---------------------------------------------------------------------------------------- */
 
 /* Queues body (malloc'd, taken over) with the common headers. */
-static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int status,
-                                 char *body, size_t len, const char *type, const char *allow)
+static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int status, char *body,
+                                 size_t len, const char *type, const char *allow)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
-                                                                            : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -207,8 +206,8 @@ static enum MHD_Result route_static(struct srv_http *h, struct MHD_Connection *c
     struct srv_static_file f;
     if (!h->st || srv_static_open(h->st, url, &f) != 0)
         return send_error(c, r, 404, "not found", NULL);
-    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
+    const char *inm =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     struct MHD_Response *resp;
     int status = 200;
     if (inm && !strcmp(inm, f.etag)) {
@@ -264,16 +263,16 @@ static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *
         srv_predict(&res, h->reg, NULL, ct, NULL, 0, NULL, NULL); /* words the 415 */
         return send_response(c, r, &res, NULL);
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end = NULL;
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > h->cfg.max_body) {
             char msg[160];
-            snprintf(msg, sizeof msg, "body of %s bytes is larger than the limit of %zu bytes",
-                     cl, h->cfg.max_body);
+            snprintf(msg, sizeof msg, "body of %s bytes is larger than the limit of %zu bytes", cl,
+                     h->cfg.max_body);
             return send_error(c, r, 413, msg, NULL);
         }
         /* Trust the declared length for the limit check only: allocate at most 1 MiB up front
@@ -340,9 +339,8 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct srv_http *h = cls;
@@ -419,8 +417,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_metrics_request(h->metrics, r->route, status, us, r->bytes);
     if (!h->cfg.quiet) {
         char line[256];
-        int n = snprintf(line, sizeof line, "%s %s %d %llu %llu%s\n", r->method_s, r->path,
-                         status, (unsigned long long)r->bytes, (unsigned long long)us,
+        int n = snprintf(line, sizeof line, "%s %s %d %llu %llu%s\n", r->method_s, r->path, status,
+                         (unsigned long long)r->bytes, (unsigned long long)us,
                          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         if (n > 0) {
             size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
@@ -485,8 +483,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
     struct sockaddr *addr;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_TURBO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
     const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
     memset(&a4, 0, sizeof a4);
     memset(&a6, 0, sizeof a6);
@@ -518,8 +515,8 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
-                            MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+                            ops, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "%s:%d: cannot listen (port in use, or no permission?)", bind,
                  cfg->port);
@@ -532,10 +529,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     return 0;
 }
 
-int srv_http_port(const struct srv_http *h)
-{
-    return h->port;
-}
+int srv_http_port(const struct srv_http *h) { return h->port; }
 
 int srv_http_stop(struct srv_http *h, int grace_ms)
 {

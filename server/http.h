@@ -18,14 +18,14 @@
 #include <stddef.h>
 
 struct srv_config {
-    const char *bind;          /* IPv4 or IPv6 literal; default "127.0.0.1" */
-    int port;                  /* 0 = any free port (see srv_http_port) */
-    int threads;               /* >= 1 */
-    size_t max_body;           /* bytes */
+    const char *bind; /* IPv4 or IPv6 literal; default "127.0.0.1" */
+    int port;         /* 0 = any free port (see srv_http_port) */
+    int threads;      /* >= 1 */
+    size_t max_body;  /* bytes */
     unsigned max_connections;
-    unsigned timeout_s;        /* idle connection timeout */
-    size_t connection_memory;  /* libmicrohttpd per-connection pool (headers, buffers) */
-    int quiet;                 /* no access log */
+    unsigned timeout_s;       /* idle connection timeout */
+    size_t connection_memory; /* libmicrohttpd per-connection pool (headers, buffers) */
+    int quiet;                /* no access log */
 };
 
 struct srv_http;

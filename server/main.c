@@ -104,9 +104,10 @@ int main(int argc, char **argv)
             cfg.quiet = 1;
             continue;
         }
-        static const char *const with_value[] = {"--model",   "--port",            "--bind",
-                                                 "--web",     "--threads",         "--max-body",
-                                                 "--timeout", "--max-connections", NULL};
+        static const char *const with_value[] = {
+            "--model",   "--port",     "--bind",    "--web",
+            "--threads", "--max-body", "--timeout", "--max-connections",
+            NULL};
         int known = 0;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
@@ -238,8 +239,9 @@ int main(int argc, char **argv)
                         n_models == 1 ? "" : "s");
             } else {
                 srv_metrics_reload(metrics, 0);
-                fprintf(stderr, "digits-server: SIGHUP: reload failed, old models keep serving: "
-                                "%s\n",
+                fprintf(stderr,
+                        "digits-server: SIGHUP: reload failed, old models keep serving: "
+                        "%s\n",
                         err);
             }
             continue;

@@ -7,20 +7,14 @@
 #include <time.h>
 
 static const int status_codes[SRV_METRICS_STATUSES] = {200, 304, 400, 404, 405,
-                                                           413, 415, 500, 503, 0};
+                                                       413, 415, 500, 503, 0};
 /* Upper bounds in microseconds; the last bucket is +Inf. */
 static const uint64_t bucket_us[SRV_METRICS_BUCKETS - 1] = {
     50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 
-static void add(uint64_t *p, uint64_t v)
-{
-    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
-}
+static void add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 
-static uint64_t get(const uint64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
+static uint64_t get(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
 void srv_metrics_init(struct srv_metrics *m)
 {

@@ -26,7 +26,6 @@ struct srv_registry {
 
 static atomic_uint_fast64_t next_model_id = 1;
 
-
 /* ---------------------------------------------------------------------------------------- */
 /* JSON                                                                                     */
 /* ---------------------------------------------------------------------------------------- */
@@ -94,8 +93,7 @@ int srv_model_json(const nn_model *model, const char *name, const char *path, ch
     num(&b, m->momentum);
     srv_buf_puts(&b, ",\"weight_decay\":");
     num(&b, m->weight_decay);
-    srv_buf_printf(&b, ",\"batch\":%" PRId32 ",\"epochs\":%" PRId32 ",\"iterations\":%" PRId64
-                       ",",
+    srv_buf_printf(&b, ",\"batch\":%" PRId32 ",\"epochs\":%" PRId32 ",\"iterations\":%" PRId64 ",",
                    m->batch, m->epochs, m->iterations);
     key(&b, "schedule");
     srv_buf_json_string(&b, m->schedule);
@@ -121,8 +119,8 @@ int srv_model_json(const nn_model *model, const char *name, const char *path, ch
     srv_buf_puts(&b, "},\"history\":[");
     for (int i = 0; i < m->n_history && m->history; i++) {
         const struct nn_history_point *p = &m->history[i];
-        srv_buf_printf(&b, "%s{\"epoch\":%d,\"step\":%" PRId64 ",\"lr\":", i ? "," : "",
-                       p->epoch, p->step);
+        srv_buf_printf(&b, "%s{\"epoch\":%d,\"step\":%" PRId64 ",\"lr\":", i ? "," : "", p->epoch,
+                       p->step);
         num(&b, p->lr);
         srv_buf_puts(&b, ",\"train_loss\":");
         num(&b, p->train_loss);
@@ -207,18 +205,19 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         int classes = nn_model_classes(sm->model);
         if (c != 1 || h != NN_MNIST_SIDE || w != NN_MNIST_SIDE || classes < 2 ||
             classes > NN_CLASSES_MAX) {
-            rc = srv_seterr(err, errlen, NN_EFORMAT,
-                        "%s: input %dx%dx%d with %d classes; the server needs 1x28x28 input and "
-                        "2..%d classes",
-                        paths[i], c, h, w, classes, NN_CLASSES_MAX);
+            rc =
+                srv_seterr(err, errlen, NN_EFORMAT,
+                           "%s: input %dx%dx%d with %d classes; the server needs 1x28x28 input and "
+                           "2..%d classes",
+                           paths[i], c, h, w, classes, NN_CLASSES_MAX);
             goto fail;
         }
         model_name(sm->name, sizeof sm->name, sm->model, paths[i]);
         for (int j = 0; j < i; j++) {
             if (!strcmp(s->models[j].name, sm->name)) {
                 rc = srv_seterr(err, errlen, NN_EINVAL,
-                            "%s: model name \"%s\" is already used by %s; names must differ",
-                            paths[i], sm->name, paths[j]);
+                                "%s: model name \"%s\" is already used by %s; names must differ",
+                                paths[i], sm->name, paths[j]);
                 goto fail;
             }
         }
@@ -266,7 +265,7 @@ int srv_registry_new(struct srv_registry **out, const char *const *paths, int n,
     *out = NULL;
     if (n < 0 || n > SRV_MAX_MODELS)
         return srv_seterr(err, errlen, NN_EINVAL, "at most %d models can be served, got %d",
-                      SRV_MAX_MODELS, n);
+                          SRV_MAX_MODELS, n);
     struct srv_registry *r = calloc(1, sizeof *r);
     if (!r)
         return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");

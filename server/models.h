@@ -19,11 +19,11 @@
 #define SRV_MAX_MODELS 16
 
 struct srv_model {
-    char name[64];       /* meta.name, or the file's basename without extension */
-    const char *path;    /* as given on the command line (owned by the registry) */
+    char name[64];    /* meta.name, or the file's basename without extension */
+    const char *path; /* as given on the command line (owned by the registry) */
     nn_model *model;
-    uint64_t id;         /* unique over the process lifetime: keys workspace caches */
-    char *json;          /* the MODEL object of GET /model */
+    uint64_t id; /* unique over the process lifetime: keys workspace caches */
+    char *json;  /* the MODEL object of GET /model */
     size_t json_len;
 };
 
@@ -32,7 +32,7 @@ struct srv_snapshot {
     uint64_t generation; /* 1 for the first load, +1 per successful reload */
     int n;
     struct srv_model models[SRV_MAX_MODELS]; /* models[0] is the default */
-    char *list_json;     /* {"default":..., "models":[...]} for GET /models */
+    char *list_json;                         /* {"default":..., "models":[...]} for GET /models */
     size_t list_json_len;
 };
 
@@ -61,8 +61,8 @@ const struct srv_model *srv_snapshot_find(const struct srv_snapshot *s, const ch
 struct srv_registry_status {
     uint64_t generation;
     uint64_t reloads_ok, reloads_failed;
-    int64_t last_reload_unix;  /* 0 = never reloaded */
-    char last_error[512];      /* of the last failed reload; "" if the last one succeeded */
+    int64_t last_reload_unix; /* 0 = never reloaded */
+    char last_error[512];     /* of the last failed reload; "" if the last one succeeded */
 };
 void srv_registry_status(struct srv_registry *r, struct srv_registry_status *st);
 

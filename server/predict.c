@@ -52,10 +52,7 @@ static void ws_cache_destroy(void *p)
     }
 }
 
-static void ws_key_init(void)
-{
-    pthread_key_create(&ws_key, ws_cache_destroy);
-}
+static void ws_key_init(void) { pthread_key_create(&ws_key, ws_cache_destroy); }
 
 /* This thread's workspace for model m of snapshot s; NULL on OOM. Workspaces of models from
  * older snapshots are dropped the first time the thread sees a newer snapshot; they never
@@ -149,8 +146,8 @@ const char *srv_predict_body_kind(const char *ct)
     size_t n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
-    static const char *const images[] = {"image/png", "image/jpeg", "image/jpg", "image/bmp",
-                                         "image/gif", "application/octet-stream"};
+    static const char *const images[] = {"image/png", "image/jpeg", "image/jpg",
+                                         "image/bmp", "image/gif",  "application/octet-stream"};
     if (n == 16 && !strncasecmp(ct, "application/json", n))
         return "json";
     for (size_t i = 0; i < sizeof images / sizeof images[0]; i++)
@@ -160,8 +157,8 @@ const char *srv_predict_body_kind(const char *ct)
 }
 
 /* "unknown model \"x\"; loaded: a, b" */
-static void unknown_model(struct srv_response *res, const struct srv_snapshot *s,
-                          const char *name, const char *where)
+static void unknown_model(struct srv_response *res, const struct srv_snapshot *s, const char *name,
+                          const char *where)
 {
     struct srv_buf b;
     srv_buf_init(&b);

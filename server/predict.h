@@ -17,7 +17,7 @@
 
 struct srv_response {
     int status;
-    char *body;               /* malloc'd, owned by the response; NULL for no body */
+    char *body; /* malloc'd, owned by the response; NULL for no body */
     size_t len;
     const char *content_type; /* static string */
 };

@@ -42,7 +42,6 @@ struct drafts {
 
 static const char accepted_fields[] = "pixels, width, height, model, return_input, images";
 
-
 static void draft_init(struct draft *d)
 {
     memset(d, 0, sizeof *d);
@@ -107,12 +106,12 @@ static int check_value(double v, size_t index, const char *where, char *err, siz
 {
     if (!isfinite(v))
         return srv_seterr(err, errlen, NN_EINVAL, "%svalue at index %zu is not a finite number",
-                      where, index);
+                          where, index);
     if (v < 0 || v > 1) {
         char num[40];
         fmt_value(num, sizeof num, v);
-        return srv_seterr(err, errlen, NN_EINVAL, "%svalue %s at index %zu is outside [0,1]",
-                      where, num, index);
+        return srv_seterr(err, errlen, NN_EINVAL, "%svalue %s at index %zu is outside [0,1]", where,
+                          num, index);
     }
     return 0;
 }
@@ -126,11 +125,12 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
     struct draft *list = top;
     if (top->has_images) {
         if (top->has_pixels || top->has_width || top->has_height)
-            return srv_seterr(err, errlen, NN_EINVAL,
-                          "send either \"pixels\" (one image) or \"images\" (a batch), not both");
+            return srv_seterr(
+                err, errlen, NN_EINVAL,
+                "send either \"pixels\" (one image) or \"images\" (a batch), not both");
         if (ds->n == 0)
             return srv_seterr(err, errlen, NN_EINVAL, "images is empty: send 1 to %d images",
-                          SRV_MAX_IMAGES);
+                              SRV_MAX_IMAGES);
         n = ds->n;
         list = ds->img;
     }
@@ -142,34 +142,34 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
             snprintf(where, sizeof where, "images[%d]: ", i);
         if (!d->has_pixels)
             return srv_seterr(err, errlen, NN_EINVAL,
-                          "%smissing \"pixels\": send {\"pixels\":[784 numbers]} or "
-                          "{\"width\":W,\"height\":H,\"pixels\":[W*H numbers]}",
-                          where);
+                              "%smissing \"pixels\": send {\"pixels\":[784 numbers]} or "
+                              "{\"width\":W,\"height\":H,\"pixels\":[W*H numbers]}",
+                              where);
         if (d->has_width != d->has_height)
             return srv_seterr(err, errlen, NN_EINVAL, "%s\"width\" and \"height\" go together",
-                          where);
+                              where);
         if (d->has_width) {
             size_t want = (size_t)d->width * (size_t)d->height;
             if (d->n_pixels != want)
                 return srv_seterr(err, errlen, NN_EINVAL,
-                              "%spixels has %zu numbers, expected %zu (width %d x height %d)",
-                              where, d->n_pixels, want, d->width, d->height);
+                                  "%spixels has %zu numbers, expected %zu (width %d x height %d)",
+                                  where, d->n_pixels, want, d->width, d->height);
         } else if (d->n_pixels != NN_MNIST_PIXELS) {
             return srv_seterr(err, errlen, NN_EINVAL,
-                          "%spixels has %zu numbers, expected %d (28x28; send \"width\" and "
-                          "\"height\" for other sizes)",
-                          where, d->n_pixels, NN_MNIST_PIXELS);
+                              "%spixels has %zu numbers, expected %d (28x28; send \"width\" and "
+                              "\"height\" for other sizes)",
+                              where, d->n_pixels, NN_MNIST_PIXELS);
         }
         total += d->n_pixels;
     }
     if (total > SRV_MAX_TOTAL_PIXELS)
-        return srv_seterr(err, errlen, NN_EINVAL, "request has %zu pixels in all, at most %d", total,
-                      SRV_MAX_TOTAL_PIXELS);
+        return srv_seterr(err, errlen, NN_EINVAL, "request has %zu pixels in all, at most %d",
+                          total, SRV_MAX_TOTAL_PIXELS);
 
     struct srv_image *imgs = &req->one;
     if (n < 1 || n > SRV_MAX_IMAGES)
-        return srv_seterr(err, errlen, NN_EINVAL, "images has %d entries, at most %d per request", n,
-                      SRV_MAX_IMAGES);
+        return srv_seterr(err, errlen, NN_EINVAL, "images has %d entries, at most %d per request",
+                          n, SRV_MAX_IMAGES);
     if (n > 1 || top->has_images) {
         imgs = calloc((size_t)n, sizeof *imgs);
         if (!imgs)
@@ -185,7 +185,7 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
         d->pixels = NULL;
         const struct draft *m = d->has_model ? d : top;
         memcpy(im->model, m->model, sizeof im->model);
-        im->return_input = d->return_input >= 0 ? d->return_input
+        im->return_input = d->return_input >= 0     ? d->return_input
                            : top->return_input >= 0 ? top->return_input
                                                     : 0;
     }
@@ -226,10 +226,7 @@ static int eat(struct cur *c, char ch)
     return 0;
 }
 
-static int is_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 /* A strict JSON number converted exactly, or GIVE_UP. */
 static int fast_number(struct cur *c, double *out)
@@ -466,16 +463,16 @@ static int prescan(const char *s, size_t len, char *err, size_t errlen)
         } else if (ch == '[' || ch == '{') {
             if (++depth > SRV_MAX_DEPTH)
                 return srv_seterr(err, errlen, NN_EINVAL,
-                              "JSON nested deeper than %d levels; a request needs at most "
-                              "{\"images\":[{\"pixels\":[...]}]}",
-                              SRV_MAX_DEPTH);
+                                  "JSON nested deeper than %d levels; a request needs at most "
+                                  "{\"images\":[{\"pixels\":[...]}]}",
+                                  SRV_MAX_DEPTH);
         } else if (ch == ']' || ch == '}') {
             depth--;
         } else if (ch == ',') {
             if (++values > (size_t)SRV_MAX_TOTAL_PIXELS + 4096)
                 return srv_seterr(err, errlen, NN_EINVAL,
-                              "request has more than %d values, at most %d pixels in all",
-                              SRV_MAX_TOTAL_PIXELS + 4096, SRV_MAX_TOTAL_PIXELS);
+                                  "request has more than %d values, at most %d pixels in all",
+                                  SRV_MAX_TOTAL_PIXELS + 4096, SRV_MAX_TOTAL_PIXELS);
         }
     }
     return 0;
@@ -496,9 +493,9 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
     if (!cJSON_IsObject(obj)) {
         if (top)
             return srv_seterr(err, errlen, NN_EINVAL,
-                          "the body must be a JSON object such as {\"pixels\":[784 numbers]}");
+                              "the body must be a JSON object such as {\"pixels\":[784 numbers]}");
         return srv_seterr(err, errlen, NN_EINVAL, "%smust be an object such as {\"pixels\":[...]}",
-                      where);
+                          where);
     }
     for (const cJSON *it = obj->child; it; it = it->next) {
         const char *k = it->string ? it->string : "";
@@ -512,12 +509,12 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 d->has_pixels = 1;
                 if (!cJSON_IsArray(it))
                     return srv_seterr(err, errlen, NN_EINVAL,
-                                  "%spixels must be an array of numbers in [0,1]", where);
+                                      "%spixels must be an array of numbers in [0,1]", where);
                 size_t idx = 0;
                 for (const cJSON *v = it->child; v; v = v->next, idx++) {
                     if (!cJSON_IsNumber(v))
                         return srv_seterr(err, errlen, NN_EINVAL,
-                                      "%svalue at index %zu is not a number", where, idx);
+                                          "%svalue at index %zu is not a number", where, idx);
                     int rc = check_value(v->valuedouble, idx, where, err, errlen);
                     if (rc != 0)
                         return rc;
@@ -526,8 +523,8 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                         return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
                     if (rc != 0)
                         return srv_seterr(err, errlen, NN_EINVAL,
-                                      "%spixels has more than %d numbers", where,
-                                      SRV_MAX_TOTAL_PIXELS);
+                                          "%spixels has more than %d numbers", where,
+                                          SRV_MAX_TOTAL_PIXELS);
                 }
             }
         } else if (!strcmp(k, "width") || !strcmp(k, "height")) {
@@ -538,7 +535,7 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 double v = cJSON_IsNumber(it) ? it->valuedouble : NAN;
                 if (!(v >= 1 && v <= SRV_MAX_SIDE) || v != floor(v))
                     return srv_seterr(err, errlen, NN_EINVAL, "%s%s must be an integer in 1..%d",
-                                  where, k, SRV_MAX_SIDE);
+                                      where, k, SRV_MAX_SIDE);
                 *(w ? &d->width : &d->height) = (int)v;
                 *(w ? &d->has_width : &d->has_height) = 1;
             }
@@ -548,9 +545,9 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
             } else {
                 if (!cJSON_IsString(it) || strlen(it->valuestring) >= SRV_MODEL_NAME_MAX)
                     return srv_seterr(err, errlen, NN_EINVAL,
-                                  "%smodel must be a string of at most %d bytes (see GET "
-                                  "/models)",
-                                  where, SRV_MODEL_NAME_MAX - 1);
+                                      "%smodel must be a string of at most %d bytes (see GET "
+                                      "/models)",
+                                      where, SRV_MODEL_NAME_MAX - 1);
                 d->has_model = 1;
                 snprintf(d->model, sizeof d->model, "%s", it->valuestring);
             }
@@ -559,8 +556,8 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 dup = 1;
             } else {
                 if (!cJSON_IsBool(it))
-                    return srv_seterr(err, errlen, NN_EINVAL, "%sreturn_input must be true or false",
-                                  where);
+                    return srv_seterr(err, errlen, NN_EINVAL,
+                                      "%sreturn_input must be true or false", where);
                 d->return_input = cJSON_IsTrue(it) ? 1 : 0;
             }
         } else if (top && !strcmp(k, "images")) {
@@ -570,12 +567,12 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
                 d->has_images = 1;
                 if (!cJSON_IsArray(it))
                     return srv_seterr(err, errlen, NN_EINVAL,
-                                  "images must be an array of objects like {\"pixels\":[...]}");
+                                      "images must be an array of objects like {\"pixels\":[...]}");
                 int count = cJSON_GetArraySize(it);
                 if (count > SRV_MAX_IMAGES)
                     return srv_seterr(err, errlen, NN_EINVAL,
-                                  "images has %d entries, at most %d per request", count,
-                                  SRV_MAX_IMAGES);
+                                      "images has %d entries, at most %d per request", count,
+                                      SRV_MAX_IMAGES);
                 int i = 0;
                 for (const cJSON *e = it->child; e; e = e->next, i++) {
                     struct draft *di = drafts_add(ds);
@@ -591,7 +588,8 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
             }
         } else {
             return srv_seterr(err, errlen, NN_EINVAL, "%sunknown field \"%s\"; accepted: %s", where,
-                          key, top ? accepted_fields : "pixels, width, height, model, return_input");
+                              key,
+                              top ? accepted_fields : "pixels, width, height, model, return_input");
         }
         if (dup)
             return srv_seterr(err, errlen, NN_EINVAL, "%sduplicate field \"%s\"", where, key);
@@ -599,8 +597,7 @@ static int slow_object(struct drafts *ds, struct draft *d, const cJSON *obj, int
     return 0;
 }
 
-static int parse_slow(struct drafts *ds, const char *body, size_t len, char *err,
-                      size_t errlen)
+static int parse_slow(struct drafts *ds, const char *body, size_t len, char *err, size_t errlen)
 {
     int rc = prescan(body, len, err, errlen);
     if (rc != 0)
@@ -616,17 +613,18 @@ static int parse_slow(struct drafts *ds, const char *body, size_t len, char *err
         near[n] = '\0';
         if (at >= len)
             return srv_seterr(err, errlen, NN_EINVAL, "invalid JSON: unexpected end at byte %zu",
-                          at);
-        return srv_seterr(err, errlen, NN_EINVAL, "invalid JSON at byte %zu near \"%s\"", at,
-                      near);
+                              at);
+        return srv_seterr(err, errlen, NN_EINVAL, "invalid JSON at byte %zu near \"%s\"", at, near);
     }
     size_t at = (size_t)(end - body);
     while (at < len &&
            (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t'))
         at++;
     if (at < len) {
-        rc = srv_seterr(err, errlen, NN_EINVAL, "invalid JSON: unexpected data after the value at "
-                    "byte %zu", at);
+        rc = srv_seterr(err, errlen, NN_EINVAL,
+                        "invalid JSON: unexpected data after the value at "
+                        "byte %zu",
+                        at);
         goto out;
     }
     rc = slow_object(ds, &ds->top, root, 1, "", err, errlen);
@@ -639,15 +637,15 @@ out:
 /* Public                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-int srv_request_parse_json(struct srv_request *req, const char *body, size_t len,
-                           unsigned flags, char *err, size_t errlen)
+int srv_request_parse_json(struct srv_request *req, const char *body, size_t len, unsigned flags,
+                           char *err, size_t errlen)
 {
     memset(req, 0, sizeof *req);
     if (err && errlen)
         err[0] = '\0';
     if (len == 0)
         return srv_seterr(err, errlen, NN_EINVAL,
-                      "empty body: send a JSON object such as {\"pixels\":[784 numbers]}");
+                          "empty body: send a JSON object such as {\"pixels\":[784 numbers]}");
     struct drafts ds;
     memset(&ds, 0, sizeof ds);
     draft_init(&ds.top);

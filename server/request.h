@@ -40,7 +40,7 @@ struct srv_request {
     int n;                    /* images */
     struct srv_image *images; /* n; points at `one` for a single image */
     struct srv_image one;
-    int fast;                 /* 1 when the fast path parsed it (for tests) */
+    int fast; /* 1 when the fast path parsed it (for tests) */
 };
 
 /* Flags for srv_request_parse_json. */
@@ -55,8 +55,8 @@ struct srv_request {
  * sentence for the client in err ("pixels has 783 numbers, expected 784", "value 3.5 at index
  * 17 is outside [0,1]"). Thread-safe.
  */
-int srv_request_parse_json(struct srv_request *req, const char *body, size_t len,
-                           unsigned flags, char *err, size_t errlen);
+int srv_request_parse_json(struct srv_request *req, const char *body, size_t len, unsigned flags,
+                           char *err, size_t errlen);
 
 /* Frees the pixels of every image; req becomes empty. Accepts NULL and empty requests. */
 void srv_request_free(struct srv_request *req);

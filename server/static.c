@@ -53,10 +53,7 @@ int srv_static_new(struct srv_static **out, const char *dir, char *err, size_t e
     return 0;
 }
 
-void srv_static_free(struct srv_static *st)
-{
-    free(st);
-}
+void srv_static_free(struct srv_static *st) { free(st); }
 
 int srv_static_path_ok(const char *p)
 {
@@ -130,8 +127,8 @@ int srv_static_open(const struct srv_static *st, const char *url_path, struct sr
     char joined[PATH_MAX], real[PATH_MAX];
     size_t n = strlen(url_path);
     const char *index = url_path[n - 1] == '/' ? "index.html" : "";
-    int len = snprintf(joined, sizeof joined, "%.*s%s%s", (int)st->root_len, st->root, url_path,
-                       index);
+    int len =
+        snprintf(joined, sizeof joined, "%.*s%s%s", (int)st->root_len, st->root, url_path, index);
     if (len < 0 || (size_t)len >= sizeof joined)
         return -1;
     if (!realpath(joined, real))

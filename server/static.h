@@ -16,11 +16,11 @@
 struct srv_static;
 
 struct srv_static_file {
-    int fd;                /* open for reading; the caller closes it */
+    int fd; /* open for reading; the caller closes it */
     uint64_t size;
-    int64_t mtime;         /* seconds */
-    const char *mime;      /* static string */
-    char etag[48];         /* "size-mtime_ns" in quotes */
+    int64_t mtime;    /* seconds */
+    const char *mime; /* static string */
+    char etag[48];    /* "size-mtime_ns" in quotes */
 };
 
 /* Resolves dir with realpath and checks it is a directory. err: "web: No such file...". */

@@ -100,9 +100,8 @@ static void run_once(int impl, const struct shape *s, struct operands *o, int th
         return;
     }
 #ifdef DIGITS_BENCH_OPENBLAS
-    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
-                s->tb ? CblasTrans : CblasNoTrans, s->M, s->N, s->K, 1.0f, o->A, o->lda, o->B,
-                o->ldb, s->beta, o->C, o->ldc);
+    cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                s->M, s->N, s->K, 1.0f, o->A, o->lda, o->B, o->ldb, s->beta, o->C, o->ldc);
 #endif
 }
 
@@ -216,9 +215,8 @@ int main(void)
                 printf("{\"bench\":\"sgemm\",\"impl\":\"%s\",\"isa\":\"%s\",\"shape\":\"%s\","
                        "\"op\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"beta\":%g,\"threads\":%d,"
                        "\"gflops\":%.1f,\"median_ms\":%.4f,\"reps\":%d}\n",
-                       impl ? "openblas" : "digits", impl ? "auto" : isa, s->name, op_name(s),
-                       s->M, s->N, s->K, (double)s->beta, th, gflops[impl][si][ti], med * 1e3,
-                       reps);
+                       impl ? "openblas" : "digits", impl ? "auto" : isa, s->name, op_name(s), s->M,
+                       s->N, s->K, (double)s->beta, th, gflops[impl][si][ti], med * 1e3, reps);
                 fflush(stdout);
             }
             free(o.A);

@@ -207,8 +207,8 @@ static void race(const struct bench *b, const char *name, const char *arch,
     printf("{\"bench\":\"time_to_acc\",\"model\":\"%s\",\"arch\":\"%s\",\"batch\":%d,"
            "\"threads\":%d,\"goal\":%.3f,\"best_acc\":%.4f,\"steps\":%lld,\"seconds\":%.2f,"
            "\"target_s\":%.1f,\"met\":%s}\n",
-           name, arch, cfg->batch, b->threads, goal, r.best, (long long)r.steps, r.train_s,
-           target, r.reached && r.train_s <= target ? "true" : "false");
+           name, arch, cfg->batch, b->threads, goal, r.best, (long long)r.steps, r.train_s, target,
+           r.reached && r.train_s <= target ? "true" : "false");
     fflush(stdout);
     nn_trainer_free(tr);
     nn_model_free(m);

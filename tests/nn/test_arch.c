@@ -61,8 +61,9 @@ Test(arch, model_rejects_layers_that_do_not_fit_the_input)
     int n;
     char err[256] = "";
     nn_model *m = NULL;
-    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &n, "conv:4:5:1:0,pool:8,dense:10",
-                               NN_LAYER_RELU, err, sizeof err), NN_OK);
+    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &n, "conv:4:5:1:0,pool:8,dense:10", NN_LAYER_RELU,
+                               err, sizeof err),
+                 NN_OK);
     cr_expect_lt(nn_model_new(&m, 1, 8, 8, l, n, NULL, err, sizeof err), 0);
     cr_expect_null(m);
     cr_expect(strstr(err, "pool") != NULL, "message names the layer: %s", err);

@@ -165,8 +165,8 @@ static void check_conv(int N, int C, int H, int W, int F, int K, int s, int p)
     nn_conv_backward(di1, dw1, dw1 + L.n_w, dout, in, w, scratch, NULL, &L, N, 1);
     nn_conv_backward(di2, dw2, dw2 + L.n_w, dout, in, w, scratch, kept, &L, N, 2);
     double tol_w = 1e-5 * sqrt((double)N * L.out_h * L.out_w) + 1e-5;
-    cr_expect(close_enough(di1, diref, nin, tol, "conv dinp"), "N=%d C=%d K=%d s=%d p=%d", N, C,
-              K, s, p);
+    cr_expect(close_enough(di1, diref, nin, tol, "conv dinp"), "N=%d C=%d K=%d s=%d p=%d", N, C, K,
+              s, p);
     cr_expect(close_enough(dw1, dwref, L.n_w + L.n_b, tol_w, "conv dw/db"),
               "N=%d C=%d K=%d s=%d p=%d", N, C, K, s, p);
     cr_expect_eq(memcmp(di1, di2, nin * sizeof(float)), 0,
@@ -200,7 +200,7 @@ Test(conv, matches_naive_loops_on_odd_shapes_strides_and_padding)
 
 Test(conv, batches_larger_than_one_sample_group_match_naive_loops)
 {
-    check_conv(70, 1, 12, 12, 8, 5, 1, 0); /* groups of 64: one full group and a tail */
+    check_conv(70, 1, 12, 12, 8, 5, 1, 0);  /* groups of 64: one full group and a tail */
     check_conv(45, 8, 12, 12, 16, 5, 1, 2); /* groups of a handful of samples */
 }
 
@@ -270,8 +270,7 @@ static void check_bytes(int N, int I, int O)
     for (int threads = 1; threads <= 2; threads++) {
         nn_dense_forward(o1, xf, w, b, N, I, O, threads);
         cr_assert_eq(nn_dense_forward_u8(o2, x, idx, w, b, N, I, O, threads), NN_OK);
-        cr_expect_eq(memcmp(o1, o2, (size_t)N * O * sizeof *o1), 0, "forward, %d threads",
-                     threads);
+        cr_expect_eq(memcmp(o1, o2, (size_t)N * O * sizeof *o1), 0, "forward, %d threads", threads);
         nn_dense_backward(NULL, g1, g1 + (size_t)O * I, dout, xf, w, N, I, O, threads);
         cr_assert_eq(nn_dense_backward_u8(g2, g2 + (size_t)O * I, dout, x, idx, N, I, O, threads),
                      NN_OK);

@@ -17,7 +17,7 @@ struct dims {
 };
 
 static const struct dims odd_shapes[] = {
-    {1, 1, 1},    {1, 784, 1},  {1, 1, 784},   {33, 17, 5},   {7, 300, 129}, {64, 64, 64},
+    {1, 1, 1},      {1, 784, 1},   {1, 1, 784},   {33, 17, 5},   {7, 300, 129}, {64, 64, 64},
     {250, 97, 513}, {13, 33, 257}, {32, 10, 256}, {10, 256, 32}, {12, 32, 256}, {5, 1, 300},
 };
 
@@ -74,8 +74,8 @@ static int check_case(enum nn_gemm_isa isa, int ta, int tb, struct dims d, int p
                 if (bad < 3) {
                     cr_log_error("%s %c%c M=%d N=%d K=%d pad=%d alpha=%g beta=%g threads=%d: "
                                  "C[%d][%d] = %.9g, naive %.9g",
-                                 nn_sgemm_isa_name(isa), ta ? 'T' : 'N', tb ? 'T' : 'N', d.M,
-                                 d.N, d.K, pad, (double)alpha, (double)beta, threads, i, j,
+                                 nn_sgemm_isa_name(isa), ta ? 'T' : 'N', tb ? 'T' : 'N', d.M, d.N,
+                                 d.K, pad, (double)alpha, (double)beta, threads, i, j,
                                  (double)C[at], (double)R[at]);
                 }
                 bad++;
@@ -147,8 +147,8 @@ Test(gemm, tuned_matches_naive_with_padded_leading_dimensions)
 static int alpha_beta_cases(enum nn_gemm_isa isa)
 {
     int bad = 0;
-    const float ab[][2] = {{1.0f, 1.0f}, {0.5f, -2.0f}, {-1.5f, 0.0f}, {2.0f, 0.25f},
-                           {0.0f, 3.0f}, {0.0f, 0.0f}};
+    const float ab[][2] = {{1.0f, 1.0f},  {0.5f, -2.0f}, {-1.5f, 0.0f},
+                           {2.0f, 0.25f}, {0.0f, 3.0f},  {0.0f, 0.0f}};
     const struct dims d[] = {{33, 17, 5}, {64, 64, 64}, {13, 33, 600}, {32, 10, 256}};
     for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++) {
         for (size_t s = 0; s < sizeof d / sizeof d[0]; s++) {
@@ -178,8 +178,7 @@ static int nan_output_case(enum nn_gemm_isa isa)
             cr_assert_not_null(C);
             for (size_t i = 0; i < (size_t)M * N; i++)
                 C[i] = NAN;
-            nn_sgemm_isa(isa, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N,
-                         2);
+            nn_sgemm_isa(isa, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N, 2);
             for (size_t i = 0; i < (size_t)M * N; i++)
                 bad += !isfinite(C[i]);
             free(A);
@@ -190,16 +189,13 @@ static int nan_output_case(enum nn_gemm_isa isa)
     return bad;
 }
 
-Test(gemm, beta_zero_ignores_nan_in_c)
-{
-    cr_expect_eq(for_each_isa(nan_output_case), 0);
-}
+Test(gemm, beta_zero_ignores_nan_in_c) { cr_expect_eq(for_each_isa(nan_output_case), 0); }
 
 static int thread_bits_case(enum nn_gemm_isa isa)
 {
     /* Shapes above the threading threshold, with ragged edges and K over several blocks. */
-    const struct dims d[] = {{128, 256, 784}, {250, 97, 513}, {256, 784, 32}, {37, 1000, 300},
-                             {300, 45, 700}, {64, 196, 800}};
+    const struct dims d[] = {{128, 256, 784}, {250, 97, 513}, {256, 784, 32},
+                             {37, 1000, 300}, {300, 45, 700}, {64, 196, 800}};
     int bad = 0;
     for (size_t s = 0; s < sizeof d / sizeof d[0]; s++) {
         for (int op = 0; op < 4; op++) {

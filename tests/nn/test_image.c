@@ -161,8 +161,8 @@ Test(image, mnist_digits_come_back_almost_unchanged)
     }
     mad /= n;
     corr /= n;
-    cr_log_info("MNIST round trip: mean |diff| %.4f, correlation mean %.4f, min %.4f", mad,
-                corr, worst);
+    cr_log_info("MNIST round trip: mean |diff| %.4f, correlation mean %.4f, min %.4f", mad, corr,
+                worst);
     cr_expect_lt(mad, 0.035, "mean absolute difference %.4f", mad);
     cr_expect_gt(corr, 0.95, "mean correlation %.4f", corr);
     cr_expect_gt(worst, 0.75, "lowest correlation %.4f", worst);
@@ -502,8 +502,7 @@ static void expect_strokes(const float *ink)
     for (int y = 0; y < PH; y++) {
         for (int x = 0; x < PW; x++) {
             float want = in_stroke(x, y) ? 1.0f : 0.0f;
-            cr_assert_float_eq(ink[y * PW + x], want, 0.01, "(%d,%d) is %g", x, y,
-                               ink[y * PW + x]);
+            cr_assert_float_eq(ink[y * PW + x], want, 0.01, "(%d,%d) is %g", x, y, ink[y * PW + x]);
         }
     }
 }

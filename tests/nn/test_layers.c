@@ -228,8 +228,8 @@ static void expect_single_matches_batch(nn_model *m, const float *x, int n, cons
     for (int i = 0; i < n; i++) {
         cr_assert_eq(nn_model_predict(m, x + (size_t)i * I, ps, one), NN_OK);
         for (int k = 0; k < CLASSES; k++)
-            cr_assert_float_eq(ps[k], pb[i * CLASSES + k], 2e-6f, "%s: image %d class %d", what,
-                               i, k);
+            cr_assert_float_eq(ps[k], pb[i * CLASSES + k], 2e-6f, "%s: image %d class %d", what, i,
+                               k);
     }
     nn_workspace_free(one);
     nn_workspace_free(many);

@@ -150,8 +150,7 @@ static void expect_load(const char *images, const char *labels, int want, const 
     memset(&ds, 0xab, sizeof(ds));
     char err[512] = "";
     int st = nn_dataset_load_idx(&ds, images, labels, err, sizeof(err));
-    cr_assert_eq(st, want, "status %d (%s), expected %d; err: %s", st, nn_strerror(st), want,
-                 err);
+    cr_assert_eq(st, want, "status %d (%s), expected %d; err: %s", st, nn_strerror(st), want, err);
     if (want != NN_OK) {
         cr_expect_null(ds.images);
         cr_expect_null(ds.labels);
@@ -231,8 +230,7 @@ Test(mnist, missing_directory_is_an_io_error_naming_the_file)
     char err[256] = "";
     cr_expect_eq(nn_dataset_load_mnist(&ds, "/nonexistent-digits", "train", err, sizeof(err)),
                  NN_EIO);
-    cr_expect_not_null(strstr(err, "/nonexistent-digits/train-images-idx3-ubyte"), "err: %s",
-                       err);
+    cr_expect_not_null(strstr(err, "/nonexistent-digits/train-images-idx3-ubyte"), "err: %s", err);
     cr_expect_null(ds.images);
 }
 
@@ -261,8 +259,7 @@ Test(idx, gzip_copy_of_the_test_set_loads_like_the_raw_files)
     write_idx(tmp_path("images"), 0x08, 3, idims, raw.images, raw.n * 784, 0, 1);
     write_idx(tmp_path("labels"), 0x08, 1, ldims, raw.labels, raw.n, 0, 1);
     char err[512] = "";
-    cr_assert_eq(nn_dataset_load_idx(&gz, tmp_path("images"), tmp_path("labels"), err,
-                                     sizeof(err)),
+    cr_assert_eq(nn_dataset_load_idx(&gz, tmp_path("images"), tmp_path("labels"), err, sizeof(err)),
                  NN_OK, "%s", err);
     cr_expect_eq(gz.n, raw.n);
     cr_expect_eq(memcmp(gz.images, raw.images, raw.n * 784), 0);
@@ -395,8 +392,7 @@ Test(idx, dimensions_disagreeing_with_the_size_are_rejected)
     write_labels(tmp_path("l"), 3, 0);
     expect_load(tmp_path("short"), tmp_path("l"), NN_EFORMAT, tmp_path("short"),
                 "truncated: expected 2352 bytes of pixels, got 1568");
-    expect_load(tmp_path("long"), tmp_path("l"), NN_EFORMAT, tmp_path("long"),
-                "trailing bytes");
+    expect_load(tmp_path("long"), tmp_path("l"), NN_EFORMAT, tmp_path("long"), "trailing bytes");
 }
 
 Test(idx, one_trailing_byte_is_rejected_raw_and_gzip)
@@ -415,8 +411,7 @@ Test(idx, image_and_label_counts_must_agree)
 {
     write_images(tmp_path("i"), 6, 4, 4, 0);
     write_labels(tmp_path("l"), 5, 0);
-    expect_load(tmp_path("i"), tmp_path("l"), NN_EFORMAT, tmp_path("i"),
-                "has 6 images but");
+    expect_load(tmp_path("i"), tmp_path("l"), NN_EFORMAT, tmp_path("i"), "has 6 images but");
 }
 
 Test(idx, label_above_9_is_rejected_with_its_index)
@@ -476,21 +471,43 @@ static const struct parse_case parse_cases[] = {
     {"labels, one missing", 1, {0, 0, 8, 1, 0, 0, 0, 2, 7}, 9, NN_EFORMAT, 0, 0, 0},
     {"labels, one extra", 1, {0, 0, 8, 1, 0, 0, 0, 2, 7, 9, 1}, 11, NN_EFORMAT, 0, 0, 0},
     {"label 255", 1, {0, 0, 8, 1, 0, 0, 0, 1, 255}, 9, NN_EFORMAT, 0, 0, 0},
-    {"images as labels", 1, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5}, 17,
-     NN_EFORMAT, 0, 0, 0},
-    {"one 1x2 image", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 5, 6}, 18, NN_OK, 1,
-     1, 2},
-    {"one 1x2 image, a byte short", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 5}, 17,
-     NN_EFORMAT, 0, 0, 0},
-    {"header only", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2}, 16, NN_EFORMAT, 0, 0,
+    {"images as labels",
+     1,
+     {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5},
+     17,
+     NN_EFORMAT,
+     0,
+     0,
      0},
+    {"one 1x2 image",
+     3,
+     {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 5, 6},
+     18,
+     NN_OK,
+     1,
+     1,
+     2},
+    {"one 1x2 image, a byte short",
+     3,
+     {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 5},
+     17,
+     NN_EFORMAT,
+     0,
+     0,
+     0},
+    {"header only", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2}, 16, NN_EFORMAT, 0, 0, 0},
     {"dims cut short", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0}, 10, NN_EFORMAT, 0, 0, 0},
-    {"signed byte type", 3, {0, 0, 9, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5}, 17, NN_EFORMAT,
-     0, 0, 0},
+    {"signed byte type",
+     3,
+     {0, 0, 9, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5},
+     17,
+     NN_EFORMAT,
+     0,
+     0,
+     0},
     {"nonzero first byte", 1, {1, 0, 8, 1, 0, 0, 0, 1, 5}, 9, NN_EFORMAT, 0, 0, 0},
     {"rows 0", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}, 16, NN_ERANGE, 0, 0, 0},
-    {"cols 4097", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0x10, 1}, 16, NN_ERANGE, 0, 0,
-     0},
+    {"cols 4097", 3, {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0x10, 1}, 16, NN_ERANGE, 0, 0, 0},
     {"n 2^32-1", 1, {0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff}, 8, NN_ERANGE, 0, 0, 0},
 };
 
@@ -502,8 +519,7 @@ Test(idx, memory_parser_follows_the_table)
         const uint8_t *data = (const uint8_t *)"x";
         char err[256] = "";
         int st = nn_idx_parse(&hdr, &data, c->bytes, c->len, c->ndims, "mem", err, sizeof(err));
-        cr_expect_eq(st, c->status, "%s: status %d, expected %d (%s)", c->what, st, c->status,
-                     err);
+        cr_expect_eq(st, c->status, "%s: status %d, expected %d (%s)", c->what, st, c->status, err);
         if (c->status == NN_OK && st == NN_OK) {
             cr_expect_eq(hdr.n, c->n, "%s", c->what);
             cr_expect_eq(hdr.rows, c->rows, "%s", c->what);

@@ -383,8 +383,7 @@ Test(model_file, the_committed_version_1_file_loads_and_matches_what_we_write_to
     cr_assert_eq(nn_model_load(&m, GOLDEN, err, sizeof err), NN_OK, "%s", err);
     assert_models_equal(m, ref);
     save_tiny(&now, &nn);
-    cr_assert(nn == ng && memcmp(now, golden, ng) == 0,
-              "the writer no longer produces " GOLDEN);
+    cr_assert(nn == ng && memcmp(now, golden, ng) == 0, "the writer no longer produces " GOLDEN);
     free(golden);
     free(now);
     nn_model_free(m);
@@ -474,8 +473,10 @@ Test(model_file, a_bit_flip_anywhere_is_rejected)
             buf[i] ^= (unsigned char)(1u << bit);
             /* The header fields are checked before the checksum; CRC-32 catches every single
              * bit error elsewhere. */
-            int want = i < 8 ? NN_EFORMAT : i < 12 ? NN_EVERSION : i < 20 ? NN_EFORMAT
-                                                                          : NN_ECHECKSUM;
+            int want = i < 8    ? NN_EFORMAT
+                       : i < 12 ? NN_EVERSION
+                       : i < 20 ? NN_EFORMAT
+                                : NN_ECHECKSUM;
             cr_assert_eq(rc, want, "byte %zu bit %d: %d %s", i, bit, rc, err);
             cr_assert_null(m);
         }
@@ -665,8 +666,8 @@ Test(model_file, an_unknown_optional_section_is_skipped_and_a_required_one_refus
 {
     unsigned char *buf, *out;
     size_t size, ns;
-    unsigned char extra[12 + 5] = {'N', 'O', 'T', 'E', 0, 0, 0, 0, 5, 0, 0, 0,
-                                   'h', 'e', 'l', 'l', 'o'};
+    unsigned char extra[12 + 5] = {'N', 'O', 'T', 'E', 0,   0,   0,   0,  5,
+                                   0,   0,   0,   'h', 'e', 'l', 'l', 'o'};
     char err[256] = "";
     nn_model *m = NULL;
 
@@ -711,8 +712,8 @@ Test(model_file, a_missing_or_repeated_section_is_rejected)
 /* Files and atomic saves                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-Test(model_file, loading_a_missing_file_is_an_io_error_naming_the_path,
-     .init = make_tmpdir, .fini = remove_tmpdir)
+Test(model_file, loading_a_missing_file_is_an_io_error_naming_the_path, .init = make_tmpdir,
+     .fini = remove_tmpdir)
 {
     char err[512] = "", path[128];
     nn_model *m = NULL;

@@ -207,8 +207,8 @@ static int xml_balanced(const char *s, char *why, size_t whylen)
     return 1;
 }
 
-static struct nn_history_point point(int epoch, float train_loss, float train_acc,
-                                     float test_loss, float test_acc)
+static struct nn_history_point point(int epoch, float train_loss, float train_acc, float test_loss,
+                                     float test_acc)
 {
     struct nn_history_point p = {.epoch = epoch,
                                  .step = 100 * (int64_t)epoch,
@@ -482,10 +482,7 @@ static const unsigned char *pixel(const unsigned char *rgb, int w, int x, int y)
     return rgb + ((size_t)y * w + x) * 3;
 }
 
-static int is_red(const unsigned char *p)
-{
-    return p[0] > 180 && p[1] < 80 && p[2] < 80;
-}
+static int is_red(const unsigned char *p) { return p[0] > 180 && p[1] < 80 && p[2] < 80; }
 
 /* Number of red pixels on the outer frame ring of cell i. */
 static int red_frame_pixels(const unsigned char *rgb, int w, int i)
@@ -590,12 +587,10 @@ Test(report, digit_grid_png_rejects_more_digits_than_the_dataset_has)
     cr_assert_eq(nn_report_digit_grid_png(path, &g.ds, g.predicted, 13, err, sizeof err),
                  NN_EINVAL);
     cr_assert_not_null(strstr(err, "13"), "err: %s", err);
-    cr_assert_eq(nn_report_digit_grid_png(path, &g.ds, g.predicted, 0, err, sizeof err),
-                 NN_EINVAL);
+    cr_assert_eq(nn_report_digit_grid_png(path, &g.ds, g.predicted, 0, err, sizeof err), NN_EINVAL);
     cr_assert_eq(nn_report_digit_grid_png(path, &g.ds, NULL, 1, err, sizeof err), NN_EINVAL);
     g.ds.rows = 0;
-    cr_assert_eq(nn_report_digit_grid_png(path, &g.ds, g.predicted, 1, err, sizeof err),
-                 NN_ERANGE);
+    cr_assert_eq(nn_report_digit_grid_png(path, &g.ds, g.predicted, 1, err, sizeof err), NN_ERANGE);
     cr_assert_eq(count_entries(tmpdir, NULL), 0);
     free_grid(&g);
 }
@@ -643,8 +638,8 @@ Test(report, ascii_digit_draws_an_mnist_digit_recognisably)
 {
     /* A 7x5 "1": a vertical stroke with a foot. */
     const uint8_t px[35] = {
-        0, 0, 255, 0, 0,  0, 255, 255, 0, 0, 0, 0, 255, 0, 0, 0,   0,   255,
-        0, 0, 0, 0, 255, 0, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 0,
+        0, 0, 255, 0, 0,   0, 255, 255, 0, 0,   0, 0, 255, 0,   0,   0,   0, 255,
+        0, 0, 0,   0, 255, 0, 0,   0,   0, 255, 0, 0, 0,   255, 255, 255, 0,
     };
     char buf[64];
     cr_assert_eq(nn_report_ascii_digit(buf, sizeof buf, px, 7, 5), 42);

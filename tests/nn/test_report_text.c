@@ -16,8 +16,10 @@ Test(report_text, confusion_table_has_a_row_per_digit_with_its_counts)
     cr_expect(strstr(buf, "rows: true digit") != NULL);
     const char *row4 = strstr(buf, "\n  4: ");
     cr_assert_not_null(row4);
-    cr_expect(strncmp(row4 + 1, "  4:       0      0      0      0   1004      0      0      0      0      7",
-                      75) == 0, "%.80s", row4 + 1);
+    cr_expect(strncmp(row4 + 1,
+                      "  4:       0      0      0      0   1004      0      0      0      0      7",
+                      75) == 0,
+              "%.80s", row4 + 1);
     /* a short buffer is truncated, terminated, and told the size it needed */
     int need = nn_report_confusion_text(tiny, sizeof tiny, (const uint32_t(*)[NN_CLASSES_MAX])conf);
     cr_expect_eq(need, n);

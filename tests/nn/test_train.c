@@ -60,7 +60,8 @@ Test(train, small_run_lowers_the_loss_and_beats_chance_by_far)
     load_slice(&train, "train", 3000);
     load_slice(&test, "test", 1000);
 
-    struct nn_layer_spec l[3] = {{.kind = NN_LAYER_DENSE, .units = 32}, {.kind = NN_LAYER_RELU},
+    struct nn_layer_spec l[3] = {{.kind = NN_LAYER_DENSE, .units = 32},
+                                 {.kind = NN_LAYER_RELU},
                                  {.kind = NN_LAYER_DENSE, .units = 10}};
     struct nn_rng rng;
     nn_model *fresh = NULL;
@@ -122,8 +123,8 @@ static uint8_t tiny_images[10 * 4], tiny_labels[10];
 
 static struct nn_dataset tiny_dataset(void)
 {
-    struct nn_dataset ds = {.images = tiny_images, .labels = tiny_labels, .n = 10, .rows = 2,
-                            .cols = 2};
+    struct nn_dataset ds = {
+        .images = tiny_images, .labels = tiny_labels, .n = 10, .rows = 2, .cols = 2};
     return ds;
 }
 

@@ -66,8 +66,7 @@ static const struct parse_case parse_cases[] = {
     {"{\"images\":[[[[[0]]]]]}", 0, NULL, NULL, NN_EINVAL, "nested deeper than 4", 0, 0, 0},
     {"{\"images\":{}}", 0, NULL, NULL, NN_EINVAL, "images must be an array", 0, 0, 0},
     {"{\"images\":[]}", 0, NULL, NULL, NN_EINVAL, "images is empty", 0, 0, 0},
-    {"{\"pixels\":[0]} {}", 0, NULL, NULL, NN_EINVAL, "unexpected data after the value", 0, 0,
-     0},
+    {"{\"pixels\":[0]} {}", 0, NULL, NULL, NN_EINVAL, "unexpected data after the value", 0, 0, 0},
     {"{\"model\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
      "\"pixels\":[0]}",
      0, NULL, NULL, NN_EINVAL, "model must be a string of at most 63 bytes", 0, 0, 0},
@@ -119,9 +118,20 @@ Test(request, defaults_from_the_top_level_apply_to_batch_entries)
 
 Test(request, fast_path_and_cjson_give_bit_identical_pixels)
 {
-    static const char *const values[] = {"0", "1", "0.5", "0.1", "0.333", "0.001", "1e-3",
-                                         "1E-3", "0.9999999", "-0", "0.0", "123e-5",
-                                         "0.00000000000000000001", "0.30000000000000004"};
+    static const char *const values[] = {"0",
+                                         "1",
+                                         "0.5",
+                                         "0.1",
+                                         "0.333",
+                                         "0.001",
+                                         "1e-3",
+                                         "1E-3",
+                                         "0.9999999",
+                                         "-0",
+                                         "0.0",
+                                         "123e-5",
+                                         "0.00000000000000000001",
+                                         "0.30000000000000004"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char *body = pixels_body(784, values[i], "");
         struct srv_request a, b;
@@ -157,12 +167,18 @@ Test(buf, numbers_are_formatted_as_short_valid_json)
         double v;
         const char *want;
     } cases[] = {
-        {0, "0"},           {1, "1"},
-        {0.5, "0.5"},       {0.123456789, "0.123457"},
-        {0.99999999, "1"},  {1e-7, "1e-7"},
-        {3.14159e-12, "3.14159e-12"}, {0.000123456, "0.000123456"},
-        {NAN, "null"},      {INFINITY, "null"},
-        {2.5, "2.5"},       {0.1, "0.1"},
+        {0, "0"},
+        {1, "1"},
+        {0.5, "0.5"},
+        {0.123456789, "0.123457"},
+        {0.99999999, "1"},
+        {1e-7, "1e-7"},
+        {3.14159e-12, "3.14159e-12"},
+        {0.000123456, "0.000123456"},
+        {NAN, "null"},
+        {INFINITY, "null"},
+        {2.5, "2.5"},
+        {0.1, "0.1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct srv_buf b;
@@ -212,10 +228,10 @@ Test(static_files, path_rules_reject_traversal_and_hidden_names)
         const char *path;
         int ok;
     } cases[] = {
-        {"/", 1},          {"/index.html", 1},      {"/sub/", 1},       {"/sub/a.js", 1},
-        {"", 0},           {"index.html", 0},       {"/..", 0},         {"/../x", 0},
-        {"/a/../x", 0},    {"/a/./x", 0},           {"//x", 0},         {"/a//x", 0},
-        {"/.git/config", 0}, {"/a\\..\\x", 0},      {"/a\x01", 0},      {"/.", 0},
+        {"/", 1},          {"/index.html", 1}, {"/sub/", 1},        {"/sub/a.js", 1}, {"", 0},
+        {"index.html", 0}, {"/..", 0},         {"/../x", 0},        {"/a/../x", 0},   {"/a/./x", 0},
+        {"//x", 0},        {"/a//x", 0},       {"/.git/config", 0}, {"/a\\..\\x", 0}, {"/a\x01", 0},
+        {"/.", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_expect_eq(srv_static_path_ok(cases[i].path), cases[i].ok, "%s", cases[i].path);
@@ -255,7 +271,7 @@ Test(decode, images_are_checked_before_decoding)
     bmp[10] = 54;
     bmp[14] = 40;
     bmp[18] = 0xa0, bmp[19] = 0x86, bmp[20] = 0x01; /* width 100000 */
-    bmp[22] = 1;                                     /* height 1 */
+    bmp[22] = 1;                                    /* height 1 */
     bmp[26] = 1;
     bmp[28] = 24;
     int rc = srv_image_decode(&px, &w, &h, bmp, sizeof bmp, err, sizeof err);
