@@ -201,11 +201,19 @@ static void section_end(struct writer *w, size_t len_at)
     put_u32(w->p + len_at, (uint32_t)(w->pos - len_at - 4));
 }
 
-/* The metadata strings in file order, with their struct field sizes. */
+/* The metadata strings in file order, with their struct field sizes. One per line, left alone
+ * by clang-format, which reflows X-macro lists differently on every pass. */
+/* clang-format off */
 #define META_STRINGS(X, m)                                                                         \
     X(m, name)                                                                                     \
-    X(m, dataset) X(m, dataset_sha256) X(m, trainer_version) X(m, optimizer) X(m, schedule)        \
-        X(m, augment) X(m, command)
+    X(m, dataset)                                                                                  \
+    X(m, dataset_sha256)                                                                           \
+    X(m, trainer_version)                                                                          \
+    X(m, optimizer)                                                                                \
+    X(m, schedule)                                                                                 \
+    X(m, augment)                                                                                  \
+    X(m, command)
+/* clang-format on */
 
 static int check_meta_for_save(const struct nn_meta *meta, size_t *strings_len, char *err,
                                size_t errlen)
