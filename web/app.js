@@ -26,16 +26,20 @@ const state = {
     timer: 0,
     offline: false,
     retryTimer: 0,
+    countdown: 0,
     input: null,      // the 28x28 input on screen
 };
 
 // ---------------------------------------------------------------------------------------------
 // Status line
 
-function setStatus(kind, text) {
+// text goes to the live region (read out); extra (a ticking countdown) is shown only
+function setStatus(kind, text, extra = '') {
     const s = $('status');
     s.dataset.state = kind;
     $('status-text').textContent = text;
+    $('status-countdown').textContent = extra;
+    if (kind !== 'offline') clearInterval(state.countdown);
 }
 
 function readyStatus() {
@@ -385,10 +389,20 @@ function goOffline(reason) {
 
 function scheduleRetry(delay, reason) {
     clearTimeout(state.retryTimer);
-    const secs = Math.max(1, Math.round(delay / 1000));
-    setStatus('offline', `${reason || 'Cannot reach the digits server.'} Retrying in ${secs} s…`);
+    clearInterval(state.countdown);
+    const text = `${reason || 'Cannot reach the digits server.'} Retrying`;
+    const due = Date.now() + delay;
+    // the seconds tick outside the live region, so screen readers hear the message once
+    const tick = () => {
+        const secs = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+        $('status-countdown').textContent = ` in ${secs} s…`;
+    };
+    setStatus('offline', text);
+    tick();
+    state.countdown = setInterval(tick, 250);
     state.retryTimer = setTimeout(async () => {
-        setStatus('offline', `${reason || 'Cannot reach the digits server.'} Retrying now…`);
+        clearInterval(state.countdown);
+        setStatus('offline', text, ' now…');
         try {
             await api.health();
             await loadModels();

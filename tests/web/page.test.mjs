@@ -298,9 +298,23 @@ test('server down: a clear message, then recovery when it is back', async () => 
         await page.waitForSelector('#status[data-state="offline"]', { timeout: 5000 });
         assert.match(await page.textContent('#status'), /cannot reach the digits server/i);
         await shot(page, 'desktop-light-offline');
+        // the wait counts down, outside the live region (read out once, not every second)
+        const countdown = () => {
+            const t = document.querySelector('#status-countdown').textContent;
+            const m = /in (\d+) s/.exec(t);
+            return m ? Number(m[1]) : /now/.test(t) ? 0 : -1;
+        };
+        const first = await (await page.waitForFunction(
+            (f) => { const n = new Function(`return (${f})()`)(); return n >= 2 ? n : null; },
+            countdown.toString(), { timeout: 10000 })).jsonValue();
+        await page.waitForFunction(
+            ([f, n]) => { const v = new Function(`return (${f})()`)(); return v >= 0 && v < n; },
+            [countdown.toString(), first], { timeout: 3000 });
+        assert.equal(await page.getAttribute('#status-countdown', 'aria-hidden'), 'true');
 
         srv = await startServer([mainModel()], port);
         await page.waitForSelector('#status[data-state="ok"]', { timeout: 15000 });
+        assert.equal(await page.textContent('#status-countdown'), '', 'no countdown once back');
         assert.equal(await settledPrediction(page), '1', 'the drawing is predicted once the server is back');
         // While the server was down the browser itself logs the refused connections.
         noErrors(errors.filter((e) => !/Failed to load resource: net::ERR_CONNECTION_REFUSED/.test(e)));
