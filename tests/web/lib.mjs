@@ -164,6 +164,26 @@ export async function drawTouch(page, cdp, strokes) {
     }
 }
 
+// A stylus: Chromium's CDP mouse events with pointerType "pen" (pressure 0.5 while down), so
+// the page sees real pointer events of type pen.
+export async function drawPen(page, cdp, strokes) {
+    const send = (type, x, y, extra = {}) => cdp.send('Input.dispatchMouseEvent',
+        { type, x, y, pointerType: 'pen', button: 'left', ...extra });
+    for (const s of strokes) {
+        let [px, py] = await padPoint(page, s[0]);
+        await send('mousePressed', px, py, { buttons: 1, clickCount: 1, force: 0.5 });
+        for (const p of s.slice(1)) {
+            const [x, y] = await padPoint(page, p);
+            for (let k = 1; k <= 12; k++) {
+                await send('mouseMoved', px + ((x - px) * k) / 12, py + ((y - py) * k) / 12,
+                    { buttons: 1, force: 0.5 });
+            }
+            [px, py] = [x, y];
+        }
+        await send('mouseReleased', px, py, { buttons: 0, clickCount: 1 });
+    }
+}
+
 // Waits until the answer on screen belongs to the final drawing, and returns #prediction's text.
 export async function settledPrediction(page) {
     await page.waitForFunction(() => document.querySelector('#prediction').dataset.settled === 'true',

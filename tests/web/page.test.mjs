@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
-    SHOTS, DIGITS, startServer, launch, open, shot, drawMouse, drawTouch, settledPrediction,
+    SHOTS, DIGITS, startServer, launch, open, shot, drawMouse, drawTouch, drawPen, settledPrediction,
     bars, padInk, strokesPng, mainModel, smallModel,
 } from './lib.mjs';
 
@@ -220,6 +220,19 @@ test('touch drawing works on a phone and never scrolls the page; light and dark'
         noErrors(errors);
         await phone.close();
     }
+});
+
+test('a pen (stylus) draws like a mouse', async () => {
+    const { page, errors } = await open(ctx, server.url);
+    const cdp = await ctx.newCDPSession(page);
+    const kinds = [];
+    await page.exposeFunction('notePointer', (k) => kinds.push(k));
+    await page.$eval('#pad', (c) => c.addEventListener('pointerdown', (e) => window.notePointer(e.pointerType)));
+    await drawPen(page, cdp, DIGITS[1]);
+    assert.equal(await settledPrediction(page), '1');
+    assert.ok(kinds.length >= 1 && kinds.every((k) => k === 'pen'), `pen pointers (${kinds})`);
+    noErrors(errors);
+    await page.close();
 });
 
 test('dark theme on a desktop', async () => {
