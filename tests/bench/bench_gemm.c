@@ -14,6 +14,7 @@
  */
 #include "nn/gemm_isa.h"
 #include "nn/nn_impl.h"
+#include "tests/bench/bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,19 +75,6 @@ static const char *op_name(const struct shape *s)
     return s->ta ? (s->tb ? "TT" : "TN") : (s->tb ? "NT" : "NN");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 struct operands {
     float *A, *B, *C;
     int lda, ldb, ldc;
@@ -114,13 +102,13 @@ static double time_shape(int impl, const struct shape *s, struct operands *o, in
         openblas_set_num_threads(threads);
 #endif
     /* Warm-up: caches, page faults, the thread team, and a first estimate of the call time. */
-    double t0 = now_s();
+    double t0 = bench_now();
     int warm = 0;
     do {
         run_once(impl, s, o, threads);
         warm++;
-    } while (warm < 3 || (now_s() - t0 < 0.2 * budget_s && warm < 1000));
-    double per_call = (now_s() - t0) / warm;
+    } while (warm < 3 || (bench_now() - t0 < 0.2 * budget_s && warm < 1000));
+    double per_call = (bench_now() - t0) / warm;
     int n = (int)(budget_s / (per_call > 1e-9 ? per_call : 1e-9));
     if (n < 11)
         n = 11;
@@ -132,12 +120,11 @@ static double time_shape(int impl, const struct shape *s, struct operands *o, in
         exit(1);
     }
     for (int r = 0; r < n; r++) {
-        double a = now_s();
+        double a = bench_now();
         run_once(impl, s, o, threads);
-        t[r] = now_s() - a;
+        t[r] = bench_now() - a;
     }
-    qsort(t, (size_t)n, sizeof(double), cmp_double);
-    double med = t[n / 2];
+    double med = bench_median(t, n);
     free(t);
     *reps = n;
     return med;

@@ -17,38 +17,19 @@
  * DIGITS_BENCH_FILTER=word (only figures whose name contains word).
  */
 #include "nn/nn.h"
+#include "tests/bench/bench_util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 struct bench {
     struct nn_dataset train, test;
     int threads, quick;
     const char *filter;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int wanted(const struct bench *b, const char *name)
 {
@@ -108,13 +89,13 @@ static void bench_seed004(const struct bench *b)
     double t[3];
     struct nn_history_point h;
     for (int e = 0; e < runs; e++) {
-        double t0 = now();
+        double t0 = bench_now();
         int rc = nn_trainer_epoch(tr, &b->train, NULL, NULL, &h);
-        t[e] = now() - t0;
+        t[e] = bench_now() - t0;
         if (rc)
             die("seed004 epoch", rc, NULL);
     }
-    double s = median(t, runs);
+    double s = bench_median(t, runs);
     printf("{\"bench\":\"train_epoch\",\"preset\":\"seed004\",\"arch\":\"784-256-10 sigmoid\","
            "\"batch\":32,\"threads\":%d,\"epochs\":%d,\"seconds\":%.3f,\"samples_per_s\":%.0f,"
            "\"train_acc\":%.4f,\"target_s\":0.30,\"met\":%s}\n",
@@ -137,13 +118,13 @@ static void bench_seed000(const struct bench *b)
     cfg.threads = b->threads;
     nn_trainer *tr = trainer(m, &cfg, b->train.n);
     struct nn_history_point h;
-    double t0 = now();
+    double t0 = bench_now();
     while (!nn_trainer_finished(tr)) {
         int rc = nn_trainer_epoch(tr, &b->train, NULL, NULL, &h);
         if (rc)
             die("seed000 epoch", rc, NULL);
     }
-    double s = now() - t0, target = 4.0 * iters / 500.0;
+    double s = bench_now() - t0, target = 4.0 * iters / 500.0;
     struct nn_eval ev;
     nn_evaluate(m, &b->test, b->threads, &ev, NULL);
     printf("{\"bench\":\"train_fullbatch\",\"preset\":\"seed000\",\"arch\":\"784-10-10 relu\","
@@ -177,14 +158,14 @@ static int race_step(void *ctx, const struct nn_progress *p)
     r->steps = p->step;
     if (p->step % r->eval_every)
         return 0;
-    double t = now();
+    double t = bench_now();
     r->train_s += t - r->lap;
     struct nn_eval ev;
     if (nn_evaluate(r->model, &r->b->test, r->b->threads, &ev, NULL) == NN_OK &&
         ev.accuracy > r->best)
         r->best = ev.accuracy;
     r->reached = r->best >= r->goal;
-    r->lap = now();
+    r->lap = bench_now();
     return r->reached;
 }
 
@@ -195,15 +176,15 @@ static void race(const struct bench *b, const char *name, const char *arch,
     nn_trainer *tr = trainer(m, cfg, b->train.n);
     struct race r = {.b = b, .model = m, .eval_every = eval_every, .goal = goal};
     double budget = b->quick ? target : 6.0 * target; /* give up, reporting met: false */
-    r.lap = now();
-    while (!r.reached && !nn_trainer_finished(tr) && r.train_s + (now() - r.lap) < budget) {
+    r.lap = bench_now();
+    while (!r.reached && !nn_trainer_finished(tr) && r.train_s + (bench_now() - r.lap) < budget) {
         struct nn_history_point h;
         int rc = nn_trainer_epoch(tr, &b->train, race_step, &r, &h);
         if (rc && rc != NN_EINTR)
             die(name, rc, NULL);
     }
     if (!r.reached)
-        r.train_s += now() - r.lap;
+        r.train_s += bench_now() - r.lap;
     printf("{\"bench\":\"time_to_acc\",\"model\":\"%s\",\"arch\":\"%s\",\"batch\":%d,"
            "\"threads\":%d,\"goal\":%.3f,\"best_acc\":%.4f,\"steps\":%lld,\"seconds\":%.2f,"
            "\"target_s\":%.1f,\"met\":%s}\n",
@@ -236,14 +217,14 @@ static void latency_of(const struct bench *b, nn_model *m, const char *name, con
         const uint8_t *img = b->test.images + (size_t)(i % (int)b->test.n) * NN_MNIST_PIXELS;
         for (int k = 0; k < NN_MNIST_PIXELS; k++)
             x[k] = img[k] / 255.0f;
-        double t0 = now();
+        double t0 = bench_now();
         nn_model_predict(m, x, probs, ws);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         sink += nn_argmax(probs, nn_model_classes(m));
         if (i >= 100)
             t[i - 100] = dt; /* the first 100 warm the caches */
     }
-    double us = 1e6 * median(t, calls);
+    double us = 1e6 * bench_median(t, calls);
     if (target_us > 0)
         printf("{\"bench\":\"predict\",\"model\":\"%s\",\"arch\":\"%s\",\"calls\":%d,"
                "\"median_us\":%.2f,\"target_us\":%.0f,\"met\":%s,\"checksum\":%d}\n",
@@ -285,11 +266,11 @@ static void eval_speed(const struct bench *b, const char *name, const char *arch
     double t[3];
     struct nn_eval ev;
     for (int i = 0; i < 3; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         nn_evaluate(m, &b->test, b->threads, &ev, NULL);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    double s = median(t, 3);
+    double s = bench_median(t, 3);
     printf("{\"bench\":\"evaluate\",\"model\":\"%s\",\"arch\":\"%s\",\"threads\":%d,"
            "\"images\":%zu,\"seconds\":%.4f,\"images_per_s\":%.0f}\n",
            name, arch, b->threads, b->test.n, s, (double)b->test.n / s);
