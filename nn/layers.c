@@ -67,12 +67,17 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, con
     add_bias_grad(db, dout, N, O);
 }
 
-/* Rows idx[n] (or n) of the byte matrix x (rows of I) into dst (N, I) floats. */
-static void gather_bytes(float *dst, const uint8_t *x, const uint32_t *idx, int N, int I)
+/* Rows idx[n] (or n) of the byte matrix x (rows of I) as a new (N, I) float matrix (the
+ * fallback when no byte kernel fits); NULL when out of memory. */
+static float *gather_bytes(const uint8_t *x, const uint32_t *idx, int N, int I)
 {
+    float *dst = malloc((size_t)N * I * sizeof *dst);
+    if (!dst)
+        return NULL;
     for (int n = 0; n < N; n++)
         nn_bytes_to_float(dst + (size_t)n * I, x + (idx ? (size_t)idx[n] : (size_t)n) * I,
                           (size_t)I);
+    return dst;
 }
 
 int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const float *w,
@@ -82,10 +87,9 @@ int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const
         add_bias(out, b, N, O);
         return NN_OK;
     }
-    float *tmp = malloc((size_t)N * I * sizeof *tmp);
+    float *tmp = gather_bytes(x, idx, N, I);
     if (!tmp)
         return NN_ENOMEM;
-    gather_bytes(tmp, x, idx, N, I);
     nn_dense_forward(out, tmp, w, b, N, I, O, threads);
     free(tmp);
     return NN_OK;
@@ -98,10 +102,9 @@ int nn_dense_backward_u8(float *dw, float *db, const float *dout, const uint8_t 
         add_bias_grad(db, dout, N, O);
         return NN_OK;
     }
-    float *tmp = malloc((size_t)N * I * sizeof *tmp);
+    float *tmp = gather_bytes(x, idx, N, I);
     if (!tmp)
         return NN_ENOMEM;
-    gather_bytes(tmp, x, idx, N, I);
     nn_dense_backward(NULL, dw, db, dout, tmp, NULL, N, I, O, threads);
     free(tmp);
     return NN_OK;
