@@ -113,6 +113,9 @@ static int imin(int a, int b) { return a < b ? a : b; }
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
+/* Where part p of `parts` near-equal shares of `units` starts (p = parts: units). */
+static int share_start(int units, int p, int parts) { return (int)((long)units * p / parts); }
+
 /* ---------------------------------------------------------------------------------------- */
 /* Packing                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
@@ -597,7 +600,7 @@ static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
         {
             const int t = omp_get_thread_num(), n = omp_get_num_threads();
             const int blocks = (nl + 7) / 8;
-            const int b0 = (int)((long)blocks * t / n), b1 = (int)((long)blocks * (t + 1) / n);
+            const int b0 = share_start(blocks, t, n), b1 = share_start(blocks, t + 1, n);
             dot_rows(S, b0 * 8, imin(nl, b1 * 8), K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);
         }
         return;
@@ -724,7 +727,7 @@ int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *
 #pragma omp parallel num_threads(nt)
             {
                 const int t = omp_get_thread_num(), n = omp_get_num_threads();
-                const int p0 = (int)((long)panels * t / n), p1 = (int)((long)panels * (t + 1) / n);
+                const int p0 = share_start(panels, t, n), p1 = share_start(panels, t + 1, n);
                 u8_tn_cols(M, p0 * 32, imin(N, p1 * 32), K, A, lda, X, idx, ldx, scale, C, ldc);
             }
             return 0;
@@ -769,10 +772,10 @@ static void run_share(const struct gemm_job *g, gemm_rect_fn rect, int MR, int N
     int tm, tn;
     split_grid(nt, tiles_m, panels_n, &tm, &tn);
     const int gm = t / tn, gn = t % tn;
-    const int m0 = (int)((long)tiles_m * gm / tm) * MR;
-    const int m1 = imin(g->M, (int)((long)tiles_m * (gm + 1) / tm) * MR);
-    const int n0 = (int)((long)panels_n * gn / tn) * NR;
-    const int n1 = imin(g->N, (int)((long)panels_n * (gn + 1) / tn) * NR);
+    const int m0 = share_start(tiles_m, gm, tm) * MR;
+    const int m1 = imin(g->M, share_start(tiles_m, gm + 1, tm) * MR);
+    const int n0 = share_start(panels_n, gn, tn) * NR;
+    const int n1 = imin(g->N, share_start(panels_n, gn + 1, tn) * NR);
     rect(g, m0, m1, n0, n1);
 }
 
@@ -789,7 +792,7 @@ static void scale_c(float *C, int M, int N, int ldc, float beta)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Sparse vector times matrix: one image through a first dense layer, zero pixels skipped    */
+/* Sparse vector times matrix: one image through a dense layer, zero inputs skipped          */
 /* ---------------------------------------------------------------------------------------- */
 
 /* y = bias + sum over t of val[t] * B[idx[t], :], in t order for every element. */
