@@ -396,14 +396,20 @@ static __attribute__((target("avx512f"))) void conv_direct(float *out, const flo
 }
 #endif
 
+int nn_conv_direct_supported(const struct nn_layer *L)
+{
+    return LAYERS_X86 && L->spec.stride == 1 && L->out_c >= 1 && L->out_c <= 64 &&
+           nn_sgemm_isa_best() == NN_GEMM_AVX512;
+}
+
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
                            float *scratch, const struct nn_layer *L)
 {
+    if (!nn_conv_direct_supported(L))
+        return -1;
 #if LAYERS_X86
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
     const int pad = L->spec.pad, Hp = H + 2 * pad, Wp = W + 2 * pad;
-    if (L->spec.stride != 1 || F < 1 || F > 64 || nn_sgemm_isa_best() != NN_GEMM_AVX512)
-        return -1;
     float *xp = scratch; /* (C, Hp, Wp): the image with its zero border */
     for (int c = 0; c < C; c++) {
         float *d = xp + (size_t)c * Hp * Wp;
@@ -414,11 +420,10 @@ int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const 
                 d[(size_t)(y + pad) * Wp + x + pad] = inp[((size_t)c * H + y) * W + x];
     }
     conv_direct(out, xp, Hp, Wp, wt, b, C, K, F, L->out_h, L->out_w);
-    return 0;
 #else
-    (void)out, (void)inp, (void)wt, (void)b, (void)scratch, (void)L;
-    return -1;
+    (void)out, (void)inp, (void)wt, (void)b, (void)scratch;
 #endif
+    return 0;
 }
 
 /* im (C,H,W) += scatter of col (C*K*K rows, stride ld): the adjoint of im2col */

@@ -174,12 +174,12 @@ static void dropout_forward(float *y, float *mask, const float *x, size_t n, flo
  * MNIST-style digit: ~80%; a ReLU's output: often half) reads only its nonzero inputs' rows of
  * the transposed weights (nn_model_weights_t) instead of streaming every weight. Returns 0 when
  * that does not apply (then nothing was written). */
-#define SPARSE_MAX_N 4
+#define FEW_IMAGES 4 /* up to this many images, inference goes image by image */
 static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, int N)
 {
     const struct nn_layer *L = &m->layers[li];
     const int I = (int)L->in_size, O = (int)L->out_size;
-    if (net->train || !net->nz_idx || N > SPARSE_MAX_N)
+    if (net->train || N > FEW_IMAGES)
         return 0;
     const float *wt = nn_model_weights_t(m, li);
     if (!wt)
@@ -203,20 +203,19 @@ static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, in
 }
 
 /* Inference of a few images through conv layer i by direct convolution (no im2col matrix
- * of 25x the image); 0 when that does not apply. */
+ * of 25x the image); 0 when that does not apply (then nothing was written). */
 static int conv_direct(const struct nn_model *m, struct nn_net *net, int li, int N)
 {
     const struct nn_layer *L = &m->layers[li];
-    if (net->train || N > SPARSE_MAX_N || L->spec.stride != 1 || L->out_c > 64)
+    if (net->train || N > FEW_IMAGES || !nn_conv_direct_supported(L))
         return 0;
     const float *wt = nn_model_weights_t(m, li);
     if (!wt)
         return 0;
     for (int n = 0; n < N; n++)
-        if (nn_conv_forward_direct(net->acts[li + 1] + (size_t)n * L->out_size,
-                                   net->acts[li] + (size_t)n * L->in_size, wt, m->params + L->b_off,
-                                   net->scratch, L) != 0)
-            return 0; /* only ever for the first image: it depends on the CPU and layer */
+        nn_conv_forward_direct(net->acts[li + 1] + (size_t)n * L->out_size,
+                               net->acts[li] + (size_t)n * L->in_size, wt, m->params + L->b_off,
+                               net->scratch, L);
     return 1;
 }
 

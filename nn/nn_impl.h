@@ -162,8 +162,10 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
                       int N, int threads);
 /* Direct convolution of one image for inference: out (F,OH,OW) from inp (C,H,W), wt the
  * weights transposed to (C*K*K, F) (nn_model_weights_t), scratch C*(H+2pad)*(W+2pad) floats
- * (nn_conv_scratch_floats(L, 1) is enough). Returns 0, or -1 (nothing written) when there is
- * no such kernel for this CPU or layer (AVX-512, stride 1 and F <= 64 only). */
+ * (nn_conv_scratch_floats(L, 1) is enough). Returns 0, or -1 (nothing written) when
+ * nn_conv_direct_supported(L) says there is no such kernel for this CPU and layer (AVX-512,
+ * stride 1 and F <= 64 only). */
+int nn_conv_direct_supported(const struct nn_layer *L);
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
                            float *scratch, const struct nn_layer *L);
 /* Max-pooling; idx (same shape as out) may be NULL at inference. */
