@@ -73,6 +73,21 @@ start_server() {
 # wrk latency figure ("1.23ms", "850.00us", "1.01s") in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 
+# Issue 3's targets (Flask + NumPy on this machine: 3,760 req/s, p99 12 ms, single-client
+# p50 0.49 ms): >= 10x the throughput, p99 < 2 ms, single-client p50 <= 0.1 ms, peak RSS
+# <= 20 MB with two models. A figure with a target carries "target" and "met".
+# figure TAG METRIC VALUE [OP TARGET] -> one JSON line (OP: ge, lt or le)
+figure() {
+    local tag=$1 metric=$2 value=$3 op=${4:-} target=${5:-} met
+    if [ -z "$op" ]; then
+        echo "{$tag,\"metric\":\"$metric\",\"value\":$value}"
+        return
+    fi
+    met=$(awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN {
+        ok = op == "ge" ? v >= t : op == "lt" ? v < t : v <= t; print ok ? "true" : "false" }')
+    echo "{$tag,\"metric\":\"$metric\",\"value\":$value,\"target_$op\":$target,\"met\":$met}"
+}
+
 # run NAME TYPE BODY THREADS CONNECTIONS -> JSON lines
 run() {
     local name=$1 type=$2 body=$3 t=$4 c=$5 out
@@ -86,9 +101,15 @@ run() {
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
     local tag="\"bench\":\"server\",\"case\":\"$name\",\"wrk\":\"-t$t -c$c -d${secs}s\",\"server_threads\":$server_threads"
-    echo "{$tag,\"metric\":\"requests_per_second\",\"value\":$rps}"
-    echo "{$tag,\"metric\":\"latency_p50_ms\",\"value\":$p50}"
-    echo "{$tag,\"metric\":\"latency_p99_ms\",\"value\":$p99}"
+    if [ "$c" = 1 ]; then
+        figure "$tag" requests_per_second "$rps"
+        figure "$tag" latency_p50_ms "$p50" le 0.1
+        figure "$tag" latency_p99_ms "$p99"
+    else
+        figure "$tag" requests_per_second "$rps" ge 37600
+        figure "$tag" latency_p50_ms "$p50"
+        figure "$tag" latency_p99_ms "$p99" lt 2
+    fi
 }
 
 server_threads=$threads
@@ -120,4 +141,5 @@ if [ "$threads" != 1 ]; then
 fi
 
 n_models=$(( ${#models[@]} / 2 ))
-echo "{\"bench\":\"server\",\"case\":\"peak_rss\",\"models\":$n_models,\"metric\":\"peak_rss_mb\",\"value\":$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')}"
+figure "\"bench\":\"server\",\"case\":\"peak_rss\",\"models\":$n_models,\"server_threads\":$threads" \
+    peak_rss_mb "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" le 20
