@@ -42,7 +42,9 @@ struct ink_map {
 
 static inline float ink(const struct ink_map *m, float v)
 {
-    return v >= m->thresh ? (v < 1.0f ? v : 1.0f) * m->inv : 0.0f;
+    /* computed whatever v is, then selected: a compare and a mask, no branch to mispredict */
+    const float c = (v < 1.0f ? v : 1.0f) * m->inv;
+    return v >= m->thresh ? c : 0.0f;
 }
 
 /*
@@ -173,17 +175,46 @@ static void render(float *dst, const float *src, int w, const struct tap *tx, co
     }
 }
 
+/* Sum of x[i] and of x[i] * (i + 0.5) over i in [lo, hi), x = ink(m, v[i]) or v[i] when m is
+ * NULL, in double, in ACC independent chains (one chain would wait on the previous addition at
+ * every pixel). */
+#define ACC 8
+static inline void row_moments(const float *v, int lo, int hi, const struct ink_map *m,
+                               double *sum, double *moment)
+{
+    double s[ACC] = {0}, mo[ACC] = {0};
+    int i = lo;
+    for (; i + ACC <= hi; i += ACC) {
+        for (int j = 0; j < ACC; j++) {
+            const double x = m ? ink(m, v[i + j]) : v[i + j];
+            s[j] += x;
+            mo[j] += x * (i + j + 0.5);
+        }
+    }
+    for (; i < hi; i++) {
+        const double x = m ? ink(m, v[i]) : v[i];
+        s[0] += x;
+        mo[0] += x * (i + 0.5);
+    }
+    double ts = 0.0, tm = 0.0;
+    for (int j = 0; j < ACC; j++) {
+        ts += s[j];
+        tm += mo[j];
+    }
+    *sum = ts;
+    *moment = tm;
+}
+
 /* Centre of mass of a 28x28 image (pixel centres at i + 0.5); false when it is empty. */
 static int centre_of_mass(const float *img, double *cx, double *cy)
 {
     double sum = 0.0, sx = 0.0, sy = 0.0;
     for (int y = 0; y < NN_MNIST_SIDE; y++) {
-        for (int x = 0; x < NN_MNIST_SIDE; x++) {
-            double v = img[y * NN_MNIST_SIDE + x];
-            sum += v;
-            sx += v * (x + 0.5);
-            sy += v * (y + 0.5);
-        }
+        double rs, rsx;
+        row_moments(img + y * NN_MNIST_SIDE, 0, NN_MNIST_SIDE, NULL, &rs, &rsx);
+        sum += rs;
+        sx += rsx;
+        sy += rs * (y + 0.5);
     }
     if (!(sum > 0.0)) {
         return 0;
@@ -202,7 +233,8 @@ static int check_dims(int w, int h)
 }
 
 /* Luminance in [0,1] (1 = white) of pixel i: alpha composited on white, Rec. 601 weights. */
-static inline float luma(const uint8_t *src, size_t i, int channels)
+static inline __attribute__((always_inline)) float luma(const uint8_t *src, size_t i,
+                                                        int channels)
 {
     const uint8_t *p = src + i * (size_t)channels;
     float y, a = 1.0f;
@@ -219,6 +251,17 @@ static inline float luma(const uint8_t *src, size_t i, int channels)
         break;
     }
     return (y / 255.0f) * a + (1.0f - a);
+}
+
+/* dst[i] = ink of pixel i: its luminance, or 1 - luminance when invert, clamped to [0,1] */
+static inline __attribute__((always_inline)) void to_ink(float *dst, const uint8_t *src, size_t n,
+                                                         int channels, int invert)
+{
+    for (size_t i = 0; i < n; i++) {
+        float l = luma(src, i, channels);
+        float v = invert ? 1.0f - l : l;
+        dst[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -262,10 +305,11 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
     }
     int invert = border / (double)nb >= 0.5;
     size_t n = (size_t)w * h;
-    for (size_t i = 0; i < n; i++) {
-        float l = luma(src, i, channels);
-        float v = invert ? 1.0f - l : l;
-        dst[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+    switch (channels) { /* one loop per channel count, so that luma's switch folds away */
+    case 1: to_ink(dst, src, n, 1, invert); break;
+    case 2: to_ink(dst, src, n, 2, invert); break;
+    case 3: to_ink(dst, src, n, 3, invert); break;
+    default: to_ink(dst, src, n, 4, invert); break;
     }
     return NN_OK;
 }
@@ -299,10 +343,19 @@ int nn_image_normalize(float *dst, const float *src, int w, int h)
     }
 
     /* 1. Strongest ink. */
+    float pk[ACC] = {0};
+    size_t n = (size_t)w * h, i = 0;
+    for (; i + ACC <= n; i += ACC) {
+        for (int j = 0; j < ACC; j++) {
+            pk[j] = src[i + j] > pk[j] ? src[i + j] : pk[j];
+        }
+    }
+    for (; i < n; i++) {
+        pk[0] = src[i] > pk[0] ? src[i] : pk[0];
+    }
     float peak = 0.0f;
-    size_t n = (size_t)w * h;
-    for (size_t i = 0; i < n; i++) {
-        peak = src[i] > peak ? src[i] : peak;
+    for (int j = 0; j < ACC; j++) {
+        peak = pk[j] > peak ? pk[j] : peak;
     }
     if (peak > 1.0f) {
         peak = 1.0f;
@@ -321,22 +374,19 @@ int nn_image_normalize(float *dst, const float *src, int w, int h)
     double sum = 0.0, sx = 0.0, sy = 0.0;
     for (int y = 0; y < h; y++) {
         const float *row = src + (size_t)y * w;
-        double rs = 0.0, rsx = 0.0;
-        int first = -1, lastx = -1;
-        for (int x = 0; x < w; x++) {
-            float v = ink(&m, row[x]);
-            if (v > 0.0f) {
-                if (first < 0) {
-                    first = x;
-                }
-                lastx = x;
-                rs += v;
-                rsx += v * (x + 0.5);
-            }
+        /* ink(v) > 0 exactly when v >= thresh (thresh > 0) */
+        int first = 0, lastx = w - 1;
+        while (first < w && !(row[first] >= m.thresh)) {
+            first++;
         }
-        if (first < 0) {
+        if (first == w) {
             continue;
         }
+        while (!(row[lastx] >= m.thresh)) {
+            lastx--;
+        }
+        double rs, rsx;
+        row_moments(row, first, lastx + 1, &m, &rs, &rsx);
         x0 = first < x0 ? first : x0;
         x1 = lastx > x1 ? lastx : x1;
         y0 = y < y0 ? y : y0;
@@ -368,8 +418,8 @@ int nn_image_normalize(float *dst, const float *src, int w, int h)
             offy += CENTRE - cy;
         }
     }
-    for (int i = 0; i < NN_MNIST_PIXELS; i++) {
-        dst[i] = dst[i] < 0.0f ? 0.0f : dst[i] > 1.0f ? 1.0f : dst[i];
+    for (int k = 0; k < NN_MNIST_PIXELS; k++) {
+        dst[k] = dst[k] < 0.0f ? 0.0f : dst[k] > 1.0f ? 1.0f : dst[k];
     }
     return NN_OK;
 }
