@@ -328,7 +328,8 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
  *    of mass is at CENTRE +- COM_TOL unless ink was cut at the field's edge (a shape with
  *    most of its mass at one end can reach past 28 pixels, as in MNIST).
  * Output values are in [0,1]. Cost: two passes over the input and up to COM_PASSES passes
- * over the box (about 1 ms for a 1024x1024 drawing); no allocation, under 2 KB of stack.
+ * over the box (about 0.8 ms for a 1024x1024 drawing, 3 us for 28x28); no allocation, under
+ * 2 KB of stack.
  * Errors: NN_EINVAL (NULL), NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE; dst zeroed),
  * NN_EBLANK (dst zeroed). Thread-safe.
  */
