@@ -179,8 +179,8 @@ static void render(float *dst, const float *src, int w, const struct tap *tx, co
  * NULL, in double, in ACC independent chains (one chain would wait on the previous addition at
  * every pixel). */
 #define ACC 8
-static inline void row_moments(const float *v, int lo, int hi, const struct ink_map *m,
-                               double *sum, double *moment)
+static inline void row_moments(const float *v, int lo, int hi, const struct ink_map *m, double *sum,
+                               double *moment)
 {
     double s[ACC] = {0}, mo[ACC] = {0};
     int i = lo;
@@ -233,8 +233,7 @@ static int check_dims(int w, int h)
 }
 
 /* Luminance in [0,1] (1 = white) of pixel i: alpha composited on white, Rec. 601 weights. */
-static inline __attribute__((always_inline)) float luma(const uint8_t *src, size_t i,
-                                                        int channels)
+static inline __attribute__((always_inline)) float luma(const uint8_t *src, size_t i, int channels)
 {
     const uint8_t *p = src + i * (size_t)channels;
     float y, a = 1.0f;
