@@ -112,7 +112,8 @@ void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
     const int n = rows * cols;
     struct nn_rng rng;
     nn_rng_seed(&rng, seed);
-    if (n > MAXPIX) {
+    /* drawn only when asked for, so that runs without it keep their random streams */
+    if (n > MAXPIX || (cfg->aug_clean > 0.0f && nn_rng_uniform(&rng) < cfg->aug_clean)) {
         nn_bytes_to_float(dst, src, (size_t)n);
         return;
     }

@@ -346,6 +346,8 @@ struct nn_train_config {
     float aug_shear;     /* max shear */
     float aug_elastic;   /* elastic distortion strength (alpha), 0 = off */
     float aug_thickness; /* probability of a random thicken/thin */
+    float aug_clean;     /* probability that a sample is used as it is: not distorted, not
+                          * normalised (the test set is MNIST's own, not our normalisation) */
 };
 
 /* Sensible defaults: batch 32, 10 epochs, SGD lr 0.1, Adam betas 0.9/0.999, eps 1e-8,
@@ -406,8 +408,8 @@ int nn_trainer_load_checkpoint(nn_trainer **tr, nn_model **model, const char *pa
 
 /* The trainer's augmentation applied to one byte image (rows x cols) into dst (28x28 floats
  * when rows = cols = 28): random affine and stroke thickness from cfg's aug_* fields, drawn
- * from `seed`, then nn_image_normalize exactly as the server does. Used by digits-eval
- * --robust and tests. */
+ * from `seed`, then nn_image_normalize exactly as the server does; or, with probability
+ * cfg->aug_clean, the image as it is (bytes / 255). Used by digits-eval --robust and tests. */
 void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
                       const struct nn_train_config *cfg, uint64_t seed);
 

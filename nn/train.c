@@ -347,7 +347,7 @@ int nn_trainer_in_epoch(const nn_trainer *tr) { return tr->pos > 0; }
  * of everything before it. Randomness needs no state: it is a function of (seed, epoch, step).
  */
 #define CKPT_MAGIC "DIGITSCK"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u /* 2: aug_clean; version 1 files still load */
 
 struct wbuf {
     uint8_t *p;
@@ -479,9 +479,10 @@ static void put_config(struct wbuf *b, const struct nn_train_config *c)
     put_f32(b, c->aug_shear);
     put_f32(b, c->aug_elastic);
     put_f32(b, c->aug_thickness);
+    put_f32(b, c->aug_clean);
 }
 
-static void get_config(struct rbuf *r, struct nn_train_config *c)
+static void get_config(struct rbuf *r, struct nn_train_config *c, uint32_t version)
 {
     c->batch = (int)get_u32(r);
     c->epochs = (int)get_u32(r);
@@ -506,6 +507,7 @@ static void get_config(struct rbuf *r, struct nn_train_config *c)
     c->aug_shear = get_f32(r);
     c->aug_elastic = get_f32(r);
     c->aug_thickness = get_f32(r);
+    c->aug_clean = version >= 2 ? get_f32(r) : 0.0f;
 }
 
 int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err, size_t errlen)
@@ -573,7 +575,7 @@ int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const cha
     r.len = len - 4;
     get(&r, 8);
     uint32_t version = get_u32(&r);
-    if (version != CKPT_VERSION) {
+    if (version < 1 || version > CKPT_VERSION) {
         rc = nn_seterr(err, errlen, NN_EVERSION, "%s: checkpoint version %u (this build reads %u)",
                        path, version, CKPT_VERSION);
         goto fail;
@@ -589,7 +591,7 @@ int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const cha
         nn_seterr(err, errlen, rc, "%s: model inside the checkpoint: %s", path, merr);
         goto fail;
     }
-    get_config(&r, &cfg);
+    get_config(&r, &cfg, version);
     uint64_t n_train = get_u64(&r);
     if (r.short_read || n_train != train_size) {
         rc = nn_seterr(err, errlen, NN_EINVAL,

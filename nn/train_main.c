@@ -68,6 +68,8 @@ static void usage(FILE *f)
         "                       shear 0.2, thickness 0.3) (default none)\n"
         "  --aug-shift PX --aug-rotate DEG --aug-scale F --aug-shear F --aug-thickness P\n"
         "  --aug-elastic A      elastic distortion of strength A pixels (Simard 2003, sigma 4)\n"
+        "  --aug-clean P        with augmentation on, use a sample as it is (not distorted,\n"
+        "                       not normalised) with probability P (default 0)\n"
         "  --val N              hold out the last N training images for validation\n"
         "  --keep-best          keep the weights of the epoch with the best validation accuracy\n"
         "  --seed N             random seed (default 1)\n"
@@ -198,6 +200,7 @@ enum {
     OPT_CHECKPOINT_EVERY,
     OPT_RESUME,
     OPT_AUG_ELASTIC,
+    OPT_AUG_CLEAN,
     OPT_VAL,
     OPT_KEEP_BEST,
 };
@@ -238,6 +241,7 @@ static const struct option long_opts[] = {
     {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
     {"resume", required_argument, 0, OPT_RESUME},
     {"aug-elastic", required_argument, 0, OPT_AUG_ELASTIC},
+    {"aug-clean", required_argument, 0, OPT_AUG_CLEAN},
     {"val", required_argument, 0, OPT_VAL},
     {"keep-best", no_argument, 0, OPT_KEEP_BEST},
     {0, 0, 0, 0},
@@ -352,7 +356,7 @@ static int parse_args(struct options *o, int argc, char **argv)
         case OPT_AUGMENT:
             if (!strcmp(a, "none")) {
                 c->aug_shift = c->aug_rotate = c->aug_scale = c->aug_shear = 0.0f;
-                c->aug_elastic = c->aug_thickness = 0.0f;
+                c->aug_elastic = c->aug_thickness = c->aug_clean = 0.0f;
             } else if (!strcmp(a, "standard")) {
                 set_standard_augment(c);
             } else {
@@ -377,6 +381,10 @@ static int parse_args(struct options *o, int argc, char **argv)
             break;
         case OPT_AUG_THICK:
             if (parse_float(a, 0.0, 1.0, &c->aug_thickness))
+                return bad_value(flag, a, "a probability");
+            break;
+        case OPT_AUG_CLEAN:
+            if (parse_float(a, 0.0, 1.0, &c->aug_clean))
                 return bad_value(flag, a, "a probability");
             break;
         case OPT_SEED:
@@ -599,6 +607,11 @@ static void describe_run(struct nn_meta *meta, const struct options *o,
                  "shift=%g rotate=%g scale=%g shear=%g thickness=%g elastic=%g",
                  (double)c->aug_shift, (double)c->aug_rotate, (double)c->aug_scale,
                  (double)c->aug_shear, (double)c->aug_thickness, (double)c->aug_elastic);
+    if (meta->augment[0] && c->aug_clean > 0) {
+        size_t used = strlen(meta->augment);
+        snprintf(meta->augment + used, sizeof meta->augment - used, " clean=%g",
+                 (double)c->aug_clean);
+    }
     command_line(meta->command, sizeof meta->command, argc, argv);
     meta->seed = c->seed;
     meta->lr = c->lr;
