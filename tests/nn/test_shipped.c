@@ -138,11 +138,11 @@ Test(shipped, mlp_holds_up_under_distortions_like_real_drawings, .timeout = 300)
     check_robust("models/mnist-mlp.model", 0.97);
 }
 
-/* The CNN's bars are what the shipped model reaches (99.52%, robust 98.71%); issue 5 asks for
- * 99.6% and 99.0%, which this model does not reach yet. */
-Test(shipped, cnn_scores_its_recorded_accuracy_of_at_least_99_5_percent, .timeout = 300)
+/* Issue 5 asks for 99.6% and, under distortions, 99.0%. The shipped model has 99.61% and
+ * 98.66%: the first bar is the target, the second what the model reaches for now. */
+Test(shipped, cnn_scores_its_recorded_accuracy_of_at_least_99_6_percent, .timeout = 300)
 {
-    check_recorded_accuracy("models/mnist-cnn.model", 0.995);
+    check_recorded_accuracy("models/mnist-cnn.model", 0.996);
 }
 
 Test(shipped, cnn_classifies_digits_anywhere_on_a_canvas_as_well_as_plain, .timeout = 600)
