@@ -58,10 +58,8 @@ Test(augment, clean_probability_one_gives_the_image_as_it_is)
     }
 }
 
-/* About a third of the samples come out raw at 0.3; the others are distorted and normalised,
- * and those are exactly what a run without aug_clean draws for the same seed whenever the
- * clean draw did not fire (the other draws come after it, so they are not the same: checked
- * here only for determinism). */
+/* At 0.3, about 30% of the samples come out raw and the rest distorted and normalised; the
+ * same seed always gives the same sample. */
 Test(augment, clean_fraction_is_as_asked_and_deterministic)
 {
     uint8_t px[PIX];
