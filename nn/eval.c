@@ -58,7 +58,7 @@ int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
             nn_bytes_to_float(net.acts[0], ds->images + lo * in, n * in);
             const float *logits = nn_net_forward(model, &net, (int)n, 0);
             losses[c] =
-                nn_softmax_xent(net.probs, NULL, logits, ds->labels + lo, (int)n, classes, 0.0f);
+                nn_softmax_xent(net.probs, NULL, logits, ds->labels + lo, (int)n, classes, 0.0f, 1);
             for (size_t i = 0; i < n; i++) {
                 int p = nn_argmax(net.probs + i * classes, classes);
                 int y = ds->labels[lo + i];

@@ -183,35 +183,55 @@ void nn_tanh_backward(float *dx, const float *dy, const float *y, size_t n)
 /* Softmax + cross-entropy, fused: gradient w.r.t. logits is (p - onehot(y)) * scale          */
 /* ---------------------------------------------------------------------------------------- */
 
+/* One row: p = softmax(z), d = (p - onehot(y)) * scale; returns the loss term (0 without a
+ * label). */
+static inline double softmax_row(float *p, float *d, const float *z, int y, int O, float scale)
+{
+    float mx = z[0];
+    for (int o = 1; o < O; o++)
+        mx = z[o] > mx ? z[o] : mx;
+    double sum = 0.0;
+    for (int o = 0; o < O; o++) {
+        p[o] = expf(z[o] - mx);
+        sum += p[o];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int o = 0; o < O; o++)
+        p[o] *= inv;
+    if (y < 0)
+        return 0.0;
+    if (d) {
+        for (int o = 0; o < O; o++)
+            d[o] = (p[o] - (o == y ? 1.0f : 0.0f)) * scale;
+    }
+    /* log p_y = z_y - mx - log(sum): exact even when p_y underflows to 0 */
+    return -((double)z[y] - mx - log(sum));
+}
+
+/* Below this many rows one thread does the whole softmax. */
+#define SOFTMAX_PAR_ROWS 512
+
 double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const uint8_t *labels,
-                       int N, int O, float scale)
+                       int N, int O, float scale, int threads)
 {
     double loss = 0.0;
-    for (int n = 0; n < N; n++) {
-        const float *z = logits + (size_t)n * O;
-        float *p = probs + (size_t)n * O;
-        float mx = z[0];
-        for (int o = 1; o < O; o++)
-            mx = z[o] > mx ? z[o] : mx;
-        double sum = 0.0;
-        for (int o = 0; o < O; o++) {
-            p[o] = expf(z[o] - mx);
-            sum += p[o];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int o = 0; o < O; o++)
-            p[o] *= inv;
-        if (labels) {
-            int y = labels[n];
-            /* log p_y = z_y - mx - log(sum): exact even when p_y underflows to 0 */
-            loss += -((double)z[y] - mx - log(sum));
-            if (dlogits) {
-                float *d = dlogits + (size_t)n * O;
-                for (int o = 0; o < O; o++)
-                    d[o] = (p[o] - (o == y ? 1.0f : 0.0f)) * scale;
-            }
-        }
+    /* Rows are independent; only the loss is a sum. With threads, each row's term is kept and
+     * the terms are added in row order afterwards: the same additions in the same order as
+     * one thread, so the loss does not depend on the thread count. */
+    double *terms = threads > 1 && N >= SOFTMAX_PAR_ROWS ? malloc((size_t)N * sizeof *terms) : NULL;
+    if (terms) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int n = 0; n < N; n++)
+            terms[n] = softmax_row(probs + (size_t)n * O, dlogits ? dlogits + (size_t)n * O : NULL,
+                                   logits + (size_t)n * O, labels ? labels[n] : -1, O, scale);
+        for (int n = 0; n < N; n++)
+            loss += terms[n];
+        free(terms);
+        return loss;
     }
+    for (int n = 0; n < N; n++)
+        loss += softmax_row(probs + (size_t)n * O, dlogits ? dlogits + (size_t)n * O : NULL,
+                            logits + (size_t)n * O, labels ? labels[n] : -1, O, scale);
     return loss;
 }
 

@@ -387,7 +387,7 @@ int nn_model_predict_batch(const nn_model *model, const float *x, int n, float *
                (size_t)chunk * ws->input_size * sizeof(float));
         const float *logits = nn_net_forward(model, &ws->net, chunk, 0);
         nn_softmax_xent(probs + (size_t)done * ws->classes, NULL, logits, NULL, chunk, ws->classes,
-                        0.0f);
+                        0.0f, 1);
         done += chunk;
     }
     return NN_OK;
@@ -412,7 +412,7 @@ int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, 
     const float *logits = nn_net_forward(model, &net, n, 0);
     memset(grads, 0, model->n_params * sizeof *grads);
     float *dlogits = net.grad_a;
-    *loss = nn_softmax_xent(net.probs, dlogits, logits, y, n, classes, 1.0f / (float)n) / n;
+    *loss = nn_softmax_xent(net.probs, dlogits, logits, y, n, classes, 1.0f / (float)n, 1) / n;
     nn_net_backward(model, &net, dlogits, n, grads);
     nn_net_free(&net);
     return NN_OK;

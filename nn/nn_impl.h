@@ -146,10 +146,12 @@ void nn_tanh_backward(float *dx, const float *dy, const float *y, size_t n);
 /*
  * Softmax fused with cross-entropy. logits (N,O) -> probs (N,O); returns the summed loss in
  * double. If dlogits is not NULL it receives (probs - onehot(y)) * scale. labels may be NULL
- * (probabilities only). Subtracts the row max, so logits of +-1000 are fine.
+ * (probabilities only). Subtracts the row max, so logits of +-1000 are fine. threads > 1 splits
+ * the rows of large batches; the result is the same for any thread count (if memory for the
+ * per-row terms cannot be had, one thread does it all).
  */
 double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const uint8_t *labels,
-                       int N, int O, float scale);
+                       int N, int O, float scale, int threads);
 
 /* Convolution (im2col + nn_sgemm over groups of samples). scratch holds
  * nn_conv_scratch_floats(L, N) floats. keep / kept: NULL, or N*C*K*K*P floats where forward

@@ -286,7 +286,7 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
                 logits = nn_net_forward(m, &tr->net, cn, seed);
             }
             tr->loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
-                                            tr->classes, 1.0f / (float)B);
+                                            tr->classes, 1.0f / (float)B, tr->cfg.threads);
             for (int i = 0; i < cn; i++)
                 tr->correct +=
                     nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) == tr->ybuf[i];

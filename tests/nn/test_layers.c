@@ -120,7 +120,7 @@ Test(softmax, is_stable_for_huge_logits)
     float logits[2][3] = {{1000.0f, -1000.0f, 0.0f}, {-1000.0f, -1000.0f, -999.0f}};
     float probs[2][3], d[2][3];
     uint8_t y[2] = {0, 2};
-    double loss = nn_softmax_xent(&probs[0][0], &d[0][0], &logits[0][0], y, 2, 3, 1.0f);
+    double loss = nn_softmax_xent(&probs[0][0], &d[0][0], &logits[0][0], y, 2, 3, 1.0f, 1);
     cr_assert(isfinite(loss));
     cr_expect_float_eq(probs[0][0], 1.0f, 1e-6f);
     cr_expect_float_eq(probs[0][1], 0.0f, 1e-6f);
@@ -130,10 +130,35 @@ Test(softmax, is_stable_for_huge_logits)
     cr_expect_float_eq(loss, -log(e / s), 1e-5);
     /* wrong confident label: loss is the logit gap, not inf */
     uint8_t wrong[1] = {1};
-    double l2 = nn_softmax_xent(&probs[0][0], NULL, &logits[0][0], wrong, 1, 3, 1.0f);
+    double l2 = nn_softmax_xent(&probs[0][0], NULL, &logits[0][0], wrong, 1, 3, 1.0f, 1);
     cr_expect_float_eq(l2, 2000.0, 1e-3);
     cr_expect_float_eq(d[0][0], 0.0f, 1e-6f);
     cr_expect_float_eq(d[1][2], (float)(e / s) - 1.0f, 1e-6f);
+}
+
+/* Large batches split their rows over threads; the probabilities, gradients and the summed
+ * loss must be the same bits as with one thread. */
+Test(softmax, threads_give_the_same_bits_as_one)
+{
+    enum { N = 3000, O = 10 };
+    float *z = malloc(sizeof(float) * N * O), *p1 = malloc(sizeof(float) * N * O);
+    float *p2 = malloc(sizeof(float) * N * O), *d1 = malloc(sizeof(float) * N * O);
+    float *d2 = malloc(sizeof(float) * N * O);
+    uint8_t *y = malloc(N);
+    cr_assert(z && p1 && p2 && d1 && d2 && y);
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 11);
+    for (int i = 0; i < N * O; i++)
+        z[i] = 5.0f * nn_rng_normal(&rng);
+    for (int n = 0; n < N; n++)
+        y[n] = (uint8_t)(nn_rng_next(&rng) % O);
+    double l1 = nn_softmax_xent(p1, d1, z, y, N, O, 1.0f / N, 1);
+    double l2 = nn_softmax_xent(p2, d2, z, y, N, O, 1.0f / N, 2);
+    cr_expect(l1 == l2, "loss %.17g with 1 thread, %.17g with 2", l1, l2);
+    cr_expect_eq(memcmp(p1, p2, sizeof(float) * N * O), 0, "probabilities differ");
+    cr_expect_eq(memcmp(d1, d2, sizeof(float) * N * O), 0, "gradients differ");
+    cr_expect_gt(l1, 0.0);
+    free(z), free(p1), free(p2), free(d1), free(d2), free(y);
 }
 
 Test(forward, tiny_network_matches_hand_computed_values)
