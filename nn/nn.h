@@ -409,9 +409,12 @@ int nn_trainer_load_checkpoint(nn_trainer **tr, nn_model **model, const char *pa
 /* The trainer's augmentation applied to one byte image (rows x cols) into dst (28x28 floats
  * when rows = cols = 28): random affine and stroke thickness from cfg's aug_* fields, drawn
  * from `seed`, then nn_image_normalize exactly as the server does; or, with probability
- * cfg->aug_clean, the image as it is (bytes times 1/255). Used by digits-eval --robust and tests. */
+ * cfg->aug_clean, the image as it is (bytes times 1/255). Used by digits-eval --robust and
+ * tests. */
 void nn_augment_image(float *dst, const uint8_t *src, int rows, int cols,
                       const struct nn_train_config *cfg, uint64_t seed);
+/* Whether cfg asks for any distortion (aug_clean alone is not one). */
+int nn_augment_enabled(const struct nn_train_config *cfg);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Gradients (exposed for the finite-difference tests)                                      */

@@ -179,7 +179,4 @@ void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
 /* dst[i] = src[i] / 255 (dataset bytes to network input). */
 void nn_bytes_to_float(float *dst, const uint8_t *src, size_t n);
 
-/* Whether cfg asks for any augmentation. */
-int nn_augment_enabled(const struct nn_train_config *cfg);
-
 #endif

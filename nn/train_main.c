@@ -603,16 +603,15 @@ static void describe_run(struct nn_meta *meta, const struct options *o,
              DIGITS_VERSION);
     snprintf(meta->optimizer, sizeof meta->optimizer, "%s", optimizer_name(c));
     snprintf(meta->schedule, sizeof meta->schedule, "%s", schedule_name(c->schedule));
-    if (c->aug_shift > 0 || c->aug_rotate > 0 || c->aug_scale > 0 || c->aug_shear > 0 ||
-        c->aug_thickness > 0 || c->aug_elastic > 0)
+    if (nn_augment_enabled(c)) {
         snprintf(meta->augment, sizeof meta->augment,
                  "shift=%g rotate=%g scale=%g shear=%g thickness=%g elastic=%g",
                  (double)c->aug_shift, (double)c->aug_rotate, (double)c->aug_scale,
                  (double)c->aug_shear, (double)c->aug_thickness, (double)c->aug_elastic);
-    if (meta->augment[0] && c->aug_clean > 0) {
         size_t used = strlen(meta->augment);
-        snprintf(meta->augment + used, sizeof meta->augment - used, " clean=%g",
-                 (double)c->aug_clean);
+        if (c->aug_clean > 0)
+            snprintf(meta->augment + used, sizeof meta->augment - used, " clean=%g",
+                     (double)c->aug_clean);
     }
     command_line(meta->command, sizeof meta->command, argc, argv);
     meta->seed = c->seed;
