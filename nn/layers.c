@@ -211,10 +211,17 @@ static inline double softmax_row(float *p, float *d, const float *z, int y, int 
 /* Below this many rows one thread does the whole softmax. */
 #define SOFTMAX_PAR_ROWS 512
 
+static inline double softmax_nth(float *probs, float *dlogits, const float *logits,
+                                 const uint8_t *labels, int n, int O, float scale)
+{
+    const size_t at = (size_t)n * O;
+    return softmax_row(probs + at, dlogits ? dlogits + at : NULL, logits + at,
+                       labels ? labels[n] : -1, O, scale);
+}
+
 double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const uint8_t *labels,
                        int N, int O, float scale, int threads)
 {
-    double loss = 0.0;
     /* Rows are independent; only the loss is a sum. With threads, each row's term is kept and
      * the terms are added in row order afterwards: the same additions in the same order as
      * one thread, so the loss does not depend on the thread count. */
@@ -222,16 +229,12 @@ double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const 
     if (terms) {
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int n = 0; n < N; n++)
-            terms[n] = softmax_row(probs + (size_t)n * O, dlogits ? dlogits + (size_t)n * O : NULL,
-                                   logits + (size_t)n * O, labels ? labels[n] : -1, O, scale);
-        for (int n = 0; n < N; n++)
-            loss += terms[n];
-        free(terms);
-        return loss;
+            terms[n] = softmax_nth(probs, dlogits, logits, labels, n, O, scale);
     }
+    double loss = 0.0;
     for (int n = 0; n < N; n++)
-        loss += softmax_row(probs + (size_t)n * O, dlogits ? dlogits + (size_t)n * O : NULL,
-                            logits + (size_t)n * O, labels ? labels[n] : -1, O, scale);
+        loss += terms ? terms[n] : softmax_nth(probs, dlogits, logits, labels, n, O, scale);
+    free(terms);
     return loss;
 }
 
