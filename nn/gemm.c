@@ -959,23 +959,12 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     long tiles_plain = (long)round_up(M, MR) * round_up(N, NR);
     long tiles_swap = (long)round_up(N, MR) * round_up(M, NR);
     if (tiles_swap * 5 < tiles_plain * 4) {
-        const struct gemm_job s = {
-            .M = N,
-            .N = M,
-            .K = K,
-            .alpha = alpha,
-            .beta = beta,
-            .A = B,
-            .a_si = g.b_sj,
-            .a_sk = g.b_sk,
-            .B = A,
-            .b_sj = g.a_si,
-            .b_sk = g.a_sk,
-            .C = C,
-            .c_si = 1,
-            .c_sj = ldc,
-        };
-        g = s;
+        /* the same job with the roles of A and B, and of C's rows and columns, exchanged */
+        const struct gemm_job t = g;
+        g.M = t.N, g.N = t.M;
+        g.A = t.B, g.a_si = t.b_sj, g.a_sk = t.b_sk;
+        g.B = t.A, g.b_sj = t.a_si, g.b_sk = t.a_sk;
+        g.c_si = t.c_sj, g.c_sj = t.c_si;
     }
     int nt = threads < 1 ? 1 : threads;
     if (2.0 * M * N * K < GEMM_PAR_FLOPS)
