@@ -59,6 +59,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -795,77 +796,175 @@ static void scale_c(float *C, int M, int N, int ldc, float beta)
 /* Sparse vector times matrix: one image through a dense layer, zero inputs skipped          */
 /* ---------------------------------------------------------------------------------------- */
 
+/* The weights are IEEE half precision: a hidden layer's rows read at half the bytes (the
+ * 784x512 layer of the shipped MLP: 0.8 MB, within L2), widened exactly to float, so the sums
+ * are the float sums of the rounded weights. */
+
+uint16_t nn_half_from_float(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    x &= 0x7FFFFFFFu;
+    if (x >= 0x47800000u) /* >= 65536, inf or NaN: inf, or a quiet NaN */
+        return (uint16_t)(sign | (x > 0x7F800000u ? 0x7E00u : 0x7C00u));
+    if (x < 0x38800000u) { /* below 2^-14: a subnormal half (or zero) */
+        /* adding 0.5 leaves the value's multiples of 2^-24 in the low mantissa bits, rounded
+         * to nearest even by the addition itself */
+        float a;
+        memcpy(&a, &x, sizeof a);
+        a += 0.5f;
+        memcpy(&x, &a, sizeof x);
+        return (uint16_t)(sign | (x - 0x3F000000u));
+    }
+    /* rebias the exponent (127 -> 15) and round the 13 dropped bits to nearest even; a carry
+     * out of the mantissa moves to the exponent, up to inf at 65520 */
+    x += ((uint32_t)(15 - 127) << 23) + 0xFFFu + ((x >> 13) & 1u);
+    return (uint16_t)(sign | (x >> 13));
+}
+
+float nn_float_from_half(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+    uint32_t x;
+    if (e == 0x1F) {
+        x = sign | 0x7F800000u | (m << 13);
+    } else if (e) {
+        x = sign | ((e + 127 - 15) << 23) | (m << 13);
+    } else { /* zero or subnormal: m * 2^-24, exact in a float */
+        float f = (float)m * 0x1p-24f;
+        return sign ? -f : f;
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
 /* y = bias + sum over t of val[t] * B[idx[t], :], in t order for every element. */
-static void spmv_scalar(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
-                        const float *B, int ldb, int N)
+static void spmv_half_scalar(float *y, const float *bias, const int32_t *idx, const float *val,
+                             int nnz, const uint16_t *B, int ldb, int N)
 {
     for (int j = 0; j < N; j++)
         y[j] = bias ? bias[j] : 0.0f;
     for (int t = 0; t < nnz; t++) {
-        const float v = val[t], *row = B + (size_t)idx[t] * ldb;
+        const float v = val[t];
+        const uint16_t *row = B + (size_t)idx[t] * ldb;
         for (int j = 0; j < N; j++)
-            y[j] += v * row[j];
+            y[j] += v * nn_float_from_half(row[j]);
     }
 }
 
 #if GEMM_X86
-/* 256 columns (16 vectors) of y in registers while the nonzeros stream past; MASKED for the
- * last, partial block (per-vector lane masks, all-zero masks touch no memory). */
-static ALWAYS_INLINE TARGET_AVX512 void spmv_block(const int MASKED, float *y, const float *bias,
-                                                   const int32_t *idx, const float *val, int nnz,
-                                                   const float *B, int ldb, int j0, int N)
+/* NV vectors (up to 256 columns) of y in registers while the nonzeros stream past. Rows are
+ * read 16 halves at a time (B's rows are padded to 16), so only the stores need lane masks. */
+static ALWAYS_INLINE TARGET_AVX512 void spmv_half_block(const int NV, float *y, const float *bias,
+                                                        const int32_t *idx, const float *val,
+                                                        int nnz, const uint16_t *B, int ldb, int j0,
+                                                        int N)
 {
     __m512 acc[16];
     __mmask16 m[16];
-    for (int v = 0; v < 16; v++) {
+    for (int v = 0; v < NV; v++) {
         int left = N - j0 - 16 * v;
-        m[v] = MASKED ? (left >= 16 ? 0xFFFF
-                         : left > 0 ? (__mmask16)((1u << left) - 1)
-                                    : 0)
-                      : 0xFFFF;
+        m[v] = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
         acc[v] = bias ? _mm512_maskz_loadu_ps(m[v], bias + j0 + 16 * v) : _mm512_setzero_ps();
     }
     for (int t = 0; t < nnz; t++) {
         const __m512 x = _mm512_set1_ps(val[t]);
-        const float *row = B + (size_t)idx[t] * ldb + j0;
-        for (int v = 0; v < 16; v++)
-            acc[v] = _mm512_fmadd_ps(x,
-                                     MASKED ? _mm512_maskz_loadu_ps(m[v], row + 16 * v)
-                                            : _mm512_loadu_ps(row + 16 * v),
-                                     acc[v]);
+        const uint16_t *row = B + (size_t)idx[t] * ldb + j0;
+        for (int v = 0; v < NV; v++)
+            acc[v] = _mm512_fmadd_ps(
+                x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 16 * v))), acc[v]);
     }
-    for (int v = 0; v < 16; v++)
+    for (int v = 0; v < NV; v++)
         _mm512_mask_storeu_ps(y + j0 + 16 * v, m[v], acc[v]);
 }
 
-static TARGET_AVX512 void spmv_avx512(float *y, const float *bias, const int32_t *idx,
-                                      const float *val, int nnz, const float *B, int ldb, int N)
+static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const int32_t *idx,
+                                           const float *val, int nnz, const uint16_t *B, int ldb,
+                                           int N)
 {
     int j0 = 0;
     for (; j0 + 256 <= N; j0 += 256)
-        spmv_block(0, y, bias, idx, val, nnz, B, ldb, j0, N);
-    if (j0 < N)
-        spmv_block(1, y, bias, idx, val, nnz, B, ldb, j0, N);
+        spmv_half_block(16, y, bias, idx, val, nnz, B, ldb, j0, N);
+    switch ((N - j0 + 15) / 16) { /* constant vector counts, so acc[] stays in registers */
+    case 0: break;
+#define TAIL(n)                                                                                    \
+    case n: spmv_half_block(n, y, bias, idx, val, nnz, B, ldb, j0, N); break;
+        TAIL(1)
+        TAIL(2)
+        TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11) TAIL(12) TAIL(13)
+            TAIL(14) TAIL(15) TAIL(16)
+#undef TAIL
+    }
 }
 #endif
 
-void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
-                 const float *val, int nnz, const float *B, int ldb, int N)
+/* Appends the nonzero entries of x[i0..n) to idx/val from position nnz; returns the new count.
+ * Branch-free: every entry is written, the count only moves past nonzeros. */
+static int nonzeros_from(const float *x, int i0, int n, int32_t *idx, float *val, int nnz)
+{
+    for (int i = i0; i < n; i++) {
+        idx[nnz] = i;
+        val[nnz] = x[i];
+        nnz += x[i] != 0.0f;
+    }
+    return nnz;
+}
+
+#if GEMM_X86
+/* 16 entries at a time: compress in registers, then store whole vectors (the form that
+ * compresses straight to memory is microcoded and slow on AMD's Zen 4). The stores stay within
+ * n entries: before block i there are at most i nonzeros. */
+static TARGET_AVX512 int nonzeros_avx512(const float *x, int n, int32_t *idx, float *val)
+{
+    int nnz = 0, i = 0;
+    __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_set1_epi32(16);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __mmask16 nz = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        _mm512_storeu_ps(val + nnz, _mm512_maskz_compress_ps(nz, v));
+        _mm512_storeu_si512(idx + nnz, _mm512_maskz_compress_epi32(nz, pos));
+        nnz += __builtin_popcount(nz);
+        pos = _mm512_add_epi32(pos, step);
+    }
+    return nonzeros_from(x, i, n, idx, val, nnz);
+}
+#endif
+
+int nn_nonzeros_isa(enum nn_gemm_isa isa, const float *x, int n, int32_t *idx, float *val)
+{
+#if GEMM_X86
+    if (isa == NN_GEMM_AVX512 && nn_sgemm_isa_supported(NN_GEMM_AVX512))
+        return nonzeros_avx512(x, n, idx, val);
+#endif
+    (void)isa;
+    return nonzeros_from(x, 0, n, idx, val, 0);
+}
+
+int nn_nonzeros(const float *x, int n, int32_t *idx, float *val)
+{
+    return nn_nonzeros_isa(nn_sgemm_isa_best(), x, n, idx, val);
+}
+
+void nn_spmv_half_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
+                      const float *val, int nnz, const uint16_t *B, int ldb, int N)
 {
 #if GEMM_X86
     if (isa == NN_GEMM_AVX512 && nn_sgemm_isa_supported(NN_GEMM_AVX512)) {
-        spmv_avx512(y, bias, idx, val, nnz, B, ldb, N);
+        spmv_half_avx512(y, bias, idx, val, nnz, B, ldb, N);
         return;
     }
 #endif
     (void)isa;
-    spmv_scalar(y, bias, idx, val, nnz, B, ldb, N);
+    spmv_half_scalar(y, bias, idx, val, nnz, B, ldb, N);
 }
 
-void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
-             const float *B, int ldb, int N)
+void nn_spmv_half(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+                  const uint16_t *B, int ldb, int N)
 {
-    nn_spmv_isa(nn_sgemm_isa_best(), y, bias, idx, val, nnz, B, ldb, N);
+    nn_spmv_half_isa(nn_sgemm_isa_best(), y, bias, idx, val, nnz, B, ldb, N);
 }
 
 /* ---------------------------------------------------------------------------------------- */

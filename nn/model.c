@@ -198,6 +198,18 @@ void nn_model_free(nn_model *m)
  * fast). Conv layers: always (the direct convolution needs them). */
 #define DENSE_WT_MIN_WEIGHTS 4096
 
+/* Publishes a freshly built cache in *slot unless another thread was first; returns the one
+ * that stays (the loser's copy is freed). */
+static void *publish(_Atomic(void *) *slot, void *mine)
+{
+    void *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(slot, &expected, mine, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return mine;
+    free(mine);
+    return expected;
+}
+
 const float *nn_model_weights_t(const struct nn_model *m, int layer)
 {
     struct nn_model *mut = (struct nn_model *)m; /* the cache only; weights are not written */
@@ -207,10 +219,9 @@ const float *nn_model_weights_t(const struct nn_model *m, int layer)
     if (wt)
         return wt;
     const struct nn_layer *L = &m->layers[layer];
-    if (!(L->spec.kind == NN_LAYER_DENSE && L->n_w >= DENSE_WT_MIN_WEIGHTS) &&
-        !(L->spec.kind == NN_LAYER_CONV2D && L->n_w > 0))
+    if (L->spec.kind != NN_LAYER_CONV2D || L->n_w == 0)
         return NULL;
-    const size_t rows = L->n_b, cols = L->n_w / L->n_b; /* (O, I) or (F, C*K*K) */
+    const size_t rows = L->n_b, cols = L->n_w / L->n_b; /* (F, C*K*K) */
     wt = malloc(L->n_w * sizeof *wt);
     if (!wt)
         return NULL;
@@ -218,19 +229,37 @@ const float *nn_model_weights_t(const struct nn_model *m, int layer)
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
             wt[c * rows + r] = w[r * cols + c];
-    float *expected = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&mut->wt_cache[layer], &expected, wt,
-                                                 memory_order_acq_rel, memory_order_acquire)) {
-        free(wt); /* another thread published first */
-        return expected;
-    }
-    return wt;
+    return publish((_Atomic(void *) *)&mut->wt_cache[layer], wt);
+}
+
+const uint16_t *nn_model_weights_half(const struct nn_model *m, int layer)
+{
+    struct nn_model *mut = (struct nn_model *)m; /* the cache only; weights are not written */
+    if (layer < 0 || layer >= m->n_layers)
+        return NULL;
+    uint16_t *wt = atomic_load_explicit(&mut->wt_half_cache[layer], memory_order_acquire);
+    if (wt)
+        return wt;
+    const struct nn_layer *L = &m->layers[layer];
+    if (L->spec.kind != NN_LAYER_DENSE || L->n_w < DENSE_WT_MIN_WEIGHTS)
+        return NULL;
+    const size_t O = L->out_size, I = L->in_size, ld = (O + 15) / 16 * 16;
+    wt = calloc(I * ld, sizeof *wt);
+    if (!wt)
+        return NULL;
+    const float *w = m->params + L->w_off;
+    for (size_t o = 0; o < O; o++)
+        for (size_t i = 0; i < I; i++)
+            wt[i * ld + o] = nn_half_from_float(w[o * I + i]);
+    return publish((_Atomic(void *) *)&mut->wt_half_cache[layer], wt);
 }
 
 void nn_model_weights_changed(struct nn_model *m)
 {
-    for (int i = 0; i < NN_MAX_LAYERS; i++)
+    for (int i = 0; i < NN_MAX_LAYERS; i++) {
         free(atomic_exchange_explicit(&m->wt_cache[i], NULL, memory_order_acq_rel));
+        free(atomic_exchange_explicit(&m->wt_half_cache[i], NULL, memory_order_acq_rel));
+    }
 }
 
 int nn_model_input_size(const nn_model *m) { return m->in_c * m->in_h * m->in_w; }

@@ -172,8 +172,8 @@ static void dropout_forward(float *y, float *mask, const float *x, size_t n, flo
 
 /* Inference of a few images through dense layer i: each input that is mostly zero (an
  * MNIST-style digit: ~80%; a ReLU's output: often half) reads only its nonzero inputs' rows of
- * the transposed weights (nn_model_weights_t) instead of streaming every weight. Returns 0 when
- * that does not apply (then nothing was written). */
+ * the transposed half-precision weights (nn_model_weights_half) instead of streaming every
+ * weight. Returns 0 when that does not apply (then nothing was written). */
 #define FEW_IMAGES 4 /* up to this many images, inference goes image by image */
 static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, int N)
 {
@@ -181,23 +181,19 @@ static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, in
     const int I = (int)L->in_size, O = (int)L->out_size;
     if (net->train || N > FEW_IMAGES)
         return 0;
-    const float *wt = nn_model_weights_t(m, li);
+    const uint16_t *wt = nn_model_weights_half(m, li);
     if (!wt)
         return 0;
+    const int ld = (O + 15) / 16 * 16;
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
     for (int n = 0; n < N; n++) {
         const float *x = net->acts[li] + (size_t)n * I;
         float *y = net->acts[li + 1] + (size_t)n * O;
-        int nnz = 0;
-        for (int i = 0; i < I; i++) {
-            net->nz_idx[nnz] = i;
-            net->nz_val[nnz] = x[i];
-            nnz += x[i] != 0.0f;
-        }
+        int nnz = nn_nonzeros(x, I, net->nz_idx, net->nz_val);
         if (2 * nnz > I) /* dense enough that streaming every row is faster */
             nn_dense_forward(y, x, w, b, 1, I, O, 1);
         else
-            nn_spmv(y, b, net->nz_idx, net->nz_val, nnz, wt, O, O);
+            nn_spmv_half(y, b, net->nz_idx, net->nz_val, nnz, wt, ld, O);
     }
     return 1;
 }

@@ -36,9 +36,10 @@ struct nn_model {
     float *params;
     enum nn_preprocess prep;
     struct nn_meta meta;
-    /* Inference cache: dense and conv layers' weights transposed, or NULL. See
-     * nn_model_weights_t; freed by nn_model_weights_changed. */
+    /* Inference caches: conv layers' weights transposed, dense layers' transposed in half
+     * precision, or NULL. See nn_model_weights_t; freed by nn_model_weights_changed. */
     _Atomic(float *) wt_cache[NN_MAX_LAYERS];
+    _Atomic(uint16_t *) wt_half_cache[NN_MAX_LAYERS];
 };
 
 /* Resolves shapes and parameter offsets of model->specs into model->layers and sets
@@ -48,17 +49,20 @@ int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
 /*
  * Inference of single images reads weights in another order than the batched products:
  *  - dense layers skip their zero inputs (about 80% of an MNIST-style digit's pixels, and the
- *    half or so of hidden units a ReLU leaves at zero), reading the weights by input row;
+ *    half or so of hidden units a ReLU leaves at zero), reading the weights by input row, in
+ *    half precision (nn_spmv_half: half the bytes; probabilities move by about 1e-3 at most);
  *  - conv layers run a direct convolution over all filters at once, by (c, ky, kx) row.
- * nn_model_weights_t returns layer i's weights transposed ((O, I) to (I, O); (F, C*K*K) to
- * (C*K*K, F)), building the copy on first use, or NULL when layer i has no weights worth it
- * or memory is short. A const model shared by threads needs no lock: each builder publishes
- * with compare-and-swap and a loser frees its copy. Anything that may change the weights
- * calls nn_model_weights_changed, which drops the copies (nn_model_params does; so does every
- * trainer step), so they are never stale; like any write to the weights, that must not race
- * with inference on the same model.
+ * nn_model_weights_t returns conv layer i's weights transposed ((F, C*K*K) to (C*K*K, F));
+ * nn_model_weights_half returns dense layer i's transposed ((O, I) to (I, O), rows of O
+ * rounded up to 16 with zeros) as halves. Each builds its copy on first use, or returns NULL
+ * when layer i has no weights worth it or memory is short. A const model shared by threads
+ * needs no lock: each builder publishes with compare-and-swap and a loser frees its copy.
+ * Anything that may change the weights calls nn_model_weights_changed, which drops the copies
+ * (nn_model_params does; so does every trainer step), so they are never stale; like any write
+ * to the weights, that must not race with inference on the same model.
  */
 const float *nn_model_weights_t(const struct nn_model *model, int layer);
+const uint16_t *nn_model_weights_half(const struct nn_model *model, int layer);
 void nn_model_weights_changed(struct nn_model *model);
 
 /* Largest per-sample activation size over the input and all layer outputs. */
@@ -102,13 +106,21 @@ int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *
                    const uint32_t *idx, size_t ldx, float scale, float *C, int ldc, int threads);
 
 /*
- * Sparse vector times matrix, for one image through a first dense layer with its weights
- * transposed (B is (K, N) with ldb): y (N) = bias + sum over t < nnz of val[t] * B[idx[t], :].
- * bias may be NULL. Each y element sums its terms in t order (AVX-512 or scalar; the two may
- * differ in the last bits, as nn_sgemm's kernels do).
+ * Sparse vector times matrix, for one image through a dense layer with its weights transposed
+ * and in IEEE half precision (binary16, as bits; B is (K, N) with ldb, rows readable up to N
+ * rounded up to 16): y (N) = bias + sum over t < nnz of val[t] * B[idx[t], :], each weight
+ * widened exactly to float. bias may be NULL. Each y element sums its terms in t order
+ * (AVX-512 or scalar; the two may differ in the last bits, as nn_sgemm's kernels do).
  */
-void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
-             const float *B, int ldb, int N);
+void nn_spmv_half(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+                  const uint16_t *B, int ldb, int N);
+/* The nonzero entries of x (n) as positions idx and values val, in order; returns how many.
+ * Both lists need room for n entries. */
+int nn_nonzeros(const float *x, int n, int32_t *idx, float *val);
+/* float -> half, rounded to nearest even (overflow to inf, NaN stays NaN); half -> float is
+ * exact. */
+uint16_t nn_half_from_float(float f);
+float nn_float_from_half(uint16_t h);
 
 /* The plain triple loop: the test oracle for nn_sgemm. Same contract. */
 void nn_sgemm_naive(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,

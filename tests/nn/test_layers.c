@@ -238,9 +238,10 @@ Test(init, he_for_relu_and_glorot_for_sigmoid_have_the_right_spread)
 }
 
 /* Single images through dense layers skip their zero inputs (transposed weights cached in the
- * model): pixels in the first layer, ReLU zeros in the second. A batch of more than a few goes
- * through the dense product. Both must agree, for sparse and dense inputs, and the cache must
- * follow writes to the weights. */
+ * model, in half precision): pixels in the first layer, ReLU zeros in the second. A batch of
+ * more than a few goes through the dense product in single precision. With weights that are
+ * halves already, both must agree to the last bits, for sparse and dense inputs, and the cache
+ * must follow writes to the weights. */
 static void expect_single_matches_batch(nn_model *m, const float *x, int n, const char *what)
 {
     enum { I = 784, CLASSES = 10 };
@@ -261,10 +262,21 @@ static void expect_single_matches_batch(nn_model *m, const float *x, int n, cons
     free(pb);
 }
 
+/* Rounds every weight of m to the nearest half, as the single-image path reads them. */
+static void round_weights_to_half(nn_model *m)
+{
+    float *p = nn_model_params(m);
+    for (int i = 0; i < m->n_layers; i++)
+        for (size_t k = 0; k < m->layers[i].n_w; k++)
+            p[m->layers[i].w_off + k] =
+                nn_float_from_half(nn_half_from_float(p[m->layers[i].w_off + k]));
+}
+
 Test(forward, single_image_sparse_path_matches_the_batched_product)
 {
     enum { I = 784, N = 8 };
     nn_model *m = build("dense:300,dense:64,dense:10", 1, 28, 28, NN_LAYER_RELU);
+    round_weights_to_half(m);
     float *x = calloc((size_t)N * I, sizeof *x);
     struct nn_rng rng;
     nn_rng_seed(&rng, 21);

@@ -75,6 +75,44 @@ static void render(float *canvas, int side, const uint8_t *digit, float s, float
         }
 }
 
+/* nn_model_predict reads dense weights in half precision (nn_evaluate: single): over the
+ * whole test set it must pick the same digit and move no probability by more than 2e-3. */
+static void check_single_image_path(const char *path)
+{
+    struct nn_dataset test = {0};
+    nn_workspace *one = NULL, *many = NULL;
+    nn_model *m = load_model(path);
+    load_test(&test);
+    enum { CHUNK = 250 };
+    float *x = malloc(sizeof(float) * CHUNK * NN_MNIST_PIXELS), pb[CHUNK * 10], ps[10];
+    cr_assert_not_null(x);
+    cr_assert_eq(nn_workspace_new(&one, m, 1), NN_OK);
+    cr_assert_eq(nn_workspace_new(&many, m, CHUNK), NN_OK);
+    double worst = 0.0;
+    size_t other_digit = 0;
+    for (size_t i0 = 0; i0 < test.n; i0 += CHUNK) {
+        int n = test.n - i0 < CHUNK ? (int)(test.n - i0) : CHUNK;
+        for (size_t k = 0; k < (size_t)n * NN_MNIST_PIXELS; k++)
+            x[k] = test.images[i0 * NN_MNIST_PIXELS + k] / 255.0f;
+        cr_assert_eq(nn_model_predict_batch(m, x, n, pb, many), NN_OK);
+        for (int i = 0; i < n; i++) {
+            cr_assert_eq(nn_model_predict(m, x + (size_t)i * NN_MNIST_PIXELS, ps, one), NN_OK);
+            other_digit += nn_argmax(ps, 10) != nn_argmax(pb + i * 10, 10);
+            for (int k = 0; k < 10; k++)
+                worst = fmax(worst, fabs((double)ps[k] - pb[i * 10 + k]));
+        }
+    }
+    cr_log_info("%s: single-image path: %zu other digits, largest probability change %.2e", path,
+                other_digit, worst);
+    cr_expect_eq(other_digit, 0, "%s: %zu test digits classified differently", path, other_digit);
+    cr_expect_leq(worst, 2e-3, "%s: a probability moved by %.2e", path, worst);
+    nn_workspace_free(one);
+    nn_workspace_free(many);
+    free(x);
+    nn_model_free(m);
+    nn_dataset_free(&test);
+}
+
 static void check_canvas_invariance(const char *path)
 {
     enum { SIDE = 280 };
@@ -112,6 +150,11 @@ static void check_canvas_invariance(const char *path)
 Test(shipped, mlp_scores_its_recorded_accuracy_of_at_least_98_percent, .timeout = 120)
 {
     check_recorded_accuracy("models/mnist-mlp.model", 0.98);
+}
+
+Test(shipped, mlp_single_image_path_agrees_with_the_batched_one, .timeout = 120)
+{
+    check_single_image_path("models/mnist-mlp.model");
 }
 
 Test(shipped, mlp_classifies_digits_anywhere_on_a_canvas_as_well_as_plain, .timeout = 300)
@@ -156,6 +199,11 @@ Test(shipped, cnn_was_trained_in_at_most_15_minutes)
     cr_log_info("models/mnist-cnn.model: %.1f s of training", s);
     cr_expect(s > 0.0 && s <= 900.0, "recorded training time %.1f s is over 15 minutes", s);
     nn_model_free(m);
+}
+
+Test(shipped, cnn_single_image_path_agrees_with_the_batched_one, .timeout = 300)
+{
+    check_single_image_path("models/mnist-cnn.model");
 }
 
 Test(shipped, cnn_classifies_digits_anywhere_on_a_canvas_as_well_as_plain, .timeout = 600)
