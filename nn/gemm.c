@@ -26,7 +26,9 @@
  * products with a short side of at most 16 rows and a long side of at least 128 (or a short
  * side of 1-2: single-image inference), skips packing altogether: dot products along k read
  * both operands in place (dot_rows, AVX-512 only). The same kernel reads a byte operand
- * (nn_sgemm_u8_nt / _tn: a first layer fed straight from the dataset bytes).
+ * (nn_sgemm_u8_nt / _tn: a first layer fed straight from the dataset bytes). A fourth, for NN
+ * and TN products too small to thread (AVX-512): B read in place, A packed into a stack buffer,
+ * row tiles of exactly the rows left, no loop nest (small_avx512; same bits as the blocked path).
  *
  * Blocking: KC = 256 so that an A micro-panel (12 x 256 floats = 12 KiB) sits in the 32 KiB L1
  * with room for the streamed B panels; NC = 512 so that the packed B block (256 x 512 floats
@@ -413,6 +415,118 @@ static TARGET_AVX2 void rect_avx2(const struct gemm_job *g, int m0, int m1, int 
 static TARGET_AVX512 void rect_avx512(const struct gemm_job *g, int m0, int m1, int n0, int n1)
 {
     gemm_rect(g, m0, m1, n0, n1, 12, 32, kernel_avx512);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Small products with a row-contiguous B: B read in place, exact row tiles (AVX-512)       */
+/* ---------------------------------------------------------------------------------------- */
+/*
+ * For NN and TN products below GEMM_PAR_FLOPS (one thread; 1-10 us per call, e.g. the MLP's
+ * 10-row weight gradient or its K = 10 input gradient) the blocked path spends a third or more
+ * of its time outside the multiply-adds: it pads M to 12-row tiles (10 rows of 12, or 32 of
+ * 36), allocates its buffers, and calls the kernel and its stores once per tile. Here B is
+ * read in place (as the blocked path does for few rows), A is packed per group of rows into a
+ * stack buffer (it is small: MR x kc floats per tile, reused by every 32-column panel), and
+ * each tile has exactly as many rows as are left (MR = 1..12, a compile-time constant).
+ * Every C element is the same fused multiply-add chain over k within each KC block, followed
+ * by the same alpha * acc + beta * c, as in kernel_avx512, so the bits equal the blocked path.
+ */
+#define GEMM_SMALL_A_MAX 4096 /* floats of packed A per group of rows: 16 KiB of stack */
+
+#if GEMM_X86
+/* One MR x 32 tile (first nr <= 32 columns valid): a packed (kc, MR), B row k at b + k*sb,
+ * C row i at c + i*c_si. alpha == 1 and beta == 1 skip multiplications that are exact. */
+static ALWAYS_INLINE TARGET_AVX512 void small_tile(const int MR, int kc, const float *restrict a,
+                                                   const float *restrict b, ptrdiff_t sb, float *c,
+                                                   ptrdiff_t c_si, int nr, float alpha, float beta)
+{
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    __m512 acc[GEMM_MR_MAX][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            const __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+        a += MR;
+        b += sb;
+    }
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + i * c_si;
+        __m512 r0 = acc[i][0], r1 = acc[i][1];
+        if (alpha != 1.0f) {
+            r0 = _mm512_mul_ps(va, r0);
+            r1 = _mm512_mul_ps(va, r1);
+        }
+        if (beta != 0.0f) {
+            __m512 c0 = _mm512_maskz_loadu_ps(m0, ci), c1 = _mm512_maskz_loadu_ps(m1, ci + 16);
+            if (beta != 1.0f) {
+                c0 = _mm512_mul_ps(vb, c0);
+                c1 = _mm512_mul_ps(vb, c1);
+            }
+            r0 = _mm512_add_ps(r0, c0);
+            r1 = _mm512_add_ps(r1, c1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, r0);
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);
+    }
+}
+
+/* C = alpha * op(A) B + beta * C for a job with b_sj == 1 and c_sj == 1. */
+static TARGET_AVX512 void small_avx512(const struct gemm_job *g)
+{
+    enum { MR = 12, NR = 32 };
+    _Alignas(64) float ap[GEMM_SMALL_A_MAX];
+    for (int pc = 0; pc < g->K; pc += GEMM_KC) {
+        const int kc = imin(GEMM_KC, g->K - pc);
+        const float beta = pc == 0 ? g->beta : 1.0f;
+        /* whole tiles of rows whose packed A fits ap (at least one: MR * GEMM_KC fits) */
+        const int rows = GEMM_SMALL_A_MAX / kc / MR * MR;
+        for (int ig = 0; ig < g->M; ig += rows) {
+            const int mg = imin(rows, g->M - ig);
+            for (int ir = 0; ir < mg; ir += MR) {
+                const int mr = imin(MR, mg - ir);
+                pack_panel(ap + (size_t)ir * kc, g->A + (ig + ir) * g->a_si + pc * g->a_sk, g->a_si,
+                           g->a_sk, mr, mr, kc);
+            }
+            /* column panels outside, so that one panel of B stays in L1 for all row tiles */
+            for (int j = 0; j < g->N; j += NR) {
+                const float *b = g->B + j + pc * g->b_sk;
+                const int nr = imin(NR, g->N - j);
+                for (int ir = 0; ir < mg; ir += MR) {
+                    const float *a = ap + (size_t)ir * kc;
+                    float *c = g->C + (ig + ir) * g->c_si + j;
+#define SMALL_CASE(mr_)                                                                            \
+    case mr_: small_tile(mr_, kc, a, b, g->b_sk, c, g->c_si, nr, g->alpha, beta); break
+                    switch (imin(MR, mg - ir)) {
+                        SMALL_CASE(1);
+                        SMALL_CASE(2);
+                        SMALL_CASE(3);
+                        SMALL_CASE(4);
+                        SMALL_CASE(5);
+                        SMALL_CASE(6);
+                        SMALL_CASE(7);
+                        SMALL_CASE(8);
+                        SMALL_CASE(9);
+                        SMALL_CASE(10);
+                        SMALL_CASE(11);
+                        SMALL_CASE(12);
+                    default: break;
+                    }
+#undef SMALL_CASE
+                }
+            }
+        }
+    }
 }
 #endif
 
@@ -1068,6 +1182,13 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     int nt = threads < 1 ? 1 : threads;
     if (2.0 * M * N * K < GEMM_PAR_FLOPS)
         nt = 1;
+#if GEMM_X86
+    /* Small NN / TN on one thread: no packing of B, exact row tiles (see small_avx512). */
+    if (isa == NN_GEMM_AVX512 && 2.0 * M * N * K < GEMM_PAR_FLOPS && g.b_sj == 1 && g.c_sj == 1) {
+        small_avx512(&g);
+        return;
+    }
+#endif
     const long tiles = (long)((g.M + MR - 1) / MR) * ((g.N + NR - 1) / NR);
     if (nt > tiles)
         nt = (int)tiles;

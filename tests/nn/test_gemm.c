@@ -17,8 +17,9 @@ struct dims {
 };
 
 static const struct dims odd_shapes[] = {
-    {1, 1, 1},      {1, 784, 1},   {1, 1, 784},   {33, 17, 5},   {7, 300, 129}, {64, 64, 64},
-    {250, 97, 513}, {13, 33, 257}, {32, 10, 256}, {10, 256, 32}, {12, 32, 256}, {5, 1, 300},
+    {1, 1, 1},     {1, 784, 1},    {1, 1, 784},   {33, 17, 5},   {7, 300, 129},
+    {64, 64, 64},  {250, 97, 513}, {13, 33, 257}, {32, 10, 256}, {10, 256, 32},
+    {12, 32, 256}, {5, 1, 300},    {32, 256, 10}, {50, 20, 130}, {25, 47, 3},
 };
 
 static float *random_floats(size_t n, uint32_t *seed)
@@ -235,6 +236,56 @@ static int thread_bits_case(enum nn_gemm_isa isa)
 Test(gemm, results_are_bit_identical_for_any_thread_count)
 {
     cr_expect_eq(for_each_isa(thread_bits_case), 0);
+}
+
+/*
+ * Products too small to thread take their own paths (no packing of B, exact row tiles). For NN
+ * and TN each C element must still be the blocked path's chain of operations, bit for bit: C's
+ * first M rows against the same product with rows appended to A, which is large enough to be
+ * blocked. The shapes cover 1-12-row tiles, masked column tails, K over several KC blocks and
+ * more rows than one packed group of A holds.
+ */
+static int small_bits_case(enum nn_gemm_isa isa)
+{
+    const struct dims d[] = {{10, 256, 32}, {32, 256, 10}, {128, 256, 10}, {13, 33, 257},
+                             {50, 20, 130}, {7, 300, 129}, {32, 784, 25},  {1, 40, 600}};
+    const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.7f, -0.5f}};
+    int bad = 0;
+    for (size_t s = 0; s < sizeof d / sizeof d[0]; s++) {
+        const int M = d[s].M, N = d[s].N, K = d[s].K;
+        const int big = M + (int)(2.0e6 / (2.0 * N * K)) + 13; /* over GEMM_PAR_FLOPS */
+        for (int ta = 0; ta < 2; ta++) {
+            for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++) {
+                uint32_t seed = (uint32_t)(s * 4 + (size_t)ta);
+                const int lda = ta ? big : K;
+                float *A = random_floats((size_t)big * K, &seed);
+                float *B = random_floats((size_t)K * N, &seed);
+                float *C1 = random_floats((size_t)big * N, &seed);
+                float *C2 = malloc((size_t)big * N * sizeof(float));
+                cr_assert_not_null(C2);
+                memcpy(C2, C1, (size_t)big * N * sizeof(float));
+                nn_sgemm_isa(isa, ta, 0, M, N, K, ab[i][0], A, lda, B, N, ab[i][1], C1, N, 1);
+                nn_sgemm_isa(isa, ta, 0, big, N, K, ab[i][0], A, lda, B, N, ab[i][1], C2, N, 1);
+                if (memcmp(C1, C2, (size_t)M * N * sizeof(float)) != 0) {
+                    cr_log_error("%s %cN M=%d N=%d K=%d alpha=%g beta=%g: bits differ from the "
+                                 "blocked path",
+                                 nn_sgemm_isa_name(isa), ta ? 'T' : 'N', M, N, K, (double)ab[i][0],
+                                 (double)ab[i][1]);
+                    bad++;
+                }
+                free(A);
+                free(B);
+                free(C1);
+                free(C2);
+            }
+        }
+    }
+    return bad;
+}
+
+Test(gemm, small_nn_and_tn_products_have_the_bits_of_the_blocked_path)
+{
+    cr_expect_eq(for_each_isa(small_bits_case), 0);
 }
 
 Test(gemm, public_entry_uses_a_supported_kernel_and_agrees_with_it)
