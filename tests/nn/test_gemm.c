@@ -1,7 +1,9 @@
 /*
  * test_gemm.c - the tuned nn_sgemm against the naive triple loop, on every instruction set this
  * CPU can run: odd shapes, all four transpose combinations, padded leading dimensions,
- * alpha/beta cases, beta = 0 over NaN, and bit-identical results for any thread count.
+ * alpha/beta cases, beta = 0 over NaN, and bit-identical results for any thread count. The
+ * shapes reach every path nn_sgemm_isa chooses on AVX-512: blocked (swapped or not), the small
+ * NN/TN path, dot_rows for skinny NT and the 2x8 / 8x2 / 16x1 dot tiles for small NT.
  */
 #include "nn/gemm_isa.h"
 #include "nn/nn_impl.h"
@@ -130,7 +132,8 @@ Test(gemm, tuned_matches_naive_on_odd_shapes_for_all_transposes)
 static int strided_all_ops(enum nn_gemm_isa isa)
 {
     int bad = 0;
-    const struct dims d[] = {{33, 17, 5}, {7, 300, 129}, {250, 97, 513}, {1, 784, 1}};
+    const struct dims d[] = {{33, 17, 5},   {7, 300, 129}, {250, 97, 513}, {1, 784, 1},
+                             {32, 25, 784}, {13, 33, 257}, {50, 20, 130},  {20, 3, 100}};
     for (size_t s = 0; s < sizeof d / sizeof d[0]; s++) {
         for (int op = 0; op < 4; op++) {
             bad += check_case(isa, op >> 1, op & 1, d[s], 3, 1.0f, 0.0f, 1);
@@ -150,7 +153,8 @@ static int alpha_beta_cases(enum nn_gemm_isa isa)
     int bad = 0;
     const float ab[][2] = {{1.0f, 1.0f},  {0.5f, -2.0f}, {-1.5f, 0.0f},
                            {2.0f, 0.25f}, {0.0f, 3.0f},  {0.0f, 0.0f}};
-    const struct dims d[] = {{33, 17, 5}, {64, 64, 64}, {13, 33, 600}, {32, 10, 256}};
+    const struct dims d[] = {{33, 17, 5},   {64, 64, 64}, {13, 33, 600},
+                             {32, 10, 256}, {9, 25, 40},  {32, 25, 784}};
     for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++) {
         for (size_t s = 0; s < sizeof d / sizeof d[0]; s++) {
             for (int op = 0; op < 4; op++)
