@@ -229,7 +229,7 @@ const float *nn_model_weights_t(const struct nn_model *m, int layer)
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
             wt[c * rows + r] = w[r * cols + c];
-    return publish((_Atomic(void *) *)&mut->wt_cache[layer], wt);
+    return publish(&mut->wt_cache[layer], wt);
 }
 
 const uint16_t *nn_model_weights_half(const struct nn_model *m, int layer)
@@ -251,7 +251,7 @@ const uint16_t *nn_model_weights_half(const struct nn_model *m, int layer)
     for (size_t o = 0; o < O; o++)
         for (size_t i = 0; i < I; i++)
             wt[i * ld + o] = nn_half_from_float(w[o * I + i]);
-    return publish((_Atomic(void *) *)&mut->wt_half_cache[layer], wt);
+    return publish(&mut->wt_half_cache[layer], wt);
 }
 
 void nn_model_weights_changed(struct nn_model *m)

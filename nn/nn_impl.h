@@ -36,10 +36,11 @@ struct nn_model {
     float *params;
     enum nn_preprocess prep;
     struct nn_meta meta;
-    /* Inference caches: conv layers' weights transposed, dense layers' transposed in half
-     * precision, or NULL. See nn_model_weights_t; freed by nn_model_weights_changed. */
-    _Atomic(float *) wt_cache[NN_MAX_LAYERS];
-    _Atomic(uint16_t *) wt_half_cache[NN_MAX_LAYERS];
+    /* Inference caches: conv layers' weights transposed (float), dense layers' transposed in
+     * half precision (uint16_t), or NULL. See nn_model_weights_t; freed by
+     * nn_model_weights_changed. */
+    _Atomic(void *) wt_cache[NN_MAX_LAYERS];
+    _Atomic(void *) wt_half_cache[NN_MAX_LAYERS];
 };
 
 /* Resolves shapes and parameter offsets of model->specs into model->layers and sets
