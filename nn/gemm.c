@@ -283,25 +283,77 @@ static TARGET_AVX2 void kernel_avx2(int kc, const float *restrict a, const float
     }
 }
 
-static TARGET_AVX512 void kernel_avx512(int kc, const float *restrict a, const float *restrict b,
-                                        ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj,
-                                        int mr, int nr, float alpha, float beta)
+/* The AVX-512 tile, shared by kernel_avx512 (MR = 12, B packed) and small_tile (MR = the rows
+ * left, B in place): acc[i] += a[k*MR + i] * B row k over 32 columns, B row k at b + k*sb;
+ * MASKED reads only the lanes in m0/m1 (B in place is not padded to 32 columns). */
+static ALWAYS_INLINE TARGET_AVX512 void tile_fma_avx512(const int MR, const int MASKED, int kc,
+                                                        const float *restrict a,
+                                                        const float *restrict b, ptrdiff_t sb,
+                                                        __mmask16 m0, __mmask16 m1, __m512 acc[][2])
 {
-    enum { MR = 12, NR = 32 };
-    __m512 acc[MR][2];
+#pragma GCC unroll 12
     for (int i = 0; i < MR; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        const __m512 b0 = MASKED ? _mm512_maskz_loadu_ps(m0, b) : _mm512_loadu_ps(b);
+        const __m512 b1 = MASKED ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
         for (int i = 0; i < MR; i++) {
-            __m512 av = _mm512_set1_ps(a[i]);
+            const __m512 av = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
         }
         a += MR;
         b += sb;
     }
+}
+
+/* Lane masks of the first nr (<= 32) columns: m0 for columns 0-15, m1 for 16-31. */
+static ALWAYS_INLINE void tile_masks(int nr, __mmask16 *m0, __mmask16 *m1)
+{
+    *m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
+    *m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
+}
+
+/* Rows i < mr of C (row i at c + i*c_si, lanes m0/m1) = alpha * acc[i] + beta * C. alpha == 1
+ * and beta == 1 skip multiplications that are exact, so the bits are those of the full form;
+ * beta == 0 never reads C (it may hold NaN). */
+static ALWAYS_INLINE TARGET_AVX512 void tile_store_avx512(const int MR, __m512 acc[][2], float *c,
+                                                          ptrdiff_t c_si, int mr, __mmask16 m0,
+                                                          __mmask16 m1, float alpha, float beta)
+{
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr)
+            break;
+        float *ci = c + i * c_si;
+        __m512 r0 = acc[i][0], r1 = acc[i][1];
+        if (alpha != 1.0f) {
+            r0 = _mm512_mul_ps(va, r0);
+            r1 = _mm512_mul_ps(va, r1);
+        }
+        if (beta != 0.0f) {
+            __m512 c0 = _mm512_maskz_loadu_ps(m0, ci), c1 = _mm512_maskz_loadu_ps(m1, ci + 16);
+            if (beta != 1.0f) {
+                c0 = _mm512_mul_ps(vb, c0);
+                c1 = _mm512_mul_ps(vb, c1);
+            }
+            r0 = _mm512_add_ps(r0, c0);
+            r1 = _mm512_add_ps(r1, c1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, r0);
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);
+    }
+}
+
+static TARGET_AVX512 void kernel_avx512(int kc, const float *restrict a, const float *restrict b,
+                                        ptrdiff_t sb, float *c, ptrdiff_t c_si, ptrdiff_t c_sj,
+                                        int mr, int nr, float alpha, float beta)
+{
+    enum { MR = 12, NR = 32 };
+    __m512 acc[MR][2];
+    tile_fma_avx512(MR, 0, kc, a, b, sb, 0xFFFF, 0xFFFF, acc);
     if (c_sj != 1) {
         float t[MR * NR];
         for (int i = 0; i < MR; i++) {
@@ -311,22 +363,9 @@ static TARGET_AVX512 void kernel_avx512(int kc, const float *restrict a, const f
         store_strided(t, NR, c, c_si, c_sj, mr, nr, alpha, beta);
         return;
     }
-    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
-    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr)
-            break;
-        float *ci = c + i * c_si;
-        __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
-        if (beta != 0.0f) {
-            r0 = _mm512_add_ps(r0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)));
-            r1 = _mm512_add_ps(r1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)));
-        }
-        _mm512_mask_storeu_ps(ci, m0, r0);
-        _mm512_mask_storeu_ps(ci + 16, m1, r1);
-    }
+    __mmask16 m0, m1;
+    tile_masks(nr, &m0, &m1);
+    tile_store_avx512(MR, acc, c, c_si, mr, m0, m1, alpha, beta);
 }
 #endif
 
@@ -444,50 +483,17 @@ static TARGET_AVX512 void rect_avx512(const struct gemm_job *g, int m0, int m1, 
 #define GEMM_SMALL_A_MAX 4096 /* floats of packed A per group of rows: 16 KiB of stack */
 
 #if GEMM_X86
-/* One MR x 32 tile (first nr <= 32 columns valid): a packed (kc, MR), B row k at b + k*sb,
- * C row i at c + i*c_si. alpha == 1 and beta == 1 skip multiplications that are exact. */
+/* One MR x 32 tile (first nr <= 32 columns valid): a packed (kc, MR), B row k at b + k*sb
+ * read in place, C row i at c + i*c_si. */
 static ALWAYS_INLINE TARGET_AVX512 void small_tile(const int MR, int kc, const float *restrict a,
                                                    const float *restrict b, ptrdiff_t sb, float *c,
                                                    ptrdiff_t c_si, int nr, float alpha, float beta)
 {
-    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
-    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
     __m512 acc[GEMM_MR_MAX][2];
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
-            const __m512 av = _mm512_set1_ps(a[i]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-        }
-        a += MR;
-        b += sb;
-    }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        float *ci = c + i * c_si;
-        __m512 r0 = acc[i][0], r1 = acc[i][1];
-        if (alpha != 1.0f) {
-            r0 = _mm512_mul_ps(va, r0);
-            r1 = _mm512_mul_ps(va, r1);
-        }
-        if (beta != 0.0f) {
-            __m512 c0 = _mm512_maskz_loadu_ps(m0, ci), c1 = _mm512_maskz_loadu_ps(m1, ci + 16);
-            if (beta != 1.0f) {
-                c0 = _mm512_mul_ps(vb, c0);
-                c1 = _mm512_mul_ps(vb, c1);
-            }
-            r0 = _mm512_add_ps(r0, c0);
-            r1 = _mm512_add_ps(r1, c1);
-        }
-        _mm512_mask_storeu_ps(ci, m0, r0);
-        _mm512_mask_storeu_ps(ci + 16, m1, r1);
-    }
+    __mmask16 m0, m1;
+    tile_masks(nr, &m0, &m1);
+    tile_fma_avx512(MR, 1, kc, a, b, sb, m0, m1, acc);
+    tile_store_avx512(MR, acc, c, c_si, MR, m0, m1, alpha, beta);
 }
 
 /* C = alpha * op(A) B + beta * C for a job with b_sj == 1 and c_sj == 1. */
@@ -1169,8 +1175,9 @@ static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const in
     case n: spmv_half_block(n, y, bias, idx, val, nnz, B, ldb, j0, N); break;
         TAIL(1)
         TAIL(2)
-        TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11) TAIL(12) TAIL(13)
-            TAIL(14) TAIL(15) TAIL(16)
+        TAIL(3)
+        TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11) TAIL(12) TAIL(13) TAIL(14)
+            TAIL(15) TAIL(16)
 #undef TAIL
     }
 }
@@ -1320,6 +1327,8 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
 #else
     (void)isa;
 #endif
+    /* too small to thread: the fork/join would cost more than it saves */
+    const int small = 2.0 * M * N * K < GEMM_PAR_FLOPS;
 #if GEMM_X86
     /* NT with a short side: dot products over k, no packing (see dot_rows). */
     if (isa == NN_GEMM_AVX512 && !trans_a && trans_b &&
@@ -1330,7 +1339,7 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     }
     /* Other small NT products: tiles of 16 dot products, no packing (see dot_small_avx512). */
     if (isa == NN_GEMM_AVX512 && !trans_a && trans_b && K >= GEMM_DOT_TILE_MIN_K &&
-        (long)M * N <= GEMM_DOT_TILE_MAX_MN && 2.0 * M * N * K < GEMM_PAR_FLOPS) {
+        (long)M * N <= GEMM_DOT_TILE_MAX_MN && small) {
         dot_small_avx512(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -1347,12 +1356,10 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
         g.B = t.A, g.b_sj = t.a_si, g.b_sk = t.a_sk;
         g.c_si = t.c_sj, g.c_sj = t.c_si;
     }
-    int nt = threads < 1 ? 1 : threads;
-    if (2.0 * M * N * K < GEMM_PAR_FLOPS)
-        nt = 1;
+    int nt = small || threads < 1 ? 1 : threads;
 #if GEMM_X86
     /* Small NN / TN on one thread: no packing of B, exact row tiles (see small_avx512). */
-    if (isa == NN_GEMM_AVX512 && 2.0 * M * N * K < GEMM_PAR_FLOPS && g.b_sj == 1 && g.c_sj == 1) {
+    if (isa == NN_GEMM_AVX512 && small && g.b_sj == 1 && g.c_sj == 1) {
         small_avx512(&g);
         return;
     }
