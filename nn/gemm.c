@@ -1176,7 +1176,8 @@ static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const in
         TAIL(1)
         TAIL(2)
         TAIL(3)
-        TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11) TAIL(12) TAIL(13) TAIL(14)
+        TAIL(4)
+        TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11) TAIL(12) TAIL(13) TAIL(14)
             TAIL(15) TAIL(16)
 #undef TAIL
     }

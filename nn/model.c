@@ -243,7 +243,7 @@ const uint16_t *nn_model_weights_half(const struct nn_model *m, int layer)
     const struct nn_layer *L = &m->layers[layer];
     if (L->spec.kind != NN_LAYER_DENSE || L->n_w < DENSE_WT_MIN_WEIGHTS)
         return NULL;
-    const size_t O = L->out_size, I = L->in_size, ld = (O + 15) / 16 * 16;
+    const size_t O = L->out_size, I = L->in_size, ld = (size_t)nn_weights_half_ld((int)O);
     wt = calloc(I * ld, sizeof *wt);
     if (!wt)
         return NULL;

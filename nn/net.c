@@ -184,7 +184,6 @@ static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, in
     const uint16_t *wt = nn_model_weights_half(m, li);
     if (!wt)
         return 0;
-    const int ld = (O + 15) / 16 * 16;
     const float *w = m->params + L->w_off, *b = m->params + L->b_off;
     for (int n = 0; n < N; n++) {
         const float *x = net->acts[li] + (size_t)n * I;
@@ -193,7 +192,7 @@ static int dense_sparse(const struct nn_model *m, struct nn_net *net, int li, in
         if (2 * nnz > I) /* dense enough that streaming every row is faster */
             nn_dense_forward(y, x, w, b, 1, I, O, 1);
         else
-            nn_spmv_half(y, b, net->nz_idx, net->nz_val, nnz, wt, ld, O);
+            nn_spmv_half(y, b, net->nz_idx, net->nz_val, nnz, wt, nn_weights_half_ld(O), O);
     }
     return 1;
 }

@@ -64,6 +64,8 @@ int nn_model_layout(struct nn_model *model, char *err, size_t errlen);
  */
 const float *nn_model_weights_t(const struct nn_model *model, int layer);
 const uint16_t *nn_model_weights_half(const struct nn_model *model, int layer);
+/* Row length (in halves) of nn_model_weights_half for a layer of O outputs: O rounded up to 16. */
+static inline int nn_weights_half_ld(int O) { return (O + 15) / 16 * 16; }
 void nn_model_weights_changed(struct nn_model *model);
 
 /* Largest per-sample activation size over the input and all layer outputs. */

@@ -115,10 +115,8 @@ __attribute__((target("f16c"))) static float cpu_float_from_half(uint16_t h)
 Test(half, matches_the_cpus_f16c_conversions)
 {
 #if HAVE_X86
-    if (!cpu_has_f16c()) {
-        cr_log_warn("no F16C on this CPU: compared with known values only");
-        return;
-    }
+    if (!cpu_has_f16c())
+        cr_skip_test("no F16C on this CPU: compared with known values only");
     for (uint32_t h = 0; h < 0x10000; h++) {
         float ours = nn_float_from_half((uint16_t)h), cpu = cpu_float_from_half((uint16_t)h);
         if (isnan(cpu)) {
@@ -152,7 +150,7 @@ Test(half, matches_the_cpus_f16c_conversions)
         cr_assert_eq(nn_half_from_float(f), cpu_half_from_float(f), "%a", (double)f);
     }
 #else
-    cr_log_warn("not an x86 CPU: compared with known values only");
+    cr_skip_test("not an x86 CPU: compared with known values only");
 #endif
 }
 
