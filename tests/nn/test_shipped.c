@@ -181,8 +181,7 @@ Test(shipped, mlp_holds_up_under_distortions_like_real_drawings, .timeout = 300)
     check_robust("models/mnist-mlp.model", 0.97);
 }
 
-/* Issue 5 asks for 99.6% and, under distortions, 99.0%. The shipped model has 99.61% and
- * 98.66%: the first bar is the target, the second what the model reaches for now. */
+/* Issue 5 asks for 99.6% and, under distortions, 99.0%. */
 Test(shipped, cnn_scores_its_recorded_accuracy_of_at_least_99_6_percent, .timeout = 300)
 {
     check_recorded_accuracy("models/mnist-cnn.model", 0.996);
@@ -213,5 +212,5 @@ Test(shipped, cnn_classifies_digits_anywhere_on_a_canvas_as_well_as_plain, .time
 
 Test(shipped, cnn_holds_up_under_distortions_like_real_drawings, .timeout = 600)
 {
-    check_robust("models/mnist-cnn.model", 0.985);
+    check_robust("models/mnist-cnn.model", 0.99);
 }
