@@ -1122,27 +1122,35 @@ float nn_float_from_half(uint16_t h)
     return f;
 }
 
-/* y = bias + sum over t of val[t] * B[idx[t], :], in t order for every element. */
-static void spmv_half_scalar(float *y, const float *bias, const int32_t *idx, const float *val,
-                             int nnz, const uint16_t *B, int ldb, int N)
+/* y = bias + sum over t of val[t] * B[idx[t], :], in t order for every element; B holds
+ * floats, or halves when HALF. */
+static ALWAYS_INLINE float spmv_weight(const void *B, const int HALF, size_t at)
+{
+    return HALF ? nn_float_from_half(((const uint16_t *)B)[at]) : ((const float *)B)[at];
+}
+
+static ALWAYS_INLINE void spmv_scalar(const int HALF, float *y, const float *bias,
+                                      const int32_t *idx, const float *val, int nnz, const void *B,
+                                      int ldb, int N)
 {
     for (int j = 0; j < N; j++)
         y[j] = bias ? bias[j] : 0.0f;
     for (int t = 0; t < nnz; t++) {
         const float v = val[t];
-        const uint16_t *row = B + (size_t)idx[t] * ldb;
+        const size_t row = (size_t)idx[t] * ldb;
         for (int j = 0; j < N; j++)
-            y[j] += v * nn_float_from_half(row[j]);
+            y[j] += v * spmv_weight(B, HALF, row + j);
     }
 }
 
 #if GEMM_X86
-/* NV vectors (up to 256 columns) of y in registers while the nonzeros stream past. Rows are
- * read 16 halves at a time (B's rows are padded to 16), so only the stores need lane masks. */
-static ALWAYS_INLINE TARGET_AVX512 void spmv_half_block(const int NV, float *y, const float *bias,
-                                                        const int32_t *idx, const float *val,
-                                                        int nnz, const uint16_t *B, int ldb, int j0,
-                                                        int N)
+/* NV vectors (up to 256 columns) of y in registers while the nonzeros stream past. Half rows
+ * are read 16 at a time (their rows are padded to 16); float rows are read with the lane mask
+ * of the last vector, as the stores are. */
+static ALWAYS_INLINE TARGET_AVX512 void spmv_block(const int HALF, const int NV, float *y,
+                                                   const float *bias, const int32_t *idx,
+                                                   const float *val, int nnz, const void *B,
+                                                   int ldb, int j0, int N)
 {
     __m512 acc[16];
     __mmask16 m[16];
@@ -1153,26 +1161,30 @@ static ALWAYS_INLINE TARGET_AVX512 void spmv_half_block(const int NV, float *y, 
     }
     for (int t = 0; t < nnz; t++) {
         const __m512 x = _mm512_set1_ps(val[t]);
-        const uint16_t *row = B + (size_t)idx[t] * ldb + j0;
-        for (int v = 0; v < NV; v++)
-            acc[v] = _mm512_fmadd_ps(
-                x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 16 * v))), acc[v]);
+        const size_t row = (size_t)idx[t] * ldb + j0;
+        for (int v = 0; v < NV; v++) {
+            const __m512 w =
+                HALF ? _mm512_cvtph_ps(_mm256_loadu_si256(
+                           (const __m256i *)((const uint16_t *)B + row + 16 * v)))
+                     : _mm512_maskz_loadu_ps(m[v], (const float *)B + row + 16 * v);
+            acc[v] = _mm512_fmadd_ps(x, w, acc[v]);
+        }
     }
     for (int v = 0; v < NV; v++)
         _mm512_mask_storeu_ps(y + j0 + 16 * v, m[v], acc[v]);
 }
 
-static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const int32_t *idx,
-                                           const float *val, int nnz, const uint16_t *B, int ldb,
-                                           int N)
+static ALWAYS_INLINE TARGET_AVX512 void spmv_avx512(const int HALF, float *y, const float *bias,
+                                                    const int32_t *idx, const float *val, int nnz,
+                                                    const void *B, int ldb, int N)
 {
     int j0 = 0;
     for (; j0 + 256 <= N; j0 += 256)
-        spmv_half_block(16, y, bias, idx, val, nnz, B, ldb, j0, N);
+        spmv_block(HALF, 16, y, bias, idx, val, nnz, B, ldb, j0, N);
     switch ((N - j0 + 15) / 16) { /* constant vector counts, so acc[] stays in registers */
     case 0: break;
 #define TAIL(n)                                                                                    \
-    case n: spmv_half_block(n, y, bias, idx, val, nnz, B, ldb, j0, N); break;
+    case n: spmv_block(HALF, n, y, bias, idx, val, nnz, B, ldb, j0, N); break;
         TAIL(1)
         TAIL(2)
         TAIL(3)
@@ -1181,6 +1193,20 @@ static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const in
             TAIL(15) TAIL(16)
 #undef TAIL
     }
+}
+
+static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const int32_t *idx,
+                                           const float *val, int nnz, const uint16_t *B, int ldb,
+                                           int N)
+{
+    spmv_avx512(1, y, bias, idx, val, nnz, B, ldb, N);
+}
+
+static TARGET_AVX512 void spmv_float_avx512(float *y, const float *bias, const int32_t *idx,
+                                            const float *val, int nnz, const float *B, int ldb,
+                                            int N)
+{
+    spmv_avx512(0, y, bias, idx, val, nnz, B, ldb, N);
 }
 #endif
 
@@ -1242,7 +1268,26 @@ void nn_spmv_half_isa(enum nn_gemm_isa isa, float *y, const float *bias, const i
     }
 #endif
     (void)isa;
-    spmv_half_scalar(y, bias, idx, val, nnz, B, ldb, N);
+    spmv_scalar(1, y, bias, idx, val, nnz, B, ldb, N);
+}
+
+void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
+                 const float *val, int nnz, const float *B, int ldb, int N)
+{
+#if GEMM_X86
+    if (isa == NN_GEMM_AVX512 && nn_sgemm_isa_supported(NN_GEMM_AVX512)) {
+        spmv_float_avx512(y, bias, idx, val, nnz, B, ldb, N);
+        return;
+    }
+#endif
+    (void)isa;
+    spmv_scalar(0, y, bias, idx, val, nnz, B, ldb, N);
+}
+
+void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+             const float *B, int ldb, int N)
+{
+    nn_spmv_isa(nn_sgemm_isa_best(), y, bias, idx, val, nnz, B, ldb, N);
 }
 
 void nn_spmv_half(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,

@@ -29,9 +29,12 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
                   const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                   int threads);
 
-/* nn_nonzeros and nn_spmv_half on the given instruction set (AVX-512 or else plain loops). */
+/* nn_nonzeros, nn_spmv_half and nn_spmv on the given instruction set (AVX-512 or else plain
+ * loops). */
 int nn_nonzeros_isa(enum nn_gemm_isa isa, const float *x, int n, int32_t *idx, float *val);
 void nn_spmv_half_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
                       const float *val, int nnz, const uint16_t *B, int ldb, int N);
+void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
+                 const float *val, int nnz, const float *B, int ldb, int N);
 
 #endif

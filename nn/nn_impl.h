@@ -117,6 +117,10 @@ int nn_sgemm_u8_tn(int M, int N, int K, const float *A, int lda, const uint8_t *
  */
 void nn_spmv_half(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
                   const uint16_t *B, int ldb, int N);
+/* The same with float weights, B (K, N) with ldb (no padding needed); y may be bias (adds
+ * to y in place). For the trainer's first layer (nn_dense_forward_io, _backward_io). */
+void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
+             const float *B, int ldb, int N);
 /* The nonzero entries of x (n) as positions idx and values val, in order; returns how many.
  * Both lists need room for n entries. */
 int nn_nonzeros(const float *x, int n, int32_t *idx, float *val);
@@ -141,7 +145,31 @@ void nn_dense_forward(float *out, const float *inp, const float *w, const float 
 void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                        const float *w, int N, int I, int O, int threads);
 
-/* The same for a first layer whose input is dataset bytes: sample n is x + idx[n]*I (idx
+/* Each sample's nonzero inputs, as nn_dense_forward_io found them for nn_dense_backward_io:
+ * row n's positions and values at n*I in idx and val (N*I entries each), count[n] of them;
+ * dense: the input was too dense to skip zeros, both went through nn_sgemm. The col_ arrays
+ * are backward's room for the same by input: col_start I+1 entries, col_n and col_val N*I,
+ * col_list I. */
+struct nn_sparse_rows {
+    int32_t *idx;
+    float *val;
+    int *count;
+    int dense;
+    int *col_start, *col_list;
+    int32_t *col_n;
+    float *col_val;
+};
+/* Dense with transposed weights wt (I,O), skipping zero inputs: out (N,O) = inp @ wt + b;
+ * dinp (N,I) = dout @ wt^T (if not NULL); dwt (I,O) += scale * inp^T @ dout (dwt may be wt:
+ * a fused SGD step with scale -lr; dinp is computed first); db += colsum(dout). Results do not
+ * depend on the thread count. */
+void nn_dense_forward_io(float *out, const float *inp, const float *wt, const float *b, int N,
+                         int I, int O, struct nn_sparse_rows *rows, int threads);
+void nn_dense_backward_io(float *dinp, float *dwt, float scale, float *db, const float *dout,
+                          const float *inp, const float *wt, int N, int I, int O,
+                          struct nn_sparse_rows *rows, int threads);
+
+/* nn_dense_forward / _backward for a first layer whose input is dataset bytes: sample n is x + idx[n]*I (idx
  * NULL: n*I), scaled by 1/255 as nn_bytes_to_float does; bit-identical to converting and calling
  * the float kernels (which is what they do when no byte kernel fits). Returns NN_OK or
  * NN_ENOMEM (fallback buffer). */

@@ -298,3 +298,77 @@ Test(forward, single_image_sparse_path_matches_the_batched_product)
     free(x);
     nn_model_free(m);
 }
+
+/* The trainer's first layer kept transposed (nn_dense_forward_io / _backward_io) against the
+ * plain layer on the same weights: mostly-zero input (the zero-skipping path) and dense input
+ * (nn_sgemm), a scale of 1 and a fused SGD step (dwt is the weights), one and two threads
+ * giving the same bits. */
+static void check_dense_io(int N, int I, int O, double zeros)
+{
+    struct nn_rng rng;
+    nn_rng_seed(&rng, (uint64_t)(N * 1000 + I * 10 + O));
+    const size_t nw = (size_t)I * O;
+    float *x = calloc((size_t)N * I, sizeof *x), *w = malloc(nw * sizeof *w);
+    float *wt = malloc(nw * sizeof *wt), *b = malloc((size_t)O * sizeof *b);
+    float *dout = malloc((size_t)N * O * sizeof *dout);
+    float *y = malloc((size_t)N * O * sizeof *y), *y_io = malloc((size_t)N * O * sizeof *y);
+    float *dw = calloc(nw, sizeof *dw), *dwt[2], *db = calloc((size_t)O, sizeof *db);
+    float *db_io = calloc((size_t)O, sizeof *db), *y_two = malloc((size_t)N * O * sizeof *y);
+    struct nn_sparse_rows rows = {
+        .idx = malloc((size_t)N * I * sizeof(int32_t)),
+        .val = malloc((size_t)N * I * sizeof(float)),
+        .count = malloc((size_t)N * sizeof(int)),
+        .col_start = malloc((size_t)(I + 1) * sizeof(int)),
+        .col_list = malloc((size_t)I * sizeof(int)),
+        .col_n = malloc((size_t)N * I * sizeof(int32_t)),
+        .col_val = malloc((size_t)N * I * sizeof(float)),
+    };
+    for (size_t i = 0; i < (size_t)N * I; i++)
+        x[i] = nn_rng_uniform(&rng) < zeros ? 0.0f : nn_rng_uniform(&rng);
+    for (int o = 0; o < O; o++) {
+        b[o] = nn_rng_normal(&rng);
+        for (int i = 0; i < I; i++)
+            wt[(size_t)i * O + o] = w[(size_t)o * I + i] = nn_rng_normal(&rng);
+    }
+    for (size_t i = 0; i < (size_t)N * O; i++)
+        dout[i] = nn_rng_normal(&rng);
+
+    nn_dense_forward(y, x, w, b, N, I, O, 1);
+    nn_dense_backward(NULL, dw, db, dout, x, w, N, I, O, 1);
+    for (int threads = 1; threads <= 2; threads++) {
+        dwt[threads - 1] = malloc(nw * sizeof(float));
+        memcpy(dwt[threads - 1], wt, nw * sizeof(float)); /* a fused step: start from wt */
+        memset(db_io, 0, (size_t)O * sizeof *db_io);
+        nn_dense_forward_io(threads == 1 ? y_io : y_two, x, wt, b, N, I, O, &rows, threads);
+        cr_expect_eq(rows.dense, zeros < 0.5, "dense %d with %.0f%% zeros", rows.dense,
+                     100 * zeros);
+        nn_dense_backward_io(NULL, dwt[threads - 1], -0.5f, db_io, dout, x, wt, N, I, O, &rows,
+                             threads);
+        for (int o = 0; o < O; o++)
+            cr_assert_float_eq(db_io[o], db[o], 1e-5f * (1 + fabsf(db[o])), "db[%d]", o);
+    }
+    for (size_t i = 0; i < (size_t)N * O; i++)
+        cr_assert_float_eq(y_io[i], y[i], 1e-4f * (1 + fabsf(y[i])), "y[%zu] (N=%d I=%d O=%d)", i,
+                           N, I, O);
+    cr_expect_eq(memcmp(y_io, y_two, (size_t)N * O * sizeof *y), 0, "forward: 2 threads differ");
+    cr_expect_eq(memcmp(dwt[0], dwt[1], nw * sizeof(float)), 0, "backward: 2 threads differ");
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++) {
+            float want = wt[(size_t)i * O + o] - 0.5f * dw[(size_t)o * I + i];
+            cr_assert_float_eq(dwt[0][(size_t)i * O + o], want, 1e-4f * (1 + fabsf(want)),
+                               "w[%d][%d] after the step (N=%d I=%d O=%d)", o, i, N, I, O);
+        }
+    free(x), free(w), free(wt), free(b), free(dout), free(y), free(y_io), free(y_two);
+    free(dw), free(dwt[0]), free(dwt[1]), free(db), free(db_io);
+    free(rows.idx), free(rows.val), free(rows.count), free(rows.col_start), free(rows.col_list);
+    free(rows.col_n), free(rows.col_val);
+}
+
+Test(dense_io, transposed_layer_matches_the_plain_one_sparse_and_dense)
+{
+    check_dense_io(7, 50, 40, 0.8);
+    check_dense_io(7, 50, 40, 0.1);
+    check_dense_io(33, 784, 256, 0.8);
+    check_dense_io(1, 17, 10, 0.9);
+    check_dense_io(5, 100, 300, 0.7);
+}

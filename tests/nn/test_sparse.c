@@ -1,8 +1,8 @@
 /*
  * test_sparse.c - the kernels of single-image inference through dense layers: half-precision
  * conversion (against the CPU's own F16C instructions where it has them, and known values),
- * the nonzero lists and the sparse-vector product with half weights, on every instruction set
- * this CPU can run.
+ * the nonzero lists and the sparse-vector product with half or float weights, on every
+ * instruction set this CPU can run.
  */
 #include "nn/gemm_isa.h"
 #include "nn/nn_impl.h"
@@ -196,23 +196,28 @@ Test(sparse, nonzero_lists_match_a_plain_loop)
         check_nonzeros(NN_GEMM_AVX512);
 }
 
-/* nn_spmv_half against a double-precision loop over the widened weights, for widths around
- * the 256-column register block and every tail length class, with and without bias, with a
- * leading dimension beyond the padded width. */
-static void check_spmv_half(enum nn_gemm_isa isa)
+/* nn_spmv_half (half) or nn_spmv against a double-precision loop over the (widened)
+ * weights, for widths around the 256-column register block and every tail length class, with
+ * and without bias and, for floats, in place (y is the bias), with a leading dimension beyond
+ * the width. */
+static void check_spmv(enum nn_gemm_isa isa, int half)
 {
     static const int widths[] = {1, 10, 15, 16, 17, 100, 255, 256, 257, 512, 600};
     enum { K = 300 };
     uint32_t seed = 11;
     for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
         const int N = widths[w], ldb = (N + 15) / 16 * 16 + 16;
-        uint16_t *B = malloc((size_t)K * ldb * sizeof *B);
+        uint16_t *Bh = malloc((size_t)K * ldb * sizeof *Bh);
+        float *Bf = malloc((size_t)K * ldb * sizeof *Bf);
         float *bias = malloc((size_t)N * sizeof *bias), *y = malloc((size_t)N * sizeof *y);
         float val[K];
         int32_t idx[K];
-        cr_assert(B && bias && y);
-        for (size_t i = 0; i < (size_t)K * ldb; i++)
-            B[i] = nn_half_from_float((float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f);
+        cr_assert(Bh && Bf && bias && y);
+        for (size_t i = 0; i < (size_t)K * ldb; i++) {
+            Bh[i] = nn_half_from_float((float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f);
+            Bf[i] = half ? nn_float_from_half(Bh[i])
+                         : (float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f;
+        }
         for (int j = 0; j < N; j++)
             bias[j] = (float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f;
         int nnz = 0;
@@ -220,22 +225,29 @@ static void check_spmv_half(enum nn_gemm_isa isa)
             idx[nnz] = k;
             val[nnz++] = (float)(k % 7) / 7.0f - 0.3f;
         }
-        for (int with_bias = 0; with_bias < 2; with_bias++) {
+        for (int mode = 0; mode < (half ? 2 : 3); mode++) { /* no bias, bias, in place */
+            const int with_bias = mode > 0;
             for (int j = 0; j < N; j++)
-                y[j] = NAN;
-            nn_spmv_half_isa(isa, y, with_bias ? bias : NULL, idx, val, nnz, B, ldb, N);
+                y[j] = mode == 2 ? bias[j] : NAN;
+            const float *b = mode == 2 ? y : mode == 1 ? bias : NULL;
+            if (half)
+                nn_spmv_half_isa(isa, y, b, idx, val, nnz, Bh, ldb, N);
+            else
+                nn_spmv_isa(isa, y, b, idx, val, nnz, Bf, ldb, N);
             for (int j = 0; j < N; j++) {
                 double ref = with_bias ? bias[j] : 0.0, mag = fabs(ref);
                 for (int t = 0; t < nnz; t++) {
-                    double term = (double)val[t] * nn_float_from_half(B[(size_t)idx[t] * ldb + j]);
+                    double term = (double)val[t] * Bf[(size_t)idx[t] * ldb + j];
                     ref += term;
                     mag += fabs(term);
                 }
-                cr_assert(fabs(y[j] - ref) <= 1e-5 * mag + 1e-7, "%s N=%d j=%d bias=%d: %g vs %g",
-                          nn_sgemm_isa_name(isa), N, j, with_bias, (double)y[j], ref);
+                cr_assert(fabs(y[j] - ref) <= 1e-5 * mag + 1e-7,
+                          "%s %s N=%d j=%d mode=%d: %g vs %g", nn_sgemm_isa_name(isa),
+                          half ? "half" : "float", N, j, mode, (double)y[j], ref);
             }
         }
-        free(B);
+        free(Bh);
+        free(Bf);
         free(bias);
         free(y);
     }
@@ -243,7 +255,14 @@ static void check_spmv_half(enum nn_gemm_isa isa)
 
 Test(sparse, half_product_matches_a_plain_loop_on_block_and_tail_widths)
 {
-    check_spmv_half(NN_GEMM_SCALAR);
+    check_spmv(NN_GEMM_SCALAR, 1);
     if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
-        check_spmv_half(NN_GEMM_AVX512);
+        check_spmv(NN_GEMM_AVX512, 1);
+}
+
+Test(sparse, float_product_matches_a_plain_loop_also_in_place)
+{
+    check_spmv(NN_GEMM_SCALAR, 0);
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
+        check_spmv(NN_GEMM_AVX512, 0);
 }
