@@ -38,6 +38,13 @@ void nn_net_free(struct nn_net *net)
     free(net->probs);
     free(net->nz_idx);
     free(net->nz_val);
+    free(net->rows.idx);
+    free(net->rows.val);
+    free(net->rows.count);
+    free(net->rows.col_start);
+    free(net->rows.col_list);
+    free(net->rows.col_n);
+    free(net->rows.col_val);
     memset(net, 0, sizeof *net);
 }
 
@@ -98,6 +105,18 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
     net->probs = alloc_floats((size_t)cap * nn_model_classes(m));
     if (!net->probs)
         goto fail;
+    if (train && nn_net_first_io_possible(m)) { /* lists for nn_dense_forward_io */
+        net->rows.idx = calloc((size_t)cap * in, sizeof *net->rows.idx);
+        net->rows.val = alloc_floats((size_t)cap * in);
+        net->rows.count = calloc((size_t)cap, sizeof *net->rows.count);
+        net->rows.col_start = calloc(in + 1, sizeof *net->rows.col_start);
+        net->rows.col_list = calloc(in, sizeof *net->rows.col_list);
+        net->rows.col_n = calloc((size_t)cap * in, sizeof *net->rows.col_n);
+        net->rows.col_val = alloc_floats((size_t)cap * in);
+        if (!net->rows.idx || !net->rows.val || !net->rows.count || !net->rows.col_start ||
+            !net->rows.col_list || !net->rows.col_n || !net->rows.col_val)
+            goto fail;
+    }
     if (!train) { /* dense_sparse's lists: up to the largest layer input */
         size_t most = in > max_act ? in : max_act;
         net->nz_idx = calloc(most, sizeof *net->nz_idx);
@@ -226,6 +245,11 @@ static const float *forward_from(const struct nn_model *m, struct nn_net *net, i
         size_t n = (size_t)N * L->out_size;
         switch (L->spec.kind) {
         case NN_LAYER_DENSE:
+            if (i == 0 && net->first_io) {
+                nn_dense_forward_io(y, x, w, b, N, (int)L->in_size, (int)L->out_size, &net->rows,
+                                    threads);
+                break;
+            }
             if (dense_sparse(m, net, i, N))
                 break;
             nn_dense_forward(y, x, w, b, N, (int)L->in_size, (int)L->out_size, threads);
@@ -261,6 +285,11 @@ const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N,
     return forward_from(m, net, 0, N, seed);
 }
 
+int nn_net_first_io_possible(const struct nn_model *m)
+{
+    return m->n_layers > 0 && m->layers[0].spec.kind == NN_LAYER_DENSE;
+}
+
 int nn_net_byte_input(const struct nn_model *m)
 {
     return m->n_layers > 0 && m->layers[0].spec.kind == NN_LAYER_DENSE &&
@@ -293,6 +322,13 @@ static const float *backward_to(const struct nn_model *m, struct nn_net *net, co
         int need_dx = i > 0;
         switch (L->spec.kind) {
         case NN_LAYER_DENSE:
+            if (i == 0 && net->first_io) {
+                float *dw = net->sgd_w ? net->sgd_w : grads + L->w_off;
+                nn_dense_backward_io(NULL, dw, net->sgd_w ? -net->sgd_lr : 1.0f, grads + L->b_off,
+                                     dy, x, w, N, (int)L->in_size, (int)L->out_size, &net->rows,
+                                     threads);
+                break;
+            }
             nn_dense_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w, N,
                               (int)L->in_size, (int)L->out_size, threads);
             break;

@@ -17,6 +17,15 @@ struct nn_net {
     float *probs;                     /* cap * classes */
     int32_t *nz_idx;                  /* inference: one dense layer input's nonzero */
     float *nz_val;                    /* positions and values (largest input size) */
+    /* training, first layer dense: when first_io is set, its weights (and their gradients)
+     * are stored transposed, (I,O), and its zero inputs are skipped (nn_dense_forward_io);
+     * the trainer sets it for the length of an epoch */
+    int first_io;
+    struct nn_sparse_rows rows;
+    /* training, with first_io: when not NULL, backward updates these first-layer weights with
+     * plain SGD at rate sgd_lr instead of adding their gradient to grads */
+    float *sgd_w;
+    float sgd_lr;
 };
 
 /* Allocates buffers for up to cap samples. train: keep what backward needs. */
@@ -29,6 +38,9 @@ const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N,
  * (n_params floats, not zeroed here). Needs a forward with the same N just before. */
 void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
                      float *grads);
+
+/* Whether the first layer can be kept transposed while training (it is dense): see first_io. */
+int nn_net_first_io_possible(const struct nn_model *m);
 
 /*
  * Byte input for a first dense layer with few outputs (the full-batch seed000 preset): the

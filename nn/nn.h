@@ -364,7 +364,10 @@ struct nn_progress {
     double loss;     /* running mean loss over this epoch */
     double accuracy; /* running accuracy over this epoch */
 };
-/* Return nonzero to stop after the current step (the epoch call then returns NN_EINTR). */
+/* Return nonzero to stop after the current step (the epoch call then returns NN_EINTR).
+ * During an epoch the trainer may hold the model's weights in a layout of its own: the
+ * callback must not read or write the model; to look at it (evaluate, save), return nonzero,
+ * use the model once nn_trainer_epoch has returned, then call it again to continue. */
 typedef int (*nn_progress_fn)(void *ctx, const struct nn_progress *p);
 
 typedef struct nn_trainer nn_trainer;
@@ -377,7 +380,8 @@ void nn_trainer_free(nn_trainer *tr);
 
 /* Runs one epoch (or fewer steps if the iteration budget ends first) over ds with per-epoch
  * shuffling. Fills *out with the epoch's running train loss/accuracy. Deterministic for a
- * given seed, config and thread count. Returns NN_OK, NN_EINTR if cb asked to stop. */
+ * given seed, config and thread count, however often it is stopped and continued. Returns
+ * NN_OK, NN_EINTR if cb asked to stop; either way the model is then in its own layout. */
 int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn cb, void *ctx,
                      struct nn_history_point *out);
 /* Steps taken and epochs completed so far; whether the iteration budget is used up. */

@@ -32,6 +32,8 @@ struct nn_trainer {
     double loss_sum;
     float last_lr;
     float *grads, *m1, *m2; /* n_params each; m1/m2 optimiser moments */
+    float *io_tmp;          /* first layer's weight count, when kept transposed in epochs */
+    int bytes;              /* the first layer reads the dataset bytes in place */
     uint32_t *perm;
     uint8_t *ybuf;
 };
@@ -107,6 +109,14 @@ int nn_trainer_new(nn_trainer **out, nn_model *model, const struct nn_train_conf
     tr->ybuf = malloc((size_t)tr->chunk);
     if (!tr->grads || !tr->m1 || !tr->m2 || !tr->perm || !tr->ybuf)
         goto fail;
+    /* a first dense layer with few outputs reads the bytes in place (same bits); any other
+     * is kept transposed during epochs, to skip zero inputs */
+    tr->bytes = !nn_augment_enabled(&tr->cfg) && nn_net_byte_input(model);
+    if (!tr->bytes && nn_net_first_io_possible(model)) {
+        tr->io_tmp = malloc(model->layers[0].n_w * sizeof *tr->io_tmp);
+        if (!tr->io_tmp)
+            goto fail;
+    }
     *out = tr;
     return NN_OK;
 fail:
@@ -122,6 +132,7 @@ void nn_trainer_free(nn_trainer *tr)
     free(tr->grads);
     free(tr->m1);
     free(tr->m2);
+    free(tr->io_tmp);
     free(tr->perm);
     free(tr->ybuf);
     free(tr);
@@ -163,8 +174,25 @@ float nn_trainer_lr(const nn_trainer *tr)
     }
 }
 
-/* One optimiser update of params from grads (already averaged over the batch). Weight decay
- * applies to weights, not biases. Element-wise, so threads cannot change the result. */
+/* Plain SGD (no momentum, no decay) on a first layer kept transposed, with the whole batch in
+ * one chunk: backward applies the update to the weights itself (nn_net.sgd_w), so the weight
+ * gradient, most of it zero (the rows of inputs no sample in the batch uses), is never
+ * written, read or cleared. */
+static void sgd_in_backward(nn_trainer *tr, float lr, size_t batch)
+{
+    const struct nn_train_config *c = &tr->cfg;
+    tr->net.sgd_w = NULL;
+    if (tr->net.first_io && batch <= (size_t)tr->chunk && c->optimizer == NN_OPT_SGD &&
+        c->momentum == 0.0f && c->weight_decay == 0.0f) {
+        tr->net.sgd_w = tr->model->params + tr->model->layers[0].w_off;
+        tr->net.sgd_lr = lr;
+    }
+}
+
+/* One optimiser update of params from grads (already averaged over the batch), which it
+ * leaves zero for the next step (in the same pass, rather than a pass of its own on one
+ * thread). Weight decay applies to weights, not biases. Element-wise, so threads cannot
+ * change the result. */
 static void optimizer_step(nn_trainer *tr, float lr)
 {
     const struct nn_train_config *c = &tr->cfg;
@@ -175,7 +203,8 @@ static void optimizer_step(nn_trainer *tr, float lr)
     nn_model_weights_changed(m);
     for (int li = 0; li < m->n_layers; li++) {
         const struct nn_layer *L = &m->layers[li];
-        for (int part = 0; part < 2; part++) {
+        /* the first layer's weights took a fused update in backward (see sgd_in_backward) */
+        for (int part = li == 0 && tr->net.sgd_w; part < 2; part++) {
             size_t off = part ? L->b_off : L->w_off, n = part ? L->n_b : L->n_w;
             float wd = part ? 0.0f : c->weight_decay;
             float *p = m->params + off, *g = tr->grads + off, *v1 = tr->m1 + off,
@@ -187,14 +216,17 @@ static void optimizer_step(nn_trainer *tr, float lr)
             const int par = nt > 1 && n > 65536;
             if (opt == NN_OPT_SGD && mu == 0.0f) {
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
                     p[i] -= lr * (g[i] + wd * p[i]);
+                    g[i] = 0.0f;
+                }
             } else if (opt == NN_OPT_SGD) {
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
                 for (size_t i = 0; i < n; i++) {
                     float gi = g[i] + wd * p[i];
                     v1[i] = mu * v1[i] + gi;
                     p[i] -= lr * (nesterov ? gi + mu * v1[i] : v1[i]);
+                    g[i] = 0.0f;
                 }
             } else if (opt == NN_OPT_ADAM || opt == NN_OPT_ADAMW) {
                 const float l2 = opt == NN_OPT_ADAMW ? 0.0f : wd;
@@ -206,6 +238,7 @@ static void optimizer_step(nn_trainer *tr, float lr)
                     v2[i] = b2 * v2[i] + (1.0f - b2) * gi * gi;
                     p[i] -= dec * p[i];
                     p[i] -= lr * (v1[i] / bc1) / (sqrtf(v2[i] / bc2) + eps);
+                    g[i] = 0.0f;
                 }
             } else {
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (par)
@@ -213,10 +246,39 @@ static void optimizer_step(nn_trainer *tr, float lr)
                     float gi = g[i] + wd * p[i];
                     v2[i] = b2 * v2[i] + (1.0f - b2) * gi * gi;
                     p[i] -= lr * gi / (sqrtf(v2[i]) + eps);
+                    g[i] = 0.0f;
                 }
             }
         }
     }
+}
+
+/* a (rows, cols) = its transpose, through tmp */
+static void transpose_in_place(float *a, size_t rows, size_t cols, float *tmp)
+{
+    enum { T = 16 }; /* tiles, so that neither side strides through memory a float at a time */
+    for (size_t r0 = 0; r0 < rows; r0 += T)
+        for (size_t c0 = 0; c0 < cols; c0 += T)
+            for (size_t r = r0; r < rows && r < r0 + T; r++)
+                for (size_t c = c0; c < cols && c < c0 + T; c++)
+                    tmp[c * rows + r] = a[r * cols + c];
+    memcpy(a, tmp, rows * cols * sizeof *a);
+}
+
+/* Switches the first layer's weights and optimiser moments between the model's layout (O,I)
+ * and the transposed one (I,O) that nn_net's first_io uses; epochs run transposed, and the
+ * model is back in its own layout whenever nn_trainer_epoch returns. */
+static void set_first_io(nn_trainer *tr, int on)
+{
+    if (!tr->io_tmp || tr->net.first_io == on)
+        return;
+    const struct nn_layer *L = &tr->model->layers[0];
+    const size_t O = L->out_size, I = L->in_size;
+    float *arrays[] = {tr->model->params, tr->m1, tr->m2};
+    for (size_t k = 0; k < sizeof arrays / sizeof *arrays; k++)
+        transpose_in_place(arrays[k] + L->w_off, on ? O : I, on ? I : O, tr->io_tmp);
+    tr->net.first_io = on;
+    nn_model_weights_changed(tr->model);
 }
 
 /* Fills net input with samples perm[lo..lo+n) (augmented when configured) and their labels. */
@@ -262,14 +324,14 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
         tr->last_lr = nn_trainer_lr(tr);
     }
 
-    int stopped = 0;
+    int stopped = 0, rc = NN_OK;
+    const int bytes = tr->bytes;
+    set_first_io(tr, 1);
     while (tr->pos < ds->n && !nn_trainer_finished(tr) && !stopped) {
         size_t B =
             ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
         float lr = tr->last_lr = nn_trainer_lr(tr);
-        memset(tr->grads, 0, m->n_params * sizeof *tr->grads);
-        /* a first dense layer with few outputs reads the bytes in place (same bits) */
-        const int bytes = !nn_augment_enabled(&tr->cfg) && nn_net_byte_input(m);
+        sgd_in_backward(tr, lr, B);
         for (size_t c = 0; c < B; c += (size_t)tr->chunk) {
             int cn = (int)(B - c < (size_t)tr->chunk ? B - c : (size_t)tr->chunk);
             const uint64_t seed = nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c);
@@ -279,8 +341,10 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
                 for (int i = 0; i < cn; i++)
                     tr->ybuf[i] = ds->labels[idx[i]];
                 logits = nn_net_forward_u8(m, &tr->net, ds->images, idx, cn, seed);
-                if (!logits)
-                    return NN_ENOMEM;
+                if (!logits) {
+                    rc = NN_ENOMEM;
+                    goto out;
+                }
             } else {
                 assemble(tr, ds, tr->pos + c, cn);
                 logits = nn_net_forward(m, &tr->net, cn, seed);
@@ -291,13 +355,17 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
                 tr->correct +=
                     nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) == tr->ybuf[i];
             if (bytes) {
-                if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn, tr->grads))
-                    return NN_ENOMEM;
+                if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn,
+                                       tr->grads)) {
+                    rc = NN_ENOMEM;
+                    goto out;
+                }
             } else {
                 nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
             }
         }
         optimizer_step(tr, lr);
+        tr->net.sgd_w = NULL;
         tr->step++;
         tr->pos += B;
         tr->seen += B;
@@ -329,9 +397,14 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
     if (ended) {
         tr->epoch++;
         tr->pos = 0;
-        return NN_OK;
+    } else {
+        rc = NN_EINTR;
     }
-    return NN_EINTR;
+out:
+    if (rc == NN_ENOMEM) /* a step given up half way: its gradients must not reach the next */
+        memset(tr->grads, 0, m->n_params * sizeof *tr->grads);
+    set_first_io(tr, 0);
+    return rc;
 }
 
 int nn_trainer_in_epoch(const nn_trainer *tr) { return tr->pos > 0; }

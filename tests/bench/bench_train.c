@@ -150,23 +150,25 @@ struct race {
     int reached;
 };
 
-/* Called after every step: every eval_every steps the clock is stopped, the test set scored,
- * and the epoch stopped once the goal is reached. */
+/* Called after every step: every eval_every steps it stops the epoch, so that the caller can
+ * score the model (a callback must not touch it). */
 static int race_step(void *ctx, const struct nn_progress *p)
 {
     struct race *r = ctx;
     r->steps = p->step;
-    if (p->step % r->eval_every)
-        return 0;
-    double t = bench_now();
-    r->train_s += t - r->lap;
+    return p->step % r->eval_every == 0;
+}
+
+/* The clock stops while the test set is scored. */
+static void race_eval(struct race *r)
+{
+    r->train_s += bench_now() - r->lap;
     struct nn_eval ev;
     if (nn_evaluate(r->model, &r->b->test, r->b->threads, &ev, NULL) == NN_OK &&
         ev.accuracy > r->best)
         r->best = ev.accuracy;
     r->reached = r->best >= r->goal;
     r->lap = bench_now();
-    return r->reached;
 }
 
 static void race(const struct bench *b, const char *name, const char *arch,
@@ -182,6 +184,8 @@ static void race(const struct bench *b, const char *name, const char *arch,
         int rc = nn_trainer_epoch(tr, &b->train, race_step, &r, &h);
         if (rc && rc != NN_EINTR)
             die(name, rc, NULL);
+        if (rc == NN_EINTR)
+            race_eval(&r);
     }
     if (!r.reached)
         r.train_s += bench_now() - r.lap;

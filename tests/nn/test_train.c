@@ -187,3 +187,111 @@ Test(train, progress_callback_can_stop_an_epoch)
     nn_trainer_free(tr);
     nn_model_free(m);
 }
+
+/* One step on one batch of all n images moves the weights by -lr times the gradient of
+ * nn_model_loss_grad, however the trainer runs the first layer inside the epoch (kept
+ * transposed, zero pixels skipped; plain SGD even applied inside backward): the model comes
+ * back in its own layout. Momentum's first step is the same, through the optimiser. */
+static void check_one_step(float momentum)
+{
+    struct nn_dataset train = {0};
+    load_slice(&train, "train", 64);
+    const int n = (int)train.n, in = 784;
+    struct nn_layer_spec l[NN_MAX_LAYERS];
+    int nl;
+    struct nn_rng rng;
+    nn_model *m = NULL;
+    nn_trainer *tr = NULL;
+    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &nl, "dense:40,dense:10", NN_LAYER_RELU, NULL, 0),
+                 NN_OK);
+    nn_rng_seed(&rng, 5);
+    cr_assert_eq(nn_model_new(&m, 1, 28, 28, l, nl, &rng, NULL, 0), NN_OK);
+    const size_t np = nn_model_param_count(m);
+    float *x = malloc((size_t)n * in * sizeof *x), *g = malloc(np * sizeof *g);
+    float *before = malloc(np * sizeof *before);
+    cr_assert(x && g && before);
+    for (size_t i = 0; i < (size_t)n * in; i++)
+        x[i] = (float)train.images[i] / 255.0f;
+    double loss;
+    cr_assert_eq(nn_model_loss_grad(m, x, train.labels, n, g, &loss), NN_OK);
+    memcpy(before, nn_model_params(m), np * sizeof *before);
+
+    struct nn_train_config cfg;
+    nn_train_config_default(&cfg);
+    cfg.batch = n;
+    cfg.lr = 0.1f;
+    cfg.iterations = 1;
+    cfg.momentum = momentum;
+    cfg.threads = 2;
+    cr_assert_eq(nn_trainer_new(&tr, m, &cfg, train.n, NULL, 0), NN_OK);
+    cr_assert_eq(nn_trainer_epoch(tr, &train, NULL, NULL, NULL), NN_OK);
+    const float *after = nn_model_params(m);
+    size_t moved = 0;
+    for (size_t i = 0; i < np; i++) {
+        float want = before[i] - 0.1f * g[i];
+        cr_assert_float_eq(after[i], want, 1e-5f * (1.0f + fabsf(want)),
+                           "param %zu: %.7g, want %.7g (momentum %g)", i, (double)after[i],
+                           (double)want, (double)momentum);
+        moved += after[i] != before[i];
+    }
+    cr_expect_gt(moved, np / 4, "only %zu of %zu parameters moved", moved, np);
+    nn_trainer_free(tr);
+    nn_model_free(m);
+    free(x), free(g), free(before);
+    nn_dataset_free(&train);
+}
+
+Test(train, one_sgd_step_is_minus_lr_times_the_gradient)
+{
+    check_one_step(0.0f);
+}
+
+Test(train, first_momentum_step_is_minus_lr_times_the_gradient)
+{
+    check_one_step(0.5f);
+}
+
+static int stop_every_seven(void *ctx, const struct nn_progress *p)
+{
+    (void)ctx;
+    return p->step % 7 == 0;
+}
+
+/* An epoch stopped by the callback and continued ends with the weights of one never stopped
+ * (the trainer switches the first layer's layout back and forth at every stop), and the model
+ * between the calls is usable (here: evaluated). */
+Test(train, an_epoch_stopped_and_continued_gives_the_same_bits)
+{
+    struct nn_dataset train = {0};
+    load_slice(&train, "train", 1000);
+    nn_model *whole = train_mlp(&train, 2, 1, NULL);
+    struct nn_layer_spec l[NN_MAX_LAYERS];
+    int nl, stops = 0;
+    struct nn_rng rng;
+    struct nn_train_config cfg;
+    nn_model *m = NULL;
+    nn_trainer *tr = NULL;
+    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &nl, "dense:32,dense:10", NN_LAYER_RELU, NULL, 0),
+                 NN_OK);
+    nn_rng_seed(&rng, 99); /* as train_mlp */
+    cr_assert_eq(nn_model_new(&m, 1, 28, 28, l, nl, &rng, NULL, 0), NN_OK);
+    nn_train_config_default(&cfg);
+    cfg.batch = 32, cfg.lr = 0.1f, cfg.seed = 99, cfg.threads = 2, cfg.epochs = 1;
+    cr_assert_eq(nn_trainer_new(&tr, m, &cfg, train.n, NULL, 0), NN_OK);
+    int rc;
+    while ((rc = nn_trainer_epoch(tr, &train, stop_every_seven, NULL, NULL)) == NN_EINTR) {
+        struct nn_eval ev;
+        cr_assert_eq(nn_evaluate(m, &train, 1, &ev, NULL), NN_OK);
+        cr_assert_gt(ev.accuracy, 0.05);
+        stops++;
+    }
+    cr_assert_eq(rc, NN_OK);
+    cr_expect_geq(stops, 4);
+    cr_expect_eq(memcmp(nn_model_params(m), nn_model_params(whole),
+                        nn_model_param_count(m) * sizeof(float)),
+                 0, "stopped %d times: different weights", stops);
+    nn_trainer_free(tr);
+    nn_model_free(m);
+    nn_model_free(whole);
+    nn_dataset_free(&train);
+}
