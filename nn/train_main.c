@@ -92,7 +92,8 @@ static void usage(FILE *f)
         "Presets (flags given after a preset override it):\n"
         "  --preset seed004     784-256-10 sigmoid, SGD batch 32, lr 0.1, 10 epochs\n"
         "  --preset seed000     784-10-10 ReLU, full-batch GD lr 0.1, 500 iterations\n"
-        "  --preset mlp         784-512-256-10 ReLU, Adam, cosine, augmentation (shipped MLP)\n"
+        "  --preset mlp         784-512-256-10 ReLU, Adam, cosine, strong augmentation\n"
+        "                       (as the CNN's), 50 epochs (shipped MLP)\n"
         "  --preset cnn         conv 32x5x5-pool-64x5x5 (unpadded)-pool-dense 256-dropout,\n"
         "                       AdamW, one-cycle, strong augmentation (shift 4, rotate 15,\n"
         "                       scale 0.3, thickness 0.5; 30%% of samples clean), 22 epochs\n"
@@ -132,6 +133,16 @@ static void set_standard_augment(struct nn_train_config *c)
     c->aug_thickness = 0.3f;
 }
 
+/* The distortions of digits-eval --robust (shift 4, rotate 15, scale 0.3, half of the
+ * strokes changed), so that the models hold up there, and 30% of the samples as they are:
+ * the test set is MNIST's own normalisation, not ours (the CNN: 99.61% instead of 99.52%) */
+static void set_robust_augment(struct nn_train_config *c)
+{
+    set_standard_augment(c);
+    c->aug_shift = 4.0f, c->aug_rotate = 15.0f, c->aug_scale = 0.3f, c->aug_thickness = 0.5f;
+    c->aug_clean = 0.3f;
+}
+
 static int apply_preset(struct options *o, const char *name)
 {
     struct nn_train_config *c = &o->cfg;
@@ -149,9 +160,9 @@ static int apply_preset(struct options *o, const char *name)
     } else if (!strcmp(name, "mlp")) {
         snprintf(o->arch, sizeof o->arch, "dense:512,dense:256,dense:10");
         o->activation = NN_LAYER_RELU;
-        c->batch = 128, c->lr = 0.001f, c->epochs = 30, c->optimizer = NN_OPT_ADAM;
+        c->batch = 128, c->lr = 0.001f, c->epochs = 50, c->optimizer = NN_OPT_ADAM;
         c->schedule = NN_SCHED_COSINE, c->warmup_epochs = 1.0f;
-        set_standard_augment(c);
+        set_robust_augment(c); /* 99.22% test, 98.36% robust (seed 42); standard: 98.79% */
     } else if (!strcmp(name, "cnn")) {
         /* the second convolution unpadded ("valid"): 10x10 outputs instead of 14x14 make a
          * step about 37% shorter, which buys 22 epochs of the strong augmentation below in
@@ -162,11 +173,7 @@ static int apply_preset(struct options *o, const char *name)
         c->batch = 128, c->lr = 0.002f, c->epochs = 22, c->optimizer = NN_OPT_ADAMW;
         c->weight_decay = 0.01f;
         c->schedule = NN_SCHED_ONECYCLE;
-        /* the distortions of digits-eval --robust (shift 4, rotate 15, scale 0.3, half of the
-         * strokes changed), so that robust accuracy reaches 99% */
-        set_standard_augment(c);
-        c->aug_shift = 4.0f, c->aug_rotate = 15.0f, c->aug_scale = 0.3f, c->aug_thickness = 0.5f;
-        c->aug_clean = 0.3f; /* 99.61% instead of 99.52% on the test set (seed 42, 17 epochs) */
+        set_robust_augment(c);
     } else {
         return -1;
     }

@@ -147,9 +147,10 @@ static void check_canvas_invariance(const char *path)
     nn_dataset_free(&test);
 }
 
-Test(shipped, mlp_scores_its_recorded_accuracy_of_at_least_98_percent, .timeout = 120)
+/* Issue 5 asks for 98.6% ("99% is possible with augmentation"). */
+Test(shipped, mlp_scores_its_recorded_accuracy_of_at_least_99_percent, .timeout = 120)
 {
-    check_recorded_accuracy("models/mnist-mlp.model", 0.98);
+    check_recorded_accuracy("models/mnist-mlp.model", 0.99);
 }
 
 Test(shipped, mlp_single_image_path_agrees_with_the_batched_one, .timeout = 120)
@@ -178,7 +179,7 @@ static void check_robust(const char *path, double bar)
 
 Test(shipped, mlp_holds_up_under_distortions_like_real_drawings, .timeout = 300)
 {
-    check_robust("models/mnist-mlp.model", 0.97);
+    check_robust("models/mnist-mlp.model", 0.98);
 }
 
 /* Issue 5 asks for 99.6% and, under distortions, 99.0%. */
