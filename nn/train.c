@@ -32,7 +32,8 @@ struct nn_trainer {
     double loss_sum;
     float last_lr;
     float *grads, *m1, *m2; /* n_params each; m1/m2 optimiser moments */
-    float *io_tmp;          /* first layer's weight count, when kept transposed in epochs */
+    float *io_tmp;          /* room to transpose the first layer's weights; NULL when that
+                             * layer is not kept transposed during epochs (see set_first_io) */
     int bytes;              /* the first layer reads the dataset bytes in place */
     uint32_t *perm;
     uint8_t *ybuf;
