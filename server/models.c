@@ -179,6 +179,18 @@ static void model_name(char *out, size_t len, const nn_model *model, const char 
     out[n] = '\0';
 }
 
+/* One prediction on a blank image makes the model build its inference caches (transposed
+ * and half-precision weights, ~1.5 ms for the CNN) now, while it loads, instead of inside
+ * the first request that uses it. A failure here only leaves that to the first request. */
+static void warm_up(const nn_model *model)
+{
+    nn_workspace *ws = NULL;
+    float x[NN_MNIST_PIXELS] = {0}, probs[NN_CLASSES_MAX];
+    if (nn_workspace_new(&ws, model, 1) == NN_OK)
+        nn_model_predict(model, x, probs, ws);
+    nn_workspace_free(ws);
+}
+
 static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, char *err,
                          size_t errlen)
 {
@@ -212,6 +224,7 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
                            paths[i], c, h, w, classes, NN_CLASSES_MAX);
             goto fail;
         }
+        warm_up(sm->model);
         model_name(sm->name, sizeof sm->name, sm->model, paths[i]);
         for (int j = 0; j < i; j++) {
             if (!strcmp(s->models[j].name, sm->name)) {
