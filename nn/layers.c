@@ -71,8 +71,9 @@ void nn_dense_backward(float *dinp, float *dw, float *db, const float *dout, con
  * Dense with its weights transposed, wt (I,O): the layout the trainer keeps a first dense layer
  * in during an epoch, so that the zeros of its input (about 80% of a digit's pixels) cost
  * nothing. Forward, each sample reads only the rows of wt of its nonzero inputs (nn_spmv);
- * backward writes only those rows of dwt, each thread a range of columns, so the sums run in
- * the same order whatever the thread count. Input denser than half goes through nn_sgemm.
+ * backward reads and writes only the rows of dwt that some sample's nonzeros use, each once,
+ * threads taking whole rows, so the sums run in the same order whatever the thread count.
+ * Input denser than half goes through nn_sgemm.
  */
 void nn_dense_forward_io(float *out, const float *inp, const float *wt, const float *b, int N,
                          int I, int O, struct nn_sparse_rows *rows, int threads)
@@ -137,12 +138,9 @@ static int columns_from_rows(struct nn_sparse_rows *r, int N, int I, float scale
     return used;
 }
 
-void nn_dense_backward_io(float *dinp, float *dwt, float scale, float *db, const float *dout,
-                          const float *inp, const float *wt, int N, int I, int O,
-                          struct nn_sparse_rows *rows, int threads)
+void nn_dense_backward_io(float *dwt, float scale, float *db, const float *dout, const float *inp,
+                          int N, int I, int O, struct nn_sparse_rows *rows, int threads)
 {
-    if (dinp)
-        nn_sgemm(0, 1, N, I, O, 1.0f, dout, O, wt, O, 0.0f, dinp, I, threads);
     if (rows->dense) {
         nn_sgemm(1, 0, I, O, N, scale, inp, I, dout, O, 1.0f, dwt, O, threads);
     } else {

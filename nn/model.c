@@ -210,6 +210,16 @@ static void *publish(_Atomic(void *) *slot, void *mine)
     return expected;
 }
 
+void nn_transpose(float *dst, const float *src, size_t rows, size_t cols)
+{
+    enum { T = 16 }; /* tiles, so that neither side strides through memory a float at a time */
+    for (size_t r0 = 0; r0 < rows; r0 += T)
+        for (size_t c0 = 0; c0 < cols; c0 += T)
+            for (size_t r = r0; r < rows && r < r0 + T; r++)
+                for (size_t c = c0; c < cols && c < c0 + T; c++)
+                    dst[c * rows + r] = src[r * cols + c];
+}
+
 const float *nn_model_weights_t(const struct nn_model *m, int layer)
 {
     struct nn_model *mut = (struct nn_model *)m; /* the cache only; weights are not written */
@@ -225,10 +235,7 @@ const float *nn_model_weights_t(const struct nn_model *m, int layer)
     wt = malloc(L->n_w * sizeof *wt);
     if (!wt)
         return NULL;
-    const float *w = m->params + L->w_off;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++)
-            wt[c * rows + r] = w[r * cols + c];
+    nn_transpose(wt, m->params + L->w_off, rows, cols);
     return publish(&mut->wt_cache[layer], wt);
 }
 

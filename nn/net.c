@@ -105,18 +105,6 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
     net->probs = alloc_floats((size_t)cap * nn_model_classes(m));
     if (!net->probs)
         goto fail;
-    if (train && nn_net_first_io_possible(m)) { /* lists for nn_dense_forward_io */
-        net->rows.idx = calloc((size_t)cap * in, sizeof *net->rows.idx);
-        net->rows.val = alloc_floats((size_t)cap * in);
-        net->rows.count = calloc((size_t)cap, sizeof *net->rows.count);
-        net->rows.col_start = calloc(in + 1, sizeof *net->rows.col_start);
-        net->rows.col_list = calloc(in, sizeof *net->rows.col_list);
-        net->rows.col_n = calloc((size_t)cap * in, sizeof *net->rows.col_n);
-        net->rows.col_val = alloc_floats((size_t)cap * in);
-        if (!net->rows.idx || !net->rows.val || !net->rows.count || !net->rows.col_start ||
-            !net->rows.col_list || !net->rows.col_n || !net->rows.col_val)
-            goto fail;
-    }
     if (!train) { /* dense_sparse's lists: up to the largest layer input */
         size_t most = in > max_act ? in : max_act;
         net->nz_idx = calloc(most, sizeof *net->nz_idx);
@@ -290,6 +278,23 @@ int nn_net_first_io_possible(const struct nn_model *m)
     return m->n_layers > 0 && m->layers[0].spec.kind == NN_LAYER_DENSE;
 }
 
+int nn_net_first_io_init(struct nn_net *net, const struct nn_model *m)
+{
+    const size_t cap = (size_t)net->cap, in = (size_t)nn_model_input_size(m);
+    struct nn_sparse_rows *r = &net->rows;
+    r->idx = calloc(cap * in, sizeof *r->idx);
+    r->val = alloc_floats(cap * in);
+    r->count = calloc(cap, sizeof *r->count);
+    r->col_start = calloc(in + 1, sizeof *r->col_start);
+    r->col_list = calloc(in, sizeof *r->col_list);
+    r->col_n = calloc(cap * in, sizeof *r->col_n);
+    r->col_val = alloc_floats(cap * in);
+    if (!r->idx || !r->val || !r->count || !r->col_start || !r->col_list || !r->col_n ||
+        !r->col_val)
+        return NN_ENOMEM; /* nn_net_free frees what was allocated */
+    return NN_OK;
+}
+
 int nn_net_byte_input(const struct nn_model *m)
 {
     return m->n_layers > 0 && m->layers[0].spec.kind == NN_LAYER_DENSE &&
@@ -324,9 +329,8 @@ static const float *backward_to(const struct nn_model *m, struct nn_net *net, co
         case NN_LAYER_DENSE:
             if (i == 0 && net->first_io) {
                 float *dw = net->sgd_w ? net->sgd_w : grads + L->w_off;
-                nn_dense_backward_io(NULL, dw, net->sgd_w ? -net->sgd_lr : 1.0f, grads + L->b_off,
-                                     dy, x, w, N, (int)L->in_size, (int)L->out_size, &net->rows,
-                                     threads);
+                nn_dense_backward_io(dw, net->sgd_w ? -net->sgd_lr : 1.0f, grads + L->b_off, dy, x,
+                                     N, (int)L->in_size, (int)L->out_size, &net->rows, threads);
                 break;
             }
             nn_dense_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w, N,

@@ -39,8 +39,10 @@ const float *nn_net_forward(const struct nn_model *m, struct nn_net *net, int N,
 void nn_net_backward(const struct nn_model *m, struct nn_net *net, const float *dlogits, int N,
                      float *grads);
 
-/* Whether the first layer can be kept transposed while training (it is dense): see first_io. */
+/* Whether the first layer can be kept transposed while training (it is dense): see first_io.
+ * nn_net_first_io_init allocates the lists (rows) that first_io needs: NN_OK or NN_ENOMEM. */
 int nn_net_first_io_possible(const struct nn_model *m);
+int nn_net_first_io_init(struct nn_net *net, const struct nn_model *m);
 
 /*
  * Byte input for a first dense layer with few outputs (the full-batch seed000 preset): the

@@ -67,6 +67,8 @@ const uint16_t *nn_model_weights_half(const struct nn_model *model, int layer);
 /* Row length (in halves) of nn_model_weights_half for a layer of O outputs: O rounded up to 16. */
 static inline int nn_weights_half_ld(int O) { return (O + 15) / 16 * 16; }
 void nn_model_weights_changed(struct nn_model *model);
+/* dst (cols, rows) = the transpose of src (rows, cols); they must not overlap. */
+void nn_transpose(float *dst, const float *src, size_t rows, size_t cols);
 
 /* Largest per-sample activation size over the input and all layer outputs. */
 size_t nn_model_max_activation(const struct nn_model *model);
@@ -159,20 +161,19 @@ struct nn_sparse_rows {
     int32_t *col_n;
     float *col_val;
 };
-/* Dense with transposed weights wt (I,O), skipping zero inputs: out (N,O) = inp @ wt + b;
- * dinp (N,I) = dout @ wt^T (if not NULL); dwt (I,O) += scale * inp^T @ dout (dwt may be wt:
- * a fused SGD step with scale -lr; dinp is computed first); db += colsum(dout). Results do not
- * depend on the thread count. */
+/* A first dense layer (no input gradient) with transposed weights wt (I,O), skipping zero
+ * inputs: out (N,O) = inp @ wt + b; dwt (I,O) += scale * inp^T @ dout (dwt may be the weights
+ * themselves: a fused SGD step with scale -lr); db += colsum(dout). Results do not depend on
+ * the thread count. */
 void nn_dense_forward_io(float *out, const float *inp, const float *wt, const float *b, int N,
                          int I, int O, struct nn_sparse_rows *rows, int threads);
-void nn_dense_backward_io(float *dinp, float *dwt, float scale, float *db, const float *dout,
-                          const float *inp, const float *wt, int N, int I, int O,
-                          struct nn_sparse_rows *rows, int threads);
+void nn_dense_backward_io(float *dwt, float scale, float *db, const float *dout, const float *inp,
+                          int N, int I, int O, struct nn_sparse_rows *rows, int threads);
 
-/* nn_dense_forward / _backward for a first layer whose input is dataset bytes: sample n is x + idx[n]*I (idx
- * NULL: n*I), scaled by 1/255 as nn_bytes_to_float does; bit-identical to converting and calling
- * the float kernels (which is what they do when no byte kernel fits). Returns NN_OK or
- * NN_ENOMEM (fallback buffer). */
+/* nn_dense_forward / _backward for a first layer whose input is dataset bytes: sample n is
+ * x + idx[n]*I (idx NULL: n*I), scaled by 1/255 as nn_bytes_to_float does; bit-identical to
+ * converting and calling the float kernels (which is what they do when no byte kernel fits).
+ * Returns NN_OK or NN_ENOMEM (fallback buffer). */
 int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const float *w,
                         const float *b, int N, int I, int O, int threads);
 int nn_dense_backward_u8(float *dw, float *db, const float *dout, const uint8_t *x,

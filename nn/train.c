@@ -115,7 +115,7 @@ int nn_trainer_new(nn_trainer **out, nn_model *model, const struct nn_train_conf
     tr->bytes = !nn_augment_enabled(&tr->cfg) && nn_net_byte_input(model);
     if (!tr->bytes && nn_net_first_io_possible(model)) {
         tr->io_tmp = malloc(model->layers[0].n_w * sizeof *tr->io_tmp);
-        if (!tr->io_tmp)
+        if (!tr->io_tmp || nn_net_first_io_init(&tr->net, model))
             goto fail;
     }
     *out = tr;
@@ -254,18 +254,6 @@ static void optimizer_step(nn_trainer *tr, float lr)
     }
 }
 
-/* a (rows, cols) = its transpose, through tmp */
-static void transpose_in_place(float *a, size_t rows, size_t cols, float *tmp)
-{
-    enum { T = 16 }; /* tiles, so that neither side strides through memory a float at a time */
-    for (size_t r0 = 0; r0 < rows; r0 += T)
-        for (size_t c0 = 0; c0 < cols; c0 += T)
-            for (size_t r = r0; r < rows && r < r0 + T; r++)
-                for (size_t c = c0; c < cols && c < c0 + T; c++)
-                    tmp[c * rows + r] = a[r * cols + c];
-    memcpy(a, tmp, rows * cols * sizeof *a);
-}
-
 /* Switches the first layer's weights and optimiser moments between the model's layout (O,I)
  * and the transposed one (I,O) that nn_net's first_io uses; epochs run transposed, and the
  * model is back in its own layout whenever nn_trainer_epoch returns. */
@@ -276,8 +264,10 @@ static void set_first_io(nn_trainer *tr, int on)
     const struct nn_layer *L = &tr->model->layers[0];
     const size_t O = L->out_size, I = L->in_size;
     float *arrays[] = {tr->model->params, tr->m1, tr->m2};
-    for (size_t k = 0; k < sizeof arrays / sizeof *arrays; k++)
-        transpose_in_place(arrays[k] + L->w_off, on ? O : I, on ? I : O, tr->io_tmp);
+    for (size_t k = 0; k < sizeof arrays / sizeof *arrays; k++) {
+        nn_transpose(tr->io_tmp, arrays[k] + L->w_off, on ? O : I, on ? I : O);
+        memcpy(arrays[k] + L->w_off, tr->io_tmp, L->n_w * sizeof *tr->io_tmp);
+    }
     tr->net.first_io = on;
     nn_model_weights_changed(tr->model);
 }
@@ -326,7 +316,6 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
     }
 
     int stopped = 0, rc = NN_OK;
-    const int bytes = tr->bytes;
     set_first_io(tr, 1);
     while (tr->pos < ds->n && !nn_trainer_finished(tr) && !stopped) {
         size_t B =
@@ -338,7 +327,7 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
             const uint64_t seed = nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c);
             const uint32_t *idx = tr->perm + tr->pos + c;
             const float *logits;
-            if (bytes) {
+            if (tr->bytes) {
                 for (int i = 0; i < cn; i++)
                     tr->ybuf[i] = ds->labels[idx[i]];
                 logits = nn_net_forward_u8(m, &tr->net, ds->images, idx, cn, seed);
@@ -355,7 +344,7 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
             for (int i = 0; i < cn; i++)
                 tr->correct +=
                     nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) == tr->ybuf[i];
-            if (bytes) {
+            if (tr->bytes) {
                 if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn,
                                        tr->grads)) {
                     rc = NN_ENOMEM;
