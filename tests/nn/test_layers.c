@@ -342,7 +342,7 @@ static void check_dense_io(int N, int I, int O, double zeros)
         nn_dense_forward_io(threads == 1 ? y_io : y_two, x, wt, b, N, I, O, &rows, threads);
         cr_expect_eq(rows.dense, zeros < 0.5, "dense %d with %.0f%% zeros", rows.dense,
                      100 * zeros);
-        nn_dense_backward_io(NULL, dwt[threads - 1], -0.5f, db_io, dout, x, wt, N, I, O, &rows,
+        nn_dense_backward_io(dwt[threads - 1], -0.5f, db_io, dout, x, N, I, O, &rows,
                              threads);
         for (int o = 0; o < O; o++)
             cr_assert_float_eq(db_io[o], db[o], 1e-5f * (1 + fabsf(db[o])), "db[%d]", o);

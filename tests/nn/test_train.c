@@ -25,26 +25,41 @@ static void load_slice(struct nn_dataset *ds, const char *split, size_t n)
         ds->n = n;
 }
 
-static nn_model *train_mlp(const struct nn_dataset *train, int threads, int epochs,
-                           struct nn_history_point *last)
+/* A ReLU MLP on 28x28 input with weights drawn from seed. */
+static nn_model *new_mlp(const char *arch, uint64_t seed)
 {
     struct nn_layer_spec l[NN_MAX_LAYERS];
     int n;
     struct nn_rng rng;
-    struct nn_train_config cfg;
     nn_model *m = NULL;
-    nn_trainer *tr = NULL;
-    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &n, "dense:32,dense:10", NN_LAYER_RELU, NULL, 0),
-                 NN_OK);
-    nn_rng_seed(&rng, 99);
+    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &n, arch, NN_LAYER_RELU, NULL, 0), NN_OK);
+    nn_rng_seed(&rng, seed);
     cr_assert_eq(nn_model_new(&m, 1, 28, 28, l, n, &rng, NULL, 0), NN_OK);
+    return m;
+}
+
+/* train_mlp's network and plain SGD trainer: dense:32, batch 32, lr 0.1, seed 99 */
+static nn_trainer *mlp_trainer(nn_model **m, const struct nn_dataset *train, int threads,
+                               int epochs)
+{
+    struct nn_train_config cfg;
+    nn_trainer *tr = NULL;
+    *m = new_mlp("dense:32,dense:10", 99);
     nn_train_config_default(&cfg);
     cfg.batch = 32;
     cfg.lr = 0.1f;
     cfg.seed = 99;
     cfg.threads = threads;
     cfg.epochs = epochs;
-    cr_assert_eq(nn_trainer_new(&tr, m, &cfg, train->n, NULL, 0), NN_OK);
+    cr_assert_eq(nn_trainer_new(&tr, *m, &cfg, train->n, NULL, 0), NN_OK);
+    return tr;
+}
+
+static nn_model *train_mlp(const struct nn_dataset *train, int threads, int epochs,
+                           struct nn_history_point *last)
+{
+    nn_model *m = NULL;
+    nn_trainer *tr = mlp_trainer(&m, train, threads, epochs);
     for (int e = 0; e < epochs; e++)
         cr_assert_eq(nn_trainer_epoch(tr, train, NULL, NULL, last), NN_OK);
     cr_expect(nn_trainer_finished(tr));
@@ -60,13 +75,7 @@ Test(train, small_run_lowers_the_loss_and_beats_chance_by_far)
     load_slice(&train, "train", 3000);
     load_slice(&test, "test", 1000);
 
-    struct nn_layer_spec l[3] = {{.kind = NN_LAYER_DENSE, .units = 32},
-                                 {.kind = NN_LAYER_RELU},
-                                 {.kind = NN_LAYER_DENSE, .units = 10}};
-    struct nn_rng rng;
-    nn_model *fresh = NULL;
-    nn_rng_seed(&rng, 99);
-    cr_assert_eq(nn_model_new(&fresh, 1, 28, 28, l, 3, &rng, NULL, 0), NN_OK);
+    nn_model *fresh = new_mlp("dense:32,dense:10", 99); /* train_mlp's starting point */
     cr_assert_eq(nn_evaluate(fresh, &test, 1, &before, NULL), NN_OK);
 
     nn_model *m = train_mlp(&train, 1, 3, &last);
@@ -197,15 +206,8 @@ static void check_one_step(float momentum)
     struct nn_dataset train = {0};
     load_slice(&train, "train", 64);
     const int n = (int)train.n, in = 784;
-    struct nn_layer_spec l[NN_MAX_LAYERS];
-    int nl;
-    struct nn_rng rng;
-    nn_model *m = NULL;
+    nn_model *m = new_mlp("dense:40,dense:10", 5);
     nn_trainer *tr = NULL;
-    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &nl, "dense:40,dense:10", NN_LAYER_RELU, NULL, 0),
-                 NN_OK);
-    nn_rng_seed(&rng, 5);
-    cr_assert_eq(nn_model_new(&m, 1, 28, 28, l, nl, &rng, NULL, 0), NN_OK);
     const size_t np = nn_model_param_count(m);
     float *x = malloc((size_t)n * in * sizeof *x), *g = malloc(np * sizeof *g);
     float *before = malloc(np * sizeof *before);
@@ -264,21 +266,9 @@ Test(train, an_epoch_stopped_and_continued_gives_the_same_bits)
 {
     struct nn_dataset train = {0};
     load_slice(&train, "train", 1000);
-    nn_model *whole = train_mlp(&train, 2, 1, NULL);
-    struct nn_layer_spec l[NN_MAX_LAYERS];
-    int nl, stops = 0;
-    struct nn_rng rng;
-    struct nn_train_config cfg;
-    nn_model *m = NULL;
-    nn_trainer *tr = NULL;
-    cr_assert_eq(nn_arch_parse(l, NN_MAX_LAYERS, &nl, "dense:32,dense:10", NN_LAYER_RELU, NULL, 0),
-                 NN_OK);
-    nn_rng_seed(&rng, 99); /* as train_mlp */
-    cr_assert_eq(nn_model_new(&m, 1, 28, 28, l, nl, &rng, NULL, 0), NN_OK);
-    nn_train_config_default(&cfg);
-    cfg.batch = 32, cfg.lr = 0.1f, cfg.seed = 99, cfg.threads = 2, cfg.epochs = 1;
-    cr_assert_eq(nn_trainer_new(&tr, m, &cfg, train.n, NULL, 0), NN_OK);
-    int rc;
+    nn_model *whole = train_mlp(&train, 2, 1, NULL), *m = NULL;
+    nn_trainer *tr = mlp_trainer(&m, &train, 2, 1);
+    int rc, stops = 0;
     while ((rc = nn_trainer_epoch(tr, &train, stop_every_seven, NULL, NULL)) == NN_EINTR) {
         struct nn_eval ev;
         cr_assert_eq(nn_evaluate(m, &train, 1, &ev, NULL), NN_OK);
