@@ -572,12 +572,45 @@ static void sibling(char *buf, size_t len, const char *path, const char *suffix)
     snprintf(buf, len, "%.*s%s", stem, path, suffix);
 }
 
+/* arg as a POSIX shell word into buf (len > 0): as it is when every character is safe, else
+ * in single quotes, a quote inside written '\''. Cut short (still terminated) if too long. */
+static void shell_word(char *buf, size_t len, const char *arg)
+{
+    const char *safe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,:/@%";
+    size_t used = 0;
+    int quote = !*arg || arg[strspn(arg, safe)] != '\0';
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (used + 1 < len)                                                                        \
+            buf[used++] = (c);                                                                     \
+    } while (0)
+    if (quote)
+        PUT('\'');
+    for (const char *c = arg; *c; c++) {
+        if (*c == '\'') {
+            PUT('\'');
+            PUT('\\');
+            PUT('\'');
+        }
+        PUT(*c);
+    }
+    if (quote)
+        PUT('\'');
+#undef PUT
+    buf[used] = '\0';
+}
+
+/* The command line as a shell would take it back (see split_command). */
 static void command_line(char *buf, size_t len, int argc, char **argv)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; i < argc && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? " " : "", argv[i]);
+    for (int i = 0; i < argc && used + 1 < len; i++) {
+        if (i)
+            buf[used++] = ' ';
+        shell_word(buf + used, len - used, argv[i]);
+        used += strlen(buf + used);
+    }
 }
 
 static const char *optimizer_name(const struct nn_train_config *c)
@@ -666,14 +699,35 @@ static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta
     return 0;
 }
 
-/* Splits a stored command line on spaces into argv (paths with spaces are not supported in a
- * resumed run's original command; the current command line still is). */
+/* Splits a stored command line into argv in place, as a shell would: words separated by
+ * spaces, '...' taken literally, a backslash taking the next character literally. */
 static int split_command(char *cmd, char **av, int max)
 {
     int n = 0;
-    for (char *save = NULL, *t = strtok_r(cmd, " ", &save); t && n < max - 1;
-         t = strtok_r(NULL, " ", &save))
-        av[n++] = t;
+    char *r = cmd, *w = cmd;
+    while (n < max - 1) {
+        while (*r == ' ')
+            r++;
+        if (!*r)
+            break;
+        av[n++] = w;
+        while (*r && *r != ' ') {
+            if (*r == '\'') {
+                for (r++; *r && *r != '\''; r++)
+                    *w++ = *r;
+                if (*r)
+                    r++;
+            } else if (*r == '\\' && r[1]) {
+                *w++ = r[1];
+                r += 2;
+            } else {
+                *w++ = *r++;
+            }
+        }
+        if (*r)
+            r++;
+        *w++ = '\0';
+    }
     av[n] = NULL;
     return n;
 }
@@ -891,11 +945,13 @@ int main(int argc, char **argv)
     if (stop_requested) {
         if (save_checkpoint(tr, model, &meta, train_time, ckpt))
             goto done;
+        char word[sizeof ckpt + 64];
+        shell_word(word, sizeof word, ckpt);
         fprintf(stderr,
                 "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
                 "resume with: %s --resume %s\n",
                 prog, (long long)nn_trainer_steps(tr), nn_trainer_epochs_done(tr) + 1, ckpt, prog,
-                ckpt);
+                word);
         status = 130;
         goto done;
     }

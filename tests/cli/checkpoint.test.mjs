@@ -31,7 +31,8 @@ function exited(child) {
 }
 
 test('a run killed with SIGKILL and resumed ends with the same model as an uninterrupted one', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'digits-ckpt-'));
+  // the resumed run parses the original command line back: paths with a space and a quote
+  const dir = mkdtempSync(join(tmpdir(), "digits ckpt 'q-"));
   try {
     const out = join(dir, 'm.model'), ckpt = join(dir, 'm.ckpt');
     const args = ['--data', data, '--hidden', '32', '--batch', '64', '--iterations', '3000',
@@ -58,7 +59,7 @@ test('a run killed with SIGKILL and resumed ends with the same model as an unint
 });
 
 test('SIGINT finishes the step, writes a checkpoint and says how to resume', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'digits-ckpt-'));
+  const dir = mkdtempSync(join(tmpdir(), 'digits ckpt-'));
   try {
     const out = join(dir, 'i.model'), ckpt = join(dir, 'i.ckpt');
     const child = spawn(train, ['--data', data, '--hidden', '16', '--epochs', '50', '--out', out,
@@ -71,7 +72,8 @@ test('SIGINT finishes the step, writes a checkpoint and says how to resume', asy
     const { code } = await done;
     assert.equal(code, 130);
     assert.match(stderr, /interrupted at step \d+ .*checkpoint written to .*i\.ckpt/s);
-    assert.match(stderr, /resume with: digits-train --resume .*i\.ckpt/);
+    // a command that can be pasted: the path has a space, so it is quoted
+    assert.match(stderr, /resume with: digits-train --resume '[^'\n]*digits ckpt-[^'\n]*i\.ckpt'\n/);
     assert.ok(existsSync(ckpt));
     assert.ok(!existsSync(out), 'an interrupted run writes no final model');
   } finally { rmSync(dir, { recursive: true, force: true }); }
