@@ -945,7 +945,7 @@ int main(int argc, char **argv)
     if (stop_requested) {
         if (save_checkpoint(tr, model, &meta, train_time, ckpt))
             goto done;
-        char word[sizeof ckpt + 64];
+        char word[4 * sizeof ckpt + 3]; /* every character a quote: four each */
         shell_word(word, sizeof word, ckpt);
         fprintf(stderr,
                 "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
