@@ -108,6 +108,34 @@ void nn_dense_forward_io(float *out, const float *inp, const float *wt, const fl
     }
 }
 
+int nn_sparse_rows_alloc(struct nn_sparse_rows *r, size_t N, size_t I)
+{
+    memset(r, 0, sizeof *r);
+    r->idx = malloc(N * I * sizeof *r->idx);
+    r->val = malloc(N * I * sizeof *r->val);
+    r->count = malloc(N * sizeof *r->count);
+    r->col_start = malloc((I + 1) * sizeof *r->col_start);
+    r->col_list = malloc(I * sizeof *r->col_list);
+    r->col_n = malloc(N * I * sizeof *r->col_n);
+    r->col_val = malloc(N * I * sizeof *r->col_val);
+    if (!r->idx || !r->val || !r->count || !r->col_start || !r->col_list || !r->col_n ||
+        !r->col_val)
+        return NN_ENOMEM;
+    return NN_OK;
+}
+
+void nn_sparse_rows_free(struct nn_sparse_rows *r)
+{
+    free(r->idx);
+    free(r->val);
+    free(r->count);
+    free(r->col_start);
+    free(r->col_list);
+    free(r->col_n);
+    free(r->col_val);
+    memset(r, 0, sizeof *r);
+}
+
 /* The nonzeros by input instead of by sample (a counting sort): input i's samples and values
  * (times scale) are at col_start[i] .. col_start[i+1] of col_n and col_val, in sample order;
  * col_list holds the inputs that have any, and the count of them is returned. */

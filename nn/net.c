@@ -38,13 +38,7 @@ void nn_net_free(struct nn_net *net)
     free(net->probs);
     free(net->nz_idx);
     free(net->nz_val);
-    free(net->rows.idx);
-    free(net->rows.val);
-    free(net->rows.count);
-    free(net->rows.col_start);
-    free(net->rows.col_list);
-    free(net->rows.col_n);
-    free(net->rows.col_val);
+    nn_sparse_rows_free(&net->rows);
     memset(net, 0, sizeof *net);
 }
 
@@ -280,19 +274,8 @@ int nn_net_first_io_possible(const struct nn_model *m)
 
 int nn_net_first_io_init(struct nn_net *net, const struct nn_model *m)
 {
-    const size_t cap = (size_t)net->cap, in = (size_t)nn_model_input_size(m);
-    struct nn_sparse_rows *r = &net->rows;
-    r->idx = calloc(cap * in, sizeof *r->idx);
-    r->val = alloc_floats(cap * in);
-    r->count = calloc(cap, sizeof *r->count);
-    r->col_start = calloc(in + 1, sizeof *r->col_start);
-    r->col_list = calloc(in, sizeof *r->col_list);
-    r->col_n = calloc(cap * in, sizeof *r->col_n);
-    r->col_val = alloc_floats(cap * in);
-    if (!r->idx || !r->val || !r->count || !r->col_start || !r->col_list || !r->col_n ||
-        !r->col_val)
-        return NN_ENOMEM; /* nn_net_free frees what was allocated */
-    return NN_OK;
+    /* on failure nn_net_free frees what was allocated */
+    return nn_sparse_rows_alloc(&net->rows, (size_t)net->cap, (size_t)nn_model_input_size(m));
 }
 
 int nn_net_byte_input(const struct nn_model *m)

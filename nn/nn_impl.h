@@ -161,6 +161,10 @@ struct nn_sparse_rows {
     int32_t *col_n;
     float *col_val;
 };
+/* Room for N samples of I inputs in every list: NN_OK, or NN_ENOMEM (nn_sparse_rows_free
+ * still frees what was allocated). */
+int nn_sparse_rows_alloc(struct nn_sparse_rows *r, size_t N, size_t I);
+void nn_sparse_rows_free(struct nn_sparse_rows *r);
 /* A first dense layer (no input gradient) with transposed weights wt (I,O), skipping zero
  * inputs: out (N,O) = inp @ wt + b; dwt (I,O) += scale * inp^T @ dout (dwt may be the weights
  * themselves: a fused SGD step with scale -lr); db += colsum(dout). Results do not depend on

@@ -314,15 +314,8 @@ static void check_dense_io(int N, int I, int O, double zeros)
     float *y = malloc((size_t)N * O * sizeof *y), *y_io = malloc((size_t)N * O * sizeof *y);
     float *dw = calloc(nw, sizeof *dw), *dwt[2], *db = calloc((size_t)O, sizeof *db);
     float *db_io = calloc((size_t)O, sizeof *db), *y_two = malloc((size_t)N * O * sizeof *y);
-    struct nn_sparse_rows rows = {
-        .idx = malloc((size_t)N * I * sizeof(int32_t)),
-        .val = malloc((size_t)N * I * sizeof(float)),
-        .count = malloc((size_t)N * sizeof(int)),
-        .col_start = malloc((size_t)(I + 1) * sizeof(int)),
-        .col_list = malloc((size_t)I * sizeof(int)),
-        .col_n = malloc((size_t)N * I * sizeof(int32_t)),
-        .col_val = malloc((size_t)N * I * sizeof(float)),
-    };
+    struct nn_sparse_rows rows;
+    cr_assert_eq(nn_sparse_rows_alloc(&rows, (size_t)N, (size_t)I), NN_OK);
     for (size_t i = 0; i < (size_t)N * I; i++)
         x[i] = nn_rng_uniform(&rng) < zeros ? 0.0f : nn_rng_uniform(&rng);
     for (int o = 0; o < O; o++) {
@@ -360,8 +353,7 @@ static void check_dense_io(int N, int I, int O, double zeros)
         }
     free(x), free(w), free(wt), free(b), free(dout), free(y), free(y_io), free(y_two);
     free(dw), free(dwt[0]), free(dwt[1]), free(db), free(db_io);
-    free(rows.idx), free(rows.val), free(rows.count), free(rows.col_start), free(rows.col_list);
-    free(rows.col_n), free(rows.col_val);
+    nn_sparse_rows_free(&rows);
 }
 
 Test(dense_io, transposed_layer_matches_the_plain_one_sparse_and_dense)
