@@ -5,7 +5,7 @@
  * output positions, I inputs, O outputs. Row-major, contiguous; images are (N, C, H, W).
  * Dense and conv both go through nn_sgemm (conv via im2col, one product per group of samples
  * rather than per image), so tuning one product speeds up every layer. Sigmoid uses a
- * vectorisable exp (exp_approx, ~1e-7 relative) instead of libm's scalar expf.
+ * vectorisable exp (nn_exp_approx, ~1e-7 relative) instead of libm's scalar expf.
  */
 #include "nn_impl.h"
 
@@ -246,39 +246,11 @@ void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-/*
- * e^x for x in about [-87, 88] (clamped there), relative error about 1e-7: Cody-Waite range
- * reduction x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r (Cephes expf
- * coefficients) and 2^n built in the exponent bits. Branch-free plain C, so the loops that
- * call it are vectorised by the compiler (libm's expf is not).
- */
-static inline float exp_approx(float x)
-{
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    /* round to nearest by adding and removing 1.5 * 2^23 (floorf would block vectorising) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f; /* ln2 high part, exact in float */
-    r = r + n * 2.12194440e-4f;     /* ln2 - 0.693359375 */
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {.i = ((int32_t)n + 127) << 23};
-    return p * scale.f;
-}
-
 void nn_sigmoid_forward(float *y, const float *x, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + exp_approx(-x[i]));
+        y[i] = 1.0f / (1.0f + nn_exp_approx(-x[i]));
 }
 
 void nn_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n)

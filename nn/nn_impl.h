@@ -183,6 +183,34 @@ int nn_dense_forward_u8(float *out, const uint8_t *x, const uint32_t *idx, const
 int nn_dense_backward_u8(float *dw, float *db, const float *dout, const uint8_t *x,
                          const uint32_t *idx, int N, int I, int O, int threads);
 
+/*
+ * e^x for x in about [-87, 88] (clamped there), relative error about 1e-7: Cody-Waite range
+ * reduction x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r (Cephes expf
+ * coefficients) and 2^n built in the exponent bits. Branch-free plain C, so the loops that
+ * call it are vectorised by the compiler (libm's expf is not).
+ */
+static inline float nn_exp_approx(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* round to nearest by adding and removing 1.5 * 2^23 (floorf would block vectorising) */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f; /* ln2 high part, exact in float */
+    r = r + n * 2.12194440e-4f;     /* ln2 - 0.693359375 */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } scale = {.i = ((int32_t)n + 127) << 23};
+    return p * scale.f;
+}
+
 /* Element-wise activations over n values; backward takes the forward output y. */
 void nn_relu_forward(float *y, const float *x, size_t n);
 void nn_relu_backward(float *dx, const float *dy, const float *y, size_t n);
