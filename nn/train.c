@@ -10,6 +10,7 @@
  * depend on the thread count or on where a run was resumed.
  */
 #include "nn_impl.h"
+#include "fullbatch.h"
 #include "net.h"
 
 #include "atomic_file.h"
@@ -35,6 +36,12 @@ struct nn_trainer {
     float *io_tmp;          /* room to transpose the first layer's weights; NULL when that
                              * layer is not kept transposed during epochs (see set_first_io) */
     int bytes;              /* the first layer reads the dataset bytes in place */
+    /* full batch on a model that nn_fullbatch supports: steps take its fused pass over a
+     * sparse copy of the dataset, made at the first epoch from the images and labels at
+     * fb_images and fb_labels (made again if an epoch is given another dataset) */
+    int fused;
+    nn_fullbatch *fb;
+    const uint8_t *fb_images, *fb_labels;
     uint32_t *perm;
     uint8_t *ybuf;
 };
@@ -113,6 +120,8 @@ int nn_trainer_new(nn_trainer **out, nn_model *model, const struct nn_train_conf
     /* a first dense layer with few outputs reads the bytes in place (same bits); any other
      * is kept transposed during epochs, to skip zero inputs */
     tr->bytes = !nn_augment_enabled(&tr->cfg) && nn_net_byte_input(model);
+    tr->fused = !nn_augment_enabled(&tr->cfg) && (size_t)tr->cfg.batch == train_size &&
+                nn_fullbatch_supported(model);
     if (!tr->bytes && nn_net_first_io_possible(model)) {
         tr->io_tmp = malloc(model->layers[0].n_w * sizeof *tr->io_tmp);
         if (!tr->io_tmp || nn_net_first_io_init(&tr->net, model))
@@ -130,6 +139,7 @@ void nn_trainer_free(nn_trainer *tr)
     if (!tr)
         return;
     nn_net_free(&tr->net);
+    nn_fullbatch_free(tr->fb);
     free(tr->grads);
     free(tr->m1);
     free(tr->m2);
@@ -272,6 +282,25 @@ static void set_first_io(nn_trainer *tr, int on)
     nn_model_weights_changed(tr->model);
 }
 
+/* Whether a step over the whole of ds can take the fused pass: the sparse copy of ds is made
+ * on first use. If that fails (out of memory, say), training goes on layer by layer. */
+static int fused_ready(nn_trainer *tr, const struct nn_dataset *ds)
+{
+    if (!tr->fused)
+        return 0;
+    if (tr->fb && tr->fb_images == ds->images && tr->fb_labels == ds->labels)
+        return 1;
+    nn_fullbatch_free(tr->fb);
+    tr->fb = NULL;
+    if (nn_fullbatch_new(&tr->fb, tr->model, ds) != NN_OK) {
+        tr->fused = 0;
+        return 0;
+    }
+    tr->fb_images = ds->images;
+    tr->fb_labels = ds->labels;
+    return 1;
+}
+
 /* Fills net input with samples perm[lo..lo+n) (augmented when configured) and their labels. */
 static void assemble(nn_trainer *tr, const struct nn_dataset *ds, size_t lo, int n)
 {
@@ -304,11 +333,13 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
 
     /* The epoch's order is a function of (seed, epoch) alone, so an epoch resumed at tr->pos
      * sees exactly the samples an uninterrupted one would. */
-    struct nn_rng rng;
-    nn_rng_seed(&rng, nn_hash3(tr->cfg.seed, (uint64_t)tr->epoch, 0x5348554646ULL));
-    for (size_t i = 0; i < ds->n; i++)
-        tr->perm[i] = (uint32_t)i;
-    nn_rng_shuffle(&rng, tr->perm, ds->n);
+    if (!fused_ready(tr, ds)) { /* the fused pass takes every sample in dataset order */
+        struct nn_rng rng;
+        nn_rng_seed(&rng, nn_hash3(tr->cfg.seed, (uint64_t)tr->epoch, 0x5348554646ULL));
+        for (size_t i = 0; i < ds->n; i++)
+            tr->perm[i] = (uint32_t)i;
+        nn_rng_shuffle(&rng, tr->perm, ds->n);
+    }
     if (tr->pos == 0) {
         tr->seen = tr->correct = 0;
         tr->loss_sum = 0.0;
@@ -322,7 +353,13 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
             ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
         float lr = tr->last_lr = nn_trainer_lr(tr);
         sgd_in_backward(tr, lr, B);
-        for (size_t c = 0; c < B; c += (size_t)tr->chunk) {
+        if (tr->fused) { /* B is the whole dataset */
+            size_t ok;
+            tr->loss_sum += nn_fullbatch_grad(tr->fb, m, tr->grads, 1.0f / (float)B, &ok,
+                                              tr->cfg.threads);
+            tr->correct += ok;
+        }
+        for (size_t c = 0; c < B && !tr->fused; c += (size_t)tr->chunk) {
             int cn = (int)(B - c < (size_t)tr->chunk ? B - c : (size_t)tr->chunk);
             const uint64_t seed = nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c);
             const uint32_t *idx = tr->perm + tr->pos + c;

@@ -201,14 +201,15 @@ Test(train, progress_callback_can_stop_an_epoch)
 
 /* One step on one batch of all n images moves the weights by -lr times the gradient of
  * nn_model_loss_grad, however the trainer runs the first layer inside the epoch (kept
- * transposed, zero pixels skipped; plain SGD even applied inside backward): the model comes
- * back in its own layout. Momentum's first step is the same, through the optimiser. */
-static void check_one_step(float momentum)
+ * transposed, zero pixels skipped; plain SGD even applied inside backward; or the whole
+ * network fused, for dense:10,dense:10): the model comes back in its own layout. Momentum's
+ * first step is the same, through the optimiser. */
+static void check_one_step(const char *arch, float momentum)
 {
     struct nn_dataset train = {0};
     load_slice(&train, "train", 64);
     const int n = (int)train.n, in = 784;
-    nn_model *m = new_mlp("dense:40,dense:10", 5);
+    nn_model *m = new_mlp(arch, 5);
     nn_trainer *tr = NULL;
     const size_t np = nn_model_param_count(m);
     float *x = malloc((size_t)n * in * sizeof *x), *g = malloc(np * sizeof *g);
@@ -234,8 +235,8 @@ static void check_one_step(float momentum)
     for (size_t i = 0; i < np; i++) {
         float want = before[i] - 0.1f * g[i];
         cr_assert_float_eq(after[i], want, 1e-5f * (1.0f + fabsf(want)),
-                           "param %zu: %.7g, want %.7g (momentum %g)", i, (double)after[i],
-                           (double)want, (double)momentum);
+                           "%s, param %zu: %.7g, want %.7g (momentum %g)", arch, i,
+                           (double)after[i], (double)want, (double)momentum);
         moved += after[i] != before[i];
     }
     cr_expect_gt(moved, np / 4, "only %zu of %zu parameters moved", moved, np);
@@ -247,12 +248,17 @@ static void check_one_step(float momentum)
 
 Test(train, one_sgd_step_is_minus_lr_times_the_gradient)
 {
-    check_one_step(0.0f);
+    check_one_step("dense:40,dense:10", 0.0f);
 }
 
 Test(train, first_momentum_step_is_minus_lr_times_the_gradient)
 {
-    check_one_step(0.5f);
+    check_one_step("dense:40,dense:10", 0.5f);
+}
+
+Test(train, one_fused_full_batch_step_is_minus_lr_times_the_gradient)
+{
+    check_one_step("dense:10,dense:10", 0.0f);
 }
 
 static int stop_every_seven(void *ctx, const struct nn_progress *p)
