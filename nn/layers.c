@@ -541,6 +541,169 @@ int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const 
     return 0;
 }
 
+/*
+ * Training without columns, for a first layer: a stride-1 convolution of few input planes
+ * with a 3x3 or 5x5 kernel (the race CNN's conv:16:5 on 28x28 digits). Forward is
+ * conv_direct image by image; the weight gradient is conv_dw_tile below. Neither builds the
+ * (C*K*K, P) columns of im2col, 25 times the image, that the GEMM path writes and reads twice.
+ */
+#define DW_GROUP 4 /* samples per partial sum of the weight gradient */
+
+int nn_conv_train_direct_supported(const struct nn_layer *L)
+{
+    const int K = L->spec.kernel;
+    return nn_conv_direct_supported(L) && (K == 3 || K == 5) && L->in_c <= 4;
+}
+
+/* a padded plane of the input, with room for the reads of the last chunk of positions */
+static size_t dw_plane(const struct nn_layer *L, size_t *Q)
+{
+    const size_t K = (size_t)L->spec.kernel, Wp = (size_t)L->in_w + 2 * (size_t)L->spec.pad;
+    const size_t Hp = (size_t)L->in_h + 2 * (size_t)L->spec.pad;
+    *Q = ((size_t)L->out_h * Wp + 15) / 16 * 16;
+    size_t need = *Q + (K - 1) * Wp + K, plane = Hp * Wp;
+    return (need > plane ? need : plane + 16) / 16 * 16 + 16;
+}
+
+int nn_conv_forward_train_direct(float *out, const float *inp, const float *w, const float *b,
+                                 const struct nn_layer *L, int N, int threads)
+{
+    if (!nn_conv_train_direct_supported(L))
+        return NN_EINVAL;
+    const size_t per = (size_t)L->in_c * (L->in_h + 2 * L->spec.pad) * (L->in_w + 2 * L->spec.pad);
+    const size_t F = (size_t)L->out_c, CKK = L->n_w / F;
+    float *wt = malloc((L->n_w + (size_t)threads * per) * sizeof *wt), *scratch = wt + L->n_w;
+    if (!wt)
+        return NN_ENOMEM;
+    for (size_t f = 0; f < F; f++) /* (F, CKK) to (CKK, F): the weights change every step */
+        for (size_t k = 0; k < CKK; k++)
+            wt[k * F + f] = w[f * CKK + k];
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && N > 1)
+    for (int n = 0; n < N; n++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        nn_conv_forward_direct(out + (size_t)n * L->out_size, inp + (size_t)n * L->in_size, wt, b,
+                               scratch + (size_t)t * per, L);
+    }
+    free(wt);
+    return NN_OK;
+}
+
+#if LAYERS_X86
+/*
+ * One group's weight gradient: part (F, C*K*K) = sum over its g samples of dout (x) columns,
+ * partb (F) = sums of dout. xp holds each sample's C padded planes (stride plane), dy its
+ * (F, Q) errors laid along padded rows: position y*Wp + x, zero where x >= OW or past OH rows.
+ * Then tap (c, ky, kx) of a chunk of 16 positions starting at q is the contiguous
+ * xp[c][q + ky*Wp + kx ..], and the K*K accumulators of one (f, c) stay in registers.
+ */
+static inline __attribute__((always_inline, target("avx512f"))) void
+conv_dw_tile(const int K, float *part, float *partb, const float *xp, size_t plane, const float *dy,
+             size_t Q, int g, int C, int F, int Wp)
+{
+    const int T = K * K;
+    for (int f = 0; f < F; f++) {
+        __m512 sb = _mm512_setzero_ps();
+        for (int n = 0; n < g; n++)
+            for (size_t q = 0; q < Q; q += 16)
+                sb = _mm512_add_ps(sb, _mm512_loadu_ps(dy + ((size_t)n * F + f) * Q + q));
+        partb[f] = _mm512_reduce_add_ps(sb);
+        for (int c = 0; c < C; c++) {
+            __m512 acc[25];
+#pragma GCC unroll 25
+            for (int t = 0; t < T; t++)
+                acc[t] = _mm512_setzero_ps();
+            for (int n = 0; n < g; n++) {
+                const float *d = dy + ((size_t)n * F + f) * Q;
+                const float *x = xp + ((size_t)n * C + c) * plane;
+                for (size_t q = 0; q < Q; q += 16) {
+                    const __m512 dv = _mm512_loadu_ps(d + q);
+#pragma GCC unroll 5
+                    for (int ky = 0; ky < K; ky++)
+#pragma GCC unroll 5
+                        for (int kx = 0; kx < K; kx++)
+                            acc[ky * K + kx] =
+                                _mm512_fmadd_ps(dv, _mm512_loadu_ps(x + q + (size_t)ky * Wp + kx),
+                                                acc[ky * K + kx]);
+                }
+            }
+#pragma GCC unroll 25
+            for (int t = 0; t < T; t++)
+                part[(size_t)f * C * T + (size_t)c * T + t] = _mm512_reduce_add_ps(acc[t]);
+        }
+    }
+}
+
+static __attribute__((target("avx512f"))) void conv_dw_group(float *part, float *partb,
+                                                             const float *xp, size_t plane,
+                                                             const float *dy, size_t Q, int g,
+                                                             int C, int F, int K, int Wp)
+{
+    if (K == 3)
+        conv_dw_tile(3, part, partb, xp, plane, dy, Q, g, C, F, Wp);
+    else
+        conv_dw_tile(5, part, partb, xp, plane, dy, Q, g, C, F, Wp);
+}
+#endif
+
+int nn_conv_backward_dw_direct(float *dw, float *db, const float *dout, const float *inp,
+                               const struct nn_layer *L, int N, int threads)
+{
+    if (!nn_conv_train_direct_supported(L))
+        return NN_EINVAL;
+#if LAYERS_X86
+    const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
+    const int pad = L->spec.pad, OH = L->out_h, OW = L->out_w, Wp = W + 2 * pad;
+    const size_t CKK = (size_t)C * K * K, P = (size_t)OH * OW;
+    size_t Q;
+    const size_t plane = dw_plane(L, &Q);
+    const int groups = (N + DW_GROUP - 1) / DW_GROUP;
+    const size_t work = (size_t)DW_GROUP * ((size_t)C * plane + (size_t)F * Q);
+    float *parts =
+        malloc(((size_t)groups * (F * CKK + F) + (size_t)threads * work) * sizeof(float));
+    if (!parts)
+        return NN_ENOMEM;
+    float *works = parts + (size_t)groups * (F * CKK + F);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && groups > 1)
+    for (int gi = 0; gi < groups; gi++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *xp = works + (size_t)t * work, *dy = xp + (size_t)DW_GROUP * C * plane;
+        const int n0 = gi * DW_GROUP, g = N - n0 < DW_GROUP ? N - n0 : DW_GROUP;
+        memset(xp, 0, work * sizeof *xp);
+        for (int n = 0; n < g; n++) {
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    memcpy(xp + ((size_t)n * C + c) * plane + (size_t)(y + pad) * Wp + pad,
+                           inp + (size_t)(n0 + n) * L->in_size + ((size_t)c * H + y) * W,
+                           (size_t)W * sizeof *xp);
+            for (int f = 0; f < F; f++)
+                for (int y = 0; y < OH; y++)
+                    memcpy(dy + ((size_t)n * F + f) * Q + (size_t)y * Wp,
+                           dout + (size_t)(n0 + n) * F * P + (size_t)f * P + (size_t)y * OW,
+                           (size_t)OW * sizeof *dy);
+        }
+        float *part = parts + (size_t)gi * (F * CKK + F);
+        conv_dw_group(part, part + F * CKK, xp, plane, dy, Q, g, C, F, K, Wp);
+    }
+    for (int gi = 0; gi < groups; gi++) { /* in order: the same sums for any thread count */
+        const float *part = parts + (size_t)gi * (F * CKK + F);
+        for (size_t i = 0; i < F * CKK; i++)
+            dw[i] += part[i];
+        for (int f = 0; f < F; f++)
+            db[f] += part[F * CKK + f];
+    }
+    free(parts);
+#else
+    (void)dw, (void)db, (void)dout, (void)inp, (void)N, (void)threads;
+#endif
+    return NN_OK;
+}
+
 /* im (C,H,W) += scatter of col (C*K*K rows, stride ld): the adjoint of im2col */
 static void col2im(float *im, const float *col, size_t ld, int C, int H, int W, int K, int s,
                    int pad, int OH, int OW)

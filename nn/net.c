@@ -21,6 +21,14 @@
 
 static void *alloc_floats(size_t n) { return n ? calloc(n, sizeof(float)) : NULL; }
 
+/* Whether training runs layer i, a first conv layer, without im2col columns (forward by
+ * direct convolution, backward only the weight gradient it needs): nothing to keep. */
+static int train_direct(const struct nn_model *m, int i)
+{
+    return i == 0 && m->layers[0].spec.kind == NN_LAYER_CONV2D &&
+           nn_conv_train_direct_supported(&m->layers[0]);
+}
+
 void nn_net_free(struct nn_net *net)
 {
     if (!net)
@@ -76,7 +84,7 @@ int nn_net_init(struct nn_net *net, const struct nn_model *m, int cap, int threa
         }
         if (L->spec.kind == NN_LAYER_CONV2D && nn_conv_scratch_floats(L, cap) > col)
             col = nn_conv_scratch_floats(L, cap);
-        if (train && L->spec.kind == NN_LAYER_CONV2D) {
+        if (train && L->spec.kind == NN_LAYER_CONV2D && !train_direct(m, i)) {
             /* keeping the columns saves building them again in backward; optional (a miss
              * only costs time), and bounded so a huge layer does not take gigabytes */
             size_t n =
@@ -239,6 +247,9 @@ static const float *forward_from(const struct nn_model *m, struct nn_net *net, i
         case NN_LAYER_CONV2D:
             if (conv_direct(m, net, i, N))
                 break;
+            if (net->train && train_direct(m, i) &&
+                nn_conv_forward_train_direct(y, x, w, b, L, N, threads) == NN_OK)
+                break;
             nn_conv_forward(y, x, w, b, net->scratch, net->train ? net->cols[i] : NULL, L, N,
                             threads);
             break;
@@ -320,6 +331,9 @@ static const float *backward_to(const struct nn_model *m, struct nn_net *net, co
                               (int)L->in_size, (int)L->out_size, threads);
             break;
         case NN_LAYER_CONV2D:
+            if (train_direct(m, i) && nn_conv_backward_dw_direct(grads + L->w_off, grads + L->b_off,
+                                                                 dy, x, L, N, threads) == NN_OK)
+                break;
             nn_conv_backward(need_dx ? dx : NULL, grads + L->w_off, grads + L->b_off, dy, x, w,
                              net->scratch, net->cols[i], L, N, threads);
             break;

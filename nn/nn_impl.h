@@ -246,6 +246,16 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
 int nn_conv_direct_supported(const struct nn_layer *L);
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
                            float *scratch, const struct nn_layer *L);
+/* Training a first conv layer without im2col columns (see layers.c): when supported (AVX-512,
+ * stride 1, K 3 or 5, at most 4 input planes), out (N,F,OH,OW) = conv(inp, w (F,C*K*K)) + b,
+ * and dw (F,C*K*K) += weight gradient, db (F) += bias gradient
+ * from dout (N,F,OH,OW); no input gradient. Both do not depend on threads. NN_OK, NN_EINVAL
+ * (not supported) or NN_ENOMEM (nothing written). */
+int nn_conv_train_direct_supported(const struct nn_layer *L);
+int nn_conv_forward_train_direct(float *out, const float *inp, const float *w, const float *b,
+                                 const struct nn_layer *L, int N, int threads);
+int nn_conv_backward_dw_direct(float *dw, float *db, const float *dout, const float *inp,
+                               const struct nn_layer *L, int N, int threads);
 /* Max-pooling; idx (same shape as out) may be NULL at inference. */
 void nn_maxpool_forward(float *out, int32_t *idx, const float *inp, const struct nn_layer *L, int N,
                         int threads);

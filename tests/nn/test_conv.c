@@ -337,3 +337,73 @@ Test(conv, direct_kernel_declines_strides_and_wide_layers)
     cr_expect_eq(nn_conv_forward_direct(out, x, w, b, scratch, &s2), -1, "stride 2");
     cr_expect_eq(nn_conv_forward_direct(out, x, w, b, scratch, &wide), -1, "65 filters");
 }
+
+/* Training a first layer without columns (forward image by image, weight gradient in
+ * registers) against the naive loops: sample counts around its groups of 4, filter counts
+ * around 16, padding, both kernel sizes; bit-identical for 1, 2 and 3 threads; gradients added
+ * to what is there. */
+static void check_train_direct(int N, int C, int H, int W, int F, int K, int p)
+{
+    struct nn_layer L = conv_layer(C, H, W, F, K, 1, p);
+    uint32_t seed = (uint32_t)(N * 3 + C * 5 + H * 7 + F * 11 + K * 13 + p * 17);
+    const size_t CKK = (size_t)C * K * K, nin = (size_t)N * L.in_size;
+    const size_t nout = (size_t)N * L.out_size, ng = L.n_w + L.n_b;
+    float *in = randoms(nin, &seed), *w = randoms(L.n_w, &seed), *b = randoms(L.n_b, &seed);
+    float *dout = randoms(nout, &seed);
+    float *out = malloc(nout * sizeof *out), *ref = malloc(nout * sizeof *ref);
+    float *g[3], *gref = calloc(ng, sizeof *gref), *diref = malloc(nin * sizeof *diref);
+    for (int t = 0; t < 3; t++) {
+        g[t] = calloc(ng, sizeof **g);
+        cr_assert_not_null(g[t]);
+    }
+    cr_assert(out && ref && gref && diref);
+
+    conv_naive(ref, in, w, b, &L, N);
+    conv_backward_naive(diref, gref, gref + L.n_w, dout, in, w, &L, N);
+    for (int t = 0; t < 3; t++) {
+        cr_assert_eq(nn_conv_forward_train_direct(out, in, w, b, &L, N, t + 1), NN_OK);
+        cr_expect(close_enough(out, ref, nout, 1e-5 * sqrt((double)CKK) + 1e-6, "forward"),
+                  "N=%d C=%d H=%d F=%d K=%d p=%d threads %d", N, C, H, F, K, p, t + 1);
+        cr_assert_eq(nn_conv_backward_dw_direct(g[t], g[t] + L.n_w, dout, in, &L, N, t + 1), NN_OK);
+    }
+    double tol_w = 1e-5 * sqrt((double)N * L.out_h * L.out_w) + 1e-5;
+    cr_expect(close_enough(g[0], gref, ng, tol_w, "dw/db"), "N=%d C=%d H=%d F=%d K=%d p=%d", N, C,
+              H, F, K, p);
+    for (int t = 1; t < 3; t++)
+        cr_expect_eq(memcmp(g[0], g[t], ng * sizeof **g), 0, "dw/db: %d threads vs 1", t + 1);
+    for (size_t i = 0; i < ng; i++) /* from 1: gref + 1 */
+        g[1][i] = 1.0f, gref[i] += 1.0f;
+    cr_assert_eq(nn_conv_backward_dw_direct(g[1], g[1] + L.n_w, dout, in, &L, N, 2), NN_OK);
+    cr_expect(close_enough(g[1], gref, ng, tol_w, "added to what is there"));
+    free(in), free(w), free(b), free(dout), free(out), free(ref), free(gref);
+    free(diref), free(g[0]), free(g[1]), free(g[2]);
+}
+
+Test(conv, first_layer_training_without_columns_matches_naive_loops)
+{
+    if (nn_sgemm_isa_best() != NN_GEMM_AVX512) {
+        struct nn_layer L = conv_layer(1, 8, 8, 4, 3, 1, 1);
+        cr_assert_not(nn_conv_train_direct_supported(&L), "no AVX-512: im2col it is");
+        return;
+    }
+    check_train_direct(7, 1, 28, 28, 16, 5, 0); /* the race CNN's first layer, odd batch */
+    check_train_direct(4, 1, 28, 28, 32, 5, 2); /* the shipped CNN's */
+    check_train_direct(5, 2, 9, 7, 17, 3, 1);   /* 16 + 1 filters, non-square */
+    check_train_direct(3, 4, 8, 8, 40, 5, 2);   /* four planes, padding 2 */
+    check_train_direct(1, 3, 5, 5, 1, 3, 0);    /* one sample, one filter, 3x3 outputs */
+}
+
+Test(conv, first_layer_training_without_columns_declines_other_shapes)
+{
+    struct nn_layer ok = conv_layer(1, 8, 8, 4, 3, 1, 1), s2 = conv_layer(1, 8, 8, 4, 3, 2, 1);
+    struct nn_layer k7 = conv_layer(1, 9, 9, 4, 7, 1, 0), c5 = conv_layer(5, 8, 8, 4, 3, 1, 1);
+    struct nn_layer k4 = conv_layer(1, 8, 8, 4, 4, 1, 0), wide = conv_layer(1, 8, 8, 65, 3, 1, 1);
+    cr_expect_eq(nn_conv_train_direct_supported(&ok), nn_sgemm_isa_best() == NN_GEMM_AVX512);
+    const struct nn_layer *no[] = {&s2, &k7, &c5, &k4, &wide};
+    float x[1024] = {0}, w[4096] = {0}, out[8192];
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        cr_expect_not(nn_conv_train_direct_supported(no[i]), "case %zu", i);
+        cr_expect_eq(nn_conv_forward_train_direct(out, x, w, w, no[i], 1, 1), NN_EINVAL);
+        cr_expect_eq(nn_conv_backward_dw_direct(w, w, x, x, no[i], 1, 1), NN_EINVAL);
+    }
+}
