@@ -4,8 +4,10 @@
  * Shape legend: N batch, C channels, H/W height/width, K kernel side, F filters, P = OH*OW
  * output positions, I inputs, O outputs. Row-major, contiguous; images are (N, C, H, W).
  * Dense and conv both go through nn_sgemm (conv via im2col, one product per group of samples
- * rather than per image), so tuning one product speeds up every layer. Sigmoid uses a
- * vectorisable exp (nn_exp_approx, ~1e-7 relative) instead of libm's scalar expf.
+ * rather than per image), so tuning one product speeds up every layer. Two exceptions skip
+ * the columns, 25 times the image, where the product is small: inference of a few images
+ * (conv_direct) and training a first layer of few input planes (conv_dw_tile and friends).
+ * Sigmoid uses a vectorisable exp (nn_exp_approx, ~1e-7 relative) instead of libm's expf.
  */
 #include "nn_impl.h"
 
