@@ -557,14 +557,16 @@ int nn_conv_train_direct_supported(const struct nn_layer *L)
     return nn_conv_direct_supported(L) && (K == 3 || K == 5) && L->in_c <= 4;
 }
 
-/* a padded plane of the input, with room for the reads of the last chunk of positions */
+/* Floats of one padded input plane in conv_dw_tile: the image with its zero border, and room
+ * for the last chunk's reads (up to Q - 1 + (K-1)*Wp + K-1). *Q: positions along padded rows,
+ * OH * Wp rounded up to whole chunks of 16. */
 static size_t dw_plane(const struct nn_layer *L, size_t *Q)
 {
     const size_t K = (size_t)L->spec.kernel, Wp = (size_t)L->in_w + 2 * (size_t)L->spec.pad;
     const size_t Hp = (size_t)L->in_h + 2 * (size_t)L->spec.pad;
     *Q = ((size_t)L->out_h * Wp + 15) / 16 * 16;
-    size_t need = *Q + (K - 1) * Wp + K, plane = Hp * Wp;
-    return (need > plane ? need : plane + 16) / 16 * 16 + 16;
+    const size_t reads = *Q + (K - 1) * Wp + K, image = Hp * Wp;
+    return ((reads > image ? reads : image) + 15) / 16 * 16;
 }
 
 int nn_conv_forward_train_direct(float *out, const float *inp, const float *w, const float *b,
