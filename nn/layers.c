@@ -576,9 +576,10 @@ int nn_conv_forward_train_direct(float *out, const float *inp, const float *w, c
         return NN_EINVAL;
     const size_t per = (size_t)L->in_c * (L->in_h + 2 * L->spec.pad) * (L->in_w + 2 * L->spec.pad);
     const size_t F = (size_t)L->out_c, CKK = L->n_w / F;
-    float *wt = malloc((L->n_w + (size_t)threads * per) * sizeof *wt), *scratch = wt + L->n_w;
+    float *wt = malloc((L->n_w + (size_t)threads * per) * sizeof *wt);
     if (!wt)
         return NN_ENOMEM;
+    float *scratch = wt + L->n_w;
     for (size_t f = 0; f < F; f++) /* (F, CKK) to (CKK, F): the weights change every step */
         for (size_t k = 0; k < CKK; k++)
             wt[k * F + f] = w[f * CKK + k];
