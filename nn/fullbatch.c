@@ -181,14 +181,18 @@ int nn_fullbatch_new(nn_fullbatch **out, const struct nn_model *m, const struct 
     if (!nn_fullbatch_supported(m) || !ds || ds->n == 0 ||
         (size_t)ds->rows * ds->cols != m->layers[0].in_size)
         return NN_EINVAL;
+    const size_t n = ds->n, in = m->layers[0].in_size;
+    const int classes = (int)m->layers[m->n_layers - 1].out_size;
+    for (size_t s = 0; s < n; s++)
+        if (ds->labels[s] >= classes)
+            return NN_EINVAL;
     nn_fullbatch *fb = calloc(1, sizeof *fb);
     if (!fb)
         return NN_ENOMEM;
-    const size_t n = ds->n, in = m->layers[0].in_size;
     fb->n = n;
     fb->in = in;
     fb->hidden = (int)m->layers[0].out_size;
-    fb->classes = (int)m->layers[m->n_layers - 1].out_size;
+    fb->classes = classes;
     fb->relu = m->n_layers == 3;
     for (int v = 0; v < 256; v++) {
         uint8_t byte = (uint8_t)v;
@@ -198,21 +202,14 @@ int nn_fullbatch_new(nn_fullbatch **out, const struct nn_model *m, const struct 
     size_t nnz = 0;
     for (size_t i = 0; i < n * in; i++)
         nnz += ds->images[i] != 0;
-    for (size_t s = 0; s < n; s++)
-        if (ds->labels[s] >= fb->classes) {
-            nn_fullbatch_free(fb);
-            return NN_EINVAL;
-        }
     fb->start = malloc((n + 1) * sizeof *fb->start);
     fb->word = malloc((nnz ? nnz : 1) * sizeof *fb->word);
     fb->labels = malloc(n);
     /* one block: w1t (I rows), w2t, w2, b1, b2 */
     fb->w1t = alloc_aligned_floats((in + 2 * FB_LANES + 2) * FB_LANES);
     fb->sums = alloc_aligned_floats(FB_PARTS * part_floats(in));
-    if (!fb->start || !fb->word || !fb->labels || !fb->w1t || !fb->sums) {
-        nn_fullbatch_free(fb);
-        return NN_ENOMEM;
-    }
+    if (!fb->start || !fb->word || !fb->labels || !fb->w1t || !fb->sums)
+        goto fail;
     fb->w2t = fb->w1t + in * FB_LANES;
     fb->w2 = fb->w2t + FB_LANES * FB_LANES;
     fb->b1 = fb->w2 + FB_LANES * FB_LANES;
@@ -235,12 +232,13 @@ int nn_fullbatch_new(nn_fullbatch **out, const struct nn_model *m, const struct 
     }
     fb->start[n] = at;
     memcpy(fb->labels, ds->labels, n);
-    if (list_columns(fb) != NN_OK) {
-        nn_fullbatch_free(fb);
-        return NN_ENOMEM;
-    }
+    if (list_columns(fb) != NN_OK)
+        goto fail;
     *out = fb;
     return NN_OK;
+fail:
+    nn_fullbatch_free(fb);
+    return NN_ENOMEM;
 }
 
 /* The model's weights into the padded layouts the pass reads. */
