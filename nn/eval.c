@@ -40,10 +40,7 @@ int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
     }
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
+        const int t = nn_thread_num();
         struct nn_net net;
         int ok = nn_net_init(&net, model, CHUNK, 1, 0) == NN_OK;
         if (!ok) {

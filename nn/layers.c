@@ -575,23 +575,17 @@ int nn_conv_forward_train_direct(float *out, const float *inp, const float *w, c
     if (!nn_conv_train_direct_supported(L))
         return NN_EINVAL;
     const size_t per = (size_t)L->in_c * (L->in_h + 2 * L->spec.pad) * (L->in_w + 2 * L->spec.pad);
-    const size_t F = (size_t)L->out_c, CKK = L->n_w / F;
     float *wt = malloc((L->n_w + (size_t)threads * per) * sizeof *wt);
     if (!wt)
         return NN_ENOMEM;
     float *scratch = wt + L->n_w;
-    for (size_t f = 0; f < F; f++) /* (F, CKK) to (CKK, F): the weights change every step */
-        for (size_t k = 0; k < CKK; k++)
-            wt[k * F + f] = w[f * CKK + k];
+    /* (F, CKK) to (CKK, F) here, not nn_model_weights_t's cache: the weights change every
+     * step, and callers of nn_model_loss_grad may write them between calls */
+    nn_transpose(wt, w, (size_t)L->out_c, L->n_w / (size_t)L->out_c);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && N > 1)
-    for (int n = 0; n < N; n++) {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
+    for (int n = 0; n < N; n++)
         nn_conv_forward_direct(out + (size_t)n * L->out_size, inp + (size_t)n * L->in_size, wt, b,
-                               scratch + (size_t)t * per, L);
-    }
+                               scratch + (size_t)nn_thread_num() * per, L);
     free(wt);
     return NN_OK;
 }
@@ -671,29 +665,28 @@ int nn_conv_backward_dw_direct(float *dw, float *db, const float *dout, const fl
     if (!parts)
         return NN_ENOMEM;
     float *works = parts + (size_t)groups * (F * CKK + F);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && groups > 1)
-    for (int gi = 0; gi < groups; gi++) {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        float *xp = works + (size_t)t * work, *dy = xp + (size_t)DW_GROUP * C * plane;
-        const int n0 = gi * DW_GROUP, g = N - n0 < DW_GROUP ? N - n0 : DW_GROUP;
-        memset(xp, 0, work * sizeof *xp);
-        for (int n = 0; n < g; n++) {
-            for (int c = 0; c < C; c++)
-                for (int y = 0; y < H; y++)
-                    memcpy(xp + ((size_t)n * C + c) * plane + (size_t)(y + pad) * Wp + pad,
-                           inp + (size_t)(n0 + n) * L->in_size + ((size_t)c * H + y) * W,
-                           (size_t)W * sizeof *xp);
-            for (int f = 0; f < F; f++)
-                for (int y = 0; y < OH; y++)
-                    memcpy(dy + ((size_t)n * F + f) * Q + (size_t)y * Wp,
-                           dout + (size_t)(n0 + n) * F * P + (size_t)f * P + (size_t)y * OW,
-                           (size_t)OW * sizeof *dy);
+#pragma omp parallel num_threads(threads) if (threads > 1 && groups > 1)
+    {
+        float *xp = works + (size_t)nn_thread_num() * work, *dy = xp + (size_t)DW_GROUP * C * plane;
+#pragma omp for schedule(static)
+        for (int gi = 0; gi < groups; gi++) {
+            memset(xp, 0, work * sizeof *xp);
+            const int n0 = gi * DW_GROUP, g = N - n0 < DW_GROUP ? N - n0 : DW_GROUP;
+            for (int n = 0; n < g; n++) {
+                for (int c = 0; c < C; c++)
+                    for (int y = 0; y < H; y++)
+                        memcpy(xp + ((size_t)n * C + c) * plane + (size_t)(y + pad) * Wp + pad,
+                               inp + (size_t)(n0 + n) * L->in_size + ((size_t)c * H + y) * W,
+                               (size_t)W * sizeof *xp);
+                for (int f = 0; f < F; f++)
+                    for (int y = 0; y < OH; y++)
+                        memcpy(dy + ((size_t)n * F + f) * Q + (size_t)y * Wp,
+                               dout + (size_t)(n0 + n) * F * P + (size_t)f * P + (size_t)y * OW,
+                               (size_t)OW * sizeof *dy);
+            }
+            float *part = parts + (size_t)gi * (F * CKK + F);
+            conv_dw_group(part, part + F * CKK, xp, plane, dy, Q, g, C, F, K, Wp);
         }
-        float *part = parts + (size_t)gi * (F * CKK + F);
-        conv_dw_group(part, part + F * CKK, xp, plane, dy, Q, g, C, F, K, Wp);
     }
     for (int gi = 0; gi < groups; gi++) { /* in order: the same sums for any thread count */
         const float *part = parts + (size_t)gi * (F * CKK + F);

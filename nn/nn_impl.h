@@ -15,6 +15,20 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The calling thread's number in its OpenMP team (0 outside one, or without OpenMP): the
+ * index of its own scratch buffer. */
+static inline int nn_thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* One layer, with its shapes resolved when the model is built. Parameters live in the model's
  * single parameter array at w_off (weights) and b_off (biases), llm.c style. */
