@@ -667,10 +667,12 @@ int nn_conv_backward_dw_direct(float *dw, float *db, const float *dout, const fl
     float *works = parts + (size_t)groups * (F * CKK + F);
 #pragma omp parallel num_threads(threads) if (threads > 1 && groups > 1)
     {
+        /* zeroed once: every group writes the same image interiors and error rows, so the
+         * borders and the columns past OW stay zero */
         float *xp = works + (size_t)nn_thread_num() * work, *dy = xp + (size_t)DW_GROUP * C * plane;
+        memset(xp, 0, work * sizeof *xp);
 #pragma omp for schedule(static)
         for (int gi = 0; gi < groups; gi++) {
-            memset(xp, 0, work * sizeof *xp);
             const int n0 = gi * DW_GROUP, g = N - n0 < DW_GROUP ? N - n0 : DW_GROUP;
             for (int n = 0; n < g; n++) {
                 for (int c = 0; c < C; c++)
