@@ -17,7 +17,11 @@
  * (32 MiB) plus PNG filter bytes, with room to spare. */
 #define DECODE_MAX_ALLOC ((size_t)64 << 20)
 
-static void *decode_malloc(size_t n) { return n <= DECODE_MAX_ALLOC ? malloc(n) : NULL; }
+/* Cleared: stb_image 2.27 can read a JPEG Huffman table the file never defined from the
+ * memory it allocated for its decoder (a fuzzer found an assertion failure in
+ * stbi__jpeg_huff_decode that only happened after other inputs had been decoded in the same
+ * process); zeros make that deterministic. */
+static void *decode_malloc(size_t n) { return n <= DECODE_MAX_ALLOC ? calloc(1, n) : NULL; }
 
 static void *decode_realloc(void *p, size_t n)
 {
