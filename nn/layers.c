@@ -336,6 +336,18 @@ double nn_softmax_xent(float *probs, float *dlogits, const float *logits, const 
 /* Convolution via im2col, batched over groups of samples                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+/* The output columns [*lo, *hi) whose tap kx reads inside the row: 0 <= ox*s + kx - pad < W. */
+static void valid_ox(int *lo, int *hi, int kx, int s, int pad, int W, int OW)
+{
+    int l = 0, h = OW;
+    while (l < OW && l * s + kx - pad < 0)
+        l++;
+    while (h > l && (h - 1) * s + kx - pad >= W)
+        h--;
+    *lo = l;
+    *hi = h;
+}
+
 /* im2col (below) in plain C, for any stride */
 static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, int W, int K, int s,
                           int pad, int OH, int OW)
@@ -344,12 +356,8 @@ static void im2col_scalar(float *col, size_t ld, const float *im, int C, int H, 
         for (int ky = 0; ky < K; ky++) {
             for (int kx = 0; kx < K; kx++) {
                 float *dst = col + (((size_t)c * K + ky) * K + kx) * ld;
-                /* valid ox: 0 <= ox*s + kx - pad < W */
-                int x_lo = 0, x_hi = OW;
-                while (x_lo < OW && x_lo * s + kx - pad < 0)
-                    x_lo++;
-                while (x_hi > x_lo && (x_hi - 1) * s + kx - pad >= W)
-                    x_hi--;
+                int x_lo, x_hi;
+                valid_ox(&x_lo, &x_hi, kx, s, pad, W, OW);
                 for (int oy = 0; oy < OH; oy++) {
                     int y = oy * s + ky - pad;
                     float *d = dst + (size_t)oy * OW;
@@ -712,11 +720,8 @@ static void col2im(float *im, const float *col, size_t ld, int C, int H, int W, 
         for (int ky = 0; ky < K; ky++) {
             for (int kx = 0; kx < K; kx++) {
                 const float *srcc = col + (((size_t)c * K + ky) * K + kx) * ld;
-                int x_lo = 0, x_hi = OW;
-                while (x_lo < OW && x_lo * s + kx - pad < 0)
-                    x_lo++;
-                while (x_hi > x_lo && (x_hi - 1) * s + kx - pad >= W)
-                    x_hi--;
+                int x_lo, x_hi;
+                valid_ox(&x_lo, &x_hi, kx, s, pad, W, OW);
                 for (int oy = 0; oy < OH; oy++) {
                     int y = oy * s + ky - pad;
                     if (y < 0 || y >= H)
