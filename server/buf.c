@@ -152,9 +152,13 @@ void srv_buf_num(struct srv_buf *b, double v)
         srv_buf_putc(b, '0');
         return;
     }
-    /* the fast path needs 10^(5-e) from pow10_tab: e >= -17 */
-    if (v < 1e-17 || v > 1) {
+    if (v > 1) {
         srv_buf_printf(b, "%.9g", v);
+        return;
+    }
+    /* the fast path needs 10^(5-e) from pow10_tab: e >= -17 */
+    if (v < 1e-17) {
+        srv_buf_printf(b, "%.6g", v);
         return;
     }
     if (srv_buf_reserve(b, 32) != 0)

@@ -42,8 +42,8 @@ void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
  * are copied (callers pass UTF-8 or ASCII). */
 void srv_buf_json_string(struct srv_buf *b, const char *s);
 void srv_buf_i64(struct srv_buf *b, int64_t v);
-/* A double as JSON: NaN and infinities become null; values in [0,1] use a fast path with 6
- * significant digits ("0.982341", "3.1e-07"), others "%.9g". */
+/* A double as JSON: NaN and infinities become null; values up to 1 have 6 significant digits
+ * ("0.982341", "3.1e-7"; a fast path down to 1e-17), larger ones "%.9g". */
 void srv_buf_num(struct srv_buf *b, double v);
 /* v in [0,1] with 3 decimals, trailing zeros dropped ("0", "0.5", "0.125"); values outside
  * [0,1] are clamped, NaN written as 0. */
