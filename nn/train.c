@@ -321,6 +321,42 @@ static void assemble(nn_trainer *tr, const struct nn_dataset *ds, size_t lo, int
     }
 }
 
+/* The gradient of the B samples from tr->pos, layer by layer in chunks, into tr->grads (plain
+ * SGD may update the first layer's weights inside backward: see sgd_in_backward). */
+static int batch_by_layers(nn_trainer *tr, const struct nn_dataset *ds, size_t B, float lr)
+{
+    const struct nn_model *m = tr->model;
+    sgd_in_backward(tr, lr, B);
+    for (size_t c = 0; c < B; c += (size_t)tr->chunk) {
+        int cn = (int)(B - c < (size_t)tr->chunk ? B - c : (size_t)tr->chunk);
+        const uint64_t seed = nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c);
+        const uint32_t *idx = tr->perm + tr->pos + c;
+        const float *logits;
+        if (tr->bytes) {
+            for (int i = 0; i < cn; i++)
+                tr->ybuf[i] = ds->labels[idx[i]];
+            logits = nn_net_forward_u8(m, &tr->net, ds->images, idx, cn, seed);
+            if (!logits)
+                return NN_ENOMEM;
+        } else {
+            assemble(tr, ds, tr->pos + c, cn);
+            logits = nn_net_forward(m, &tr->net, cn, seed);
+        }
+        tr->loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
+                                        tr->classes, 1.0f / (float)B, tr->cfg.threads);
+        for (int i = 0; i < cn; i++)
+            tr->correct +=
+                nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) == tr->ybuf[i];
+        if (tr->bytes) {
+            if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn, tr->grads))
+                return NN_ENOMEM;
+        } else {
+            nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
+        }
+    }
+    return NN_OK;
+}
+
 int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn cb, void *ctx,
                      struct nn_history_point *out)
 {
@@ -352,44 +388,13 @@ int nn_trainer_epoch(nn_trainer *tr, const struct nn_dataset *ds, nn_progress_fn
         size_t B =
             ds->n - tr->pos < (size_t)tr->cfg.batch ? ds->n - tr->pos : (size_t)tr->cfg.batch;
         float lr = tr->last_lr = nn_trainer_lr(tr);
-        sgd_in_backward(tr, lr, B);
         if (tr->fused) { /* B is the whole dataset */
             size_t ok;
-            tr->loss_sum += nn_fullbatch_grad(tr->fb, m, tr->grads, 1.0f / (float)B, &ok,
-                                              tr->cfg.threads);
+            tr->loss_sum +=
+                nn_fullbatch_grad(tr->fb, m, tr->grads, 1.0f / (float)B, &ok, tr->cfg.threads);
             tr->correct += ok;
-        }
-        for (size_t c = 0; c < B && !tr->fused; c += (size_t)tr->chunk) {
-            int cn = (int)(B - c < (size_t)tr->chunk ? B - c : (size_t)tr->chunk);
-            const uint64_t seed = nn_hash3(tr->cfg.seed, (uint64_t)tr->step, c);
-            const uint32_t *idx = tr->perm + tr->pos + c;
-            const float *logits;
-            if (tr->bytes) {
-                for (int i = 0; i < cn; i++)
-                    tr->ybuf[i] = ds->labels[idx[i]];
-                logits = nn_net_forward_u8(m, &tr->net, ds->images, idx, cn, seed);
-                if (!logits) {
-                    rc = NN_ENOMEM;
-                    goto out;
-                }
-            } else {
-                assemble(tr, ds, tr->pos + c, cn);
-                logits = nn_net_forward(m, &tr->net, cn, seed);
-            }
-            tr->loss_sum += nn_softmax_xent(tr->net.probs, tr->net.grad_a, logits, tr->ybuf, cn,
-                                            tr->classes, 1.0f / (float)B, tr->cfg.threads);
-            for (int i = 0; i < cn; i++)
-                tr->correct +=
-                    nn_argmax(tr->net.probs + (size_t)i * tr->classes, tr->classes) == tr->ybuf[i];
-            if (tr->bytes) {
-                if (nn_net_backward_u8(m, &tr->net, tr->net.grad_a, ds->images, idx, cn,
-                                       tr->grads)) {
-                    rc = NN_ENOMEM;
-                    goto out;
-                }
-            } else {
-                nn_net_backward(m, &tr->net, tr->net.grad_a, cn, tr->grads);
-            }
+        } else if ((rc = batch_by_layers(tr, ds, B, lr)) != NN_OK) {
+            goto out;
         }
         optimizer_step(tr, lr);
         tr->net.sgd_w = NULL;
