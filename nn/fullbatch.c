@@ -419,28 +419,30 @@ static void add_first_row(const nn_fullbatch *fb, const struct nn_model *m, floa
         g[j * in] += row[j];
 }
 
+/* Value off of every range's buffer (see part_floats), added in range order. */
+static float sum_parts(const nn_fullbatch *fb, size_t off)
+{
+    const size_t stride = part_floats(fb->in);
+    float sum = fb->sums[off];
+    for (int k = 1; k < FB_PARTS; k++)
+        sum += fb->sums[k * stride + off];
+    return sum;
+}
+
 /* The same for the biases and the second layer. */
 static void add_rest(const nn_fullbatch *fb, const struct nn_model *m, float *grads)
 {
     const struct nn_layer *L1 = &m->layers[0], *L2 = &m->layers[m->n_layers - 1];
     const size_t H = (size_t)fb->hidden, C = (size_t)fb->classes;
-    for (size_t j = 0; j < H; j++) {
-        float b = fb->part[0].b1[j];
-        for (int k = 1; k < FB_PARTS; k++)
-            b += fb->part[k].b1[j];
-        grads[L1->b_off + j] += b;
-    }
+    const struct part_sums *p0 = &fb->part[0];
+    const size_t b1 = (size_t)(p0->b1 - fb->sums), w2t = (size_t)(p0->w2t - fb->sums);
+    const size_t b2 = (size_t)(p0->b2 - fb->sums);
+    for (size_t j = 0; j < H; j++)
+        grads[L1->b_off + j] += sum_parts(fb, b1 + j);
     for (size_t c = 0; c < C; c++) {
-        for (size_t j = 0; j < H; j++) {
-            float w = fb->part[0].w2t[j * FB_LANES + c];
-            for (int k = 1; k < FB_PARTS; k++)
-                w += fb->part[k].w2t[j * FB_LANES + c];
-            grads[L2->w_off + c * H + j] += w;
-        }
-        float b = fb->part[0].b2[c];
-        for (int k = 1; k < FB_PARTS; k++)
-            b += fb->part[k].b2[c];
-        grads[L2->b_off + c] += b;
+        for (size_t j = 0; j < H; j++)
+            grads[L2->w_off + c * H + j] += sum_parts(fb, w2t + j * FB_LANES + c);
+        grads[L2->b_off + c] += sum_parts(fb, b2 + c);
     }
 }
 
