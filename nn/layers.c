@@ -706,10 +706,11 @@ int nn_conv_backward_dw_direct(float *dw, float *db, const float *dout, const fl
             db[f] += part[F * CKK + f];
     }
     free(parts);
-#else
-    (void)dw, (void)db, (void)dout, (void)inp, (void)N, (void)threads;
-#endif
     return NN_OK;
+#else /* not reached: nn_conv_train_direct_supported is 0 without x86 */
+    (void)dw, (void)db, (void)dout, (void)inp, (void)N, (void)threads;
+    return NN_EINVAL;
+#endif
 }
 
 /* im (C,H,W) += scatter of col (C*K*K rows, stride ld): the adjoint of im2col */

@@ -146,6 +146,8 @@ Test(fullbatch, result_does_not_depend_on_the_thread_count)
     nn_fullbatch *fb = NULL;
     if (!have_avx512()) { /* then the trainer goes layer by layer */
         cr_assert_eq(nn_fullbatch_new(&fb, m, &ds), NN_EINVAL);
+        free_dataset(&ds);
+        nn_model_free(m);
         return;
     }
     cr_assert_eq(nn_fullbatch_new(&fb, m, &ds), NN_OK);
