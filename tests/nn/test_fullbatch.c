@@ -224,3 +224,50 @@ Test(fullbatch, refuses_labels_the_model_has_no_output_for)
     free_dataset(&ds);
     nn_model_free(m);
 }
+
+Test(fullbatch, the_trainer_takes_the_fused_gradient_for_a_full_batch)
+{
+    /* plain SGD, batch = the whole set, no augmentation: the step is exactly
+     * params - lr * nn_fullbatch_grad's gradient, so this fails if the trainer goes layer by
+     * layer instead (other rounding) */
+    nn_model *m = two_layers(12, 10, 10, 1, 21);
+    struct nn_dataset ds = random_bytes(3000, 12, 10, 22);
+    const size_t np = m->n_params;
+    if (!have_avx512()) {
+        cr_assert_not(nn_fullbatch_supported(m));
+        free_dataset(&ds);
+        nn_model_free(m);
+        return;
+    }
+    nn_fullbatch *fb = NULL;
+    float *g = calloc(np, sizeof *g), *before = malloc(np * sizeof *before);
+    cr_assert(g && before);
+    cr_assert_eq(nn_fullbatch_new(&fb, m, &ds), NN_OK);
+    size_t correct;
+    nn_fullbatch_grad(fb, m, g, 1.0f / (float)ds.n, &correct, 2);
+    memcpy(before, m->params, np * sizeof *before);
+
+    struct nn_train_config cfg;
+    nn_train_config_default(&cfg);
+    cfg.batch = (int)ds.n;
+    cfg.lr = 0.1f;
+    cfg.iterations = 1;
+    cfg.threads = 2;
+    nn_trainer *tr = NULL;
+    cr_assert_eq(nn_trainer_new(&tr, m, &cfg, ds.n, NULL, 0), NN_OK);
+    cr_assert_eq(nn_trainer_epoch(tr, &ds, NULL, NULL, NULL), NN_OK);
+    size_t moved = 0;
+    for (size_t i = 0; i < np; i++) {
+        const float want = before[i] - 0.1f * g[i];
+        cr_assert_eq(m->params[i], want, "param %zu: %.9g, fused step %.9g", i,
+                     (double)m->params[i], (double)want);
+        moved += m->params[i] != before[i];
+    }
+    cr_expect_gt(moved, np / 2, "only %zu of %zu parameters moved", moved, np);
+    nn_trainer_free(tr);
+    nn_fullbatch_free(fb);
+    free(g);
+    free(before);
+    free_dataset(&ds);
+    nn_model_free(m);
+}
