@@ -36,7 +36,8 @@
  * with room for the streamed B panels; NC = 512 so that the packed B block (256 x 512 floats
  * = 512 KiB) stays in a 1-2 MiB L2; MC = 192 bounds the A buffer (192 KiB). Kernels:
  *   AVX-512F  12 x 32: 24 zmm accumulators + 2 B vectors + 1 broadcast of the 32 registers.
- *   AVX2+FMA   6 x 16: 12 ymm accumulators + 2 B vectors + 1 broadcast of the 16 registers.
+ *   AVX2+FMA   6 x 16: 12 ymm accumulators + 2 B vectors + 1 broadcast of the 16 registers
+ *              (with F16C, which every AVX2 CPU has, for the half-precision sparse product).
  *   scalar     4 x 16: plain C the compiler may vectorise; for CPUs without AVX2.
  * The instruction set is chosen on every call with __builtin_cpu_supports (a few loads; no
  * mutable global of ours), and the AVX functions carry target attributes, so even a
@@ -92,7 +93,7 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define TARGET_AVX512 __attribute__((target("avx512f,fma")))
-#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 /* One product, as given by the caller, with op() resolved into element strides:
  * op(A)(i,k) = A[i*a_si + k*a_sk], op(B)(k,j) = B[j*b_sj + k*b_sk]. */
@@ -1196,17 +1197,83 @@ static ALWAYS_INLINE TARGET_AVX512 void spmv_avx512(const int HALF, float *y, co
 }
 
 static TARGET_AVX512 void spmv_half_avx512(float *y, const float *bias, const int32_t *idx,
-                                           const float *val, int nnz, const uint16_t *B, int ldb,
+                                           const float *val, int nnz, const void *B, int ldb,
                                            int N)
 {
     spmv_avx512(1, y, bias, idx, val, nnz, B, ldb, N);
 }
 
 static TARGET_AVX512 void spmv_float_avx512(float *y, const float *bias, const int32_t *idx,
-                                            const float *val, int nnz, const float *B, int ldb,
+                                            const float *val, int nnz, const void *B, int ldb,
                                             int N)
 {
     spmv_avx512(0, y, bias, idx, val, nnz, B, ldb, N);
+}
+
+/* The same on AVX2: NV (up to 12) vectors of 8 columns of y in registers, the same chain of
+ * fused multiply-adds per element in t order, so the same bits as AVX-512. Only the last
+ * vector can be partial: its lanes beyond N are masked in the loads of bias and float rows and
+ * in the store; half rows are read 8 at a time within their padding to 16. */
+static ALWAYS_INLINE TARGET_AVX2 void spmv_block_avx2(const int HALF, const int NV, float *y,
+                                                      const float *bias, const int32_t *idx,
+                                                      const float *val, int nnz, const void *B,
+                                                      int ldb, int j0, int N)
+{
+    const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(N - j0 - 8 * (NV - 1)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 acc[12];
+    for (int v = 0; v < NV; v++)
+        acc[v] = !bias         ? _mm256_setzero_ps()
+                 : v < NV - 1 ? _mm256_loadu_ps(bias + j0 + 8 * v)
+                              : _mm256_maskload_ps(bias + j0 + 8 * v, last);
+    for (int t = 0; t < nnz; t++) {
+        const __m256 x = _mm256_set1_ps(val[t]);
+        const size_t row = (size_t)idx[t] * ldb + j0;
+        for (int v = 0; v < NV; v++) {
+            const float *f = (const float *)B + row + 8 * v;
+            const __m256 w =
+                HALF ? _mm256_cvtph_ps(
+                           _mm_loadu_si128((const __m128i *)((const uint16_t *)B + row + 8 * v)))
+                : v < NV - 1 ? _mm256_loadu_ps(f)
+                             : _mm256_maskload_ps(f, last);
+            acc[v] = _mm256_fmadd_ps(x, w, acc[v]);
+        }
+    }
+    for (int v = 0; v < NV - 1; v++)
+        _mm256_storeu_ps(y + j0 + 8 * v, acc[v]);
+    _mm256_maskstore_ps(y + j0 + 8 * (NV - 1), last, acc[NV - 1]);
+}
+
+static ALWAYS_INLINE TARGET_AVX2 void spmv_avx2(const int HALF, float *y, const float *bias,
+                                                const int32_t *idx, const float *val, int nnz,
+                                                const void *B, int ldb, int N)
+{
+    int j0 = 0;
+    for (; j0 + 96 <= N; j0 += 96)
+        spmv_block_avx2(HALF, 12, y, bias, idx, val, nnz, B, ldb, j0, N);
+    switch ((N - j0 + 7) / 8) { /* constant vector counts, so acc[] stays in registers */
+    case 0: break;
+#define TAIL(n)                                                                                    \
+    case n: spmv_block_avx2(HALF, n, y, bias, idx, val, nnz, B, ldb, j0, N); break;
+        TAIL(1)
+        TAIL(2)
+        TAIL(3)
+        TAIL(4)
+        TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11) TAIL(12)
+#undef TAIL
+    }
+}
+
+static TARGET_AVX2 void spmv_half_avx2(float *y, const float *bias, const int32_t *idx,
+                                       const float *val, int nnz, const void *B, int ldb, int N)
+{
+    spmv_avx2(1, y, bias, idx, val, nnz, B, ldb, N);
+}
+
+static TARGET_AVX2 void spmv_float_avx2(float *y, const float *bias, const int32_t *idx,
+                                        const float *val, int nnz, const void *B, int ldb, int N)
+{
+    spmv_avx2(0, y, bias, idx, val, nnz, B, ldb, N);
 }
 #endif
 
@@ -1258,30 +1325,35 @@ int nn_nonzeros(const float *x, int n, int32_t *idx, float *val)
     return nn_nonzeros_isa(nn_sgemm_isa_best(), x, n, idx, val);
 }
 
-void nn_spmv_half_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
-                      const float *val, int nnz, const uint16_t *B, int ldb, int N)
+/* The best of isa and what the CPU supports, else plain loops; HALF: B holds halves. */
+static ALWAYS_INLINE void spmv_on(enum nn_gemm_isa isa, const int HALF, float *y,
+                                  const float *bias, const int32_t *idx, const float *val,
+                                  int nnz, const void *B, int ldb, int N)
 {
 #if GEMM_X86
     if (isa == NN_GEMM_AVX512 && nn_sgemm_isa_supported(NN_GEMM_AVX512)) {
-        spmv_half_avx512(y, bias, idx, val, nnz, B, ldb, N);
+        (HALF ? spmv_half_avx512 : spmv_float_avx512)(y, bias, idx, val, nnz, B, ldb, N);
+        return;
+    }
+    if (isa >= NN_GEMM_AVX2 && nn_sgemm_isa_supported(NN_GEMM_AVX2)) {
+        (HALF ? spmv_half_avx2 : spmv_float_avx2)(y, bias, idx, val, nnz, B, ldb, N);
         return;
     }
 #endif
     (void)isa;
-    spmv_scalar(1, y, bias, idx, val, nnz, B, ldb, N);
+    spmv_scalar(HALF, y, bias, idx, val, nnz, B, ldb, N);
+}
+
+void nn_spmv_half_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
+                      const float *val, int nnz, const uint16_t *B, int ldb, int N)
+{
+    spmv_on(isa, 1, y, bias, idx, val, nnz, B, ldb, N);
 }
 
 void nn_spmv_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
                  const float *val, int nnz, const float *B, int ldb, int N)
 {
-#if GEMM_X86
-    if (isa == NN_GEMM_AVX512 && nn_sgemm_isa_supported(NN_GEMM_AVX512)) {
-        spmv_float_avx512(y, bias, idx, val, nnz, B, ldb, N);
-        return;
-    }
-#endif
-    (void)isa;
-    spmv_scalar(0, y, bias, idx, val, nnz, B, ldb, N);
+    spmv_on(isa, 0, y, bias, idx, val, nnz, B, ldb, N);
 }
 
 void nn_spmv(float *y, const float *bias, const int32_t *idx, const float *val, int nnz,
@@ -1305,7 +1377,9 @@ int nn_sgemm_isa_supported(enum nn_gemm_isa isa)
     switch (isa) {
     case NN_GEMM_SCALAR: return 1;
 #if GEMM_X86
-    case NN_GEMM_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NN_GEMM_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
     case NN_GEMM_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 #endif
     default: return 0;

@@ -12,7 +12,7 @@
 
 enum nn_gemm_isa {
     NN_GEMM_SCALAR = 0, /* portable C, any CPU */
-    NN_GEMM_AVX2 = 1,   /* AVX2 + FMA, 6x16 micro-kernel */
+    NN_GEMM_AVX2 = 1,   /* AVX2 + FMA (+ F16C), 6x16 micro-kernel */
     NN_GEMM_AVX512 = 2, /* AVX-512F, 12x32 micro-kernel */
 };
 
@@ -29,8 +29,8 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
                   const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                   int threads);
 
-/* nn_nonzeros, nn_spmv_half and nn_spmv on the given instruction set (AVX-512 or else plain
- * loops). */
+/* nn_nonzeros (AVX-512 or else a plain loop), nn_spmv_half and nn_spmv (AVX-512, AVX2 or
+ * plain loops) on the given instruction set, or the best below it that the CPU supports. */
 int nn_nonzeros_isa(enum nn_gemm_isa isa, const float *x, int n, int32_t *idx, float *val);
 void nn_spmv_half_isa(enum nn_gemm_isa isa, float *y, const float *bias, const int32_t *idx,
                       const float *val, int nnz, const uint16_t *B, int ldb, int N);

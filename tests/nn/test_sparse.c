@@ -256,6 +256,8 @@ static void check_spmv(enum nn_gemm_isa isa, int half)
 Test(sparse, half_product_matches_a_plain_loop_on_block_and_tail_widths)
 {
     check_spmv(NN_GEMM_SCALAR, 1);
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX2))
+        check_spmv(NN_GEMM_AVX2, 1);
     if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
         check_spmv(NN_GEMM_AVX512, 1);
 }
@@ -263,6 +265,72 @@ Test(sparse, half_product_matches_a_plain_loop_on_block_and_tail_widths)
 Test(sparse, float_product_matches_a_plain_loop_also_in_place)
 {
     check_spmv(NN_GEMM_SCALAR, 0);
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX2))
+        check_spmv(NN_GEMM_AVX2, 0);
     if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
         check_spmv(NN_GEMM_AVX512, 0);
+}
+
+/* The vector products compute each element as one chain of fused multiply-adds in t order
+ * from the bias (or 0), so AVX2 and AVX-512 give the same bits as fmaf in a loop, whichever
+ * the CPU has: on every tail width of both register blocks, half and float, with and without
+ * bias, and they write nothing past the width. */
+static void spmv_fma_chain(float *y, const float *bias, const int32_t *idx, const float *val,
+                           int nnz, const uint16_t *Bh, const float *Bf, int ldb, int N)
+{
+    for (int j = 0; j < N; j++) {
+        float acc = bias ? bias[j] : 0.0f;
+        for (int t = 0; t < nnz; t++) {
+            const size_t at = (size_t)idx[t] * ldb + j;
+            acc = fmaf(val[t], Bh ? nn_float_from_half(Bh[at]) : Bf[at], acc);
+        }
+        y[j] = acc;
+    }
+}
+
+Test(sparse, vector_products_are_the_fused_multiply_add_chain_bit_for_bit)
+{
+    if (!nn_sgemm_isa_supported(NN_GEMM_AVX2))
+        cr_skip_test("no AVX2 on this CPU: the plain loops are checked against doubles only");
+    enum { K = 200, MAX_N = 300, LDB = (MAX_N + 15) / 16 * 16 };
+    static uint16_t Bh[K * LDB];
+    static float Bf[K * LDB];
+    float bias[MAX_N], want[MAX_N], y[MAX_N + 1], val[K];
+    int32_t idx[K];
+    uint32_t seed = 5;
+    for (int i = 0; i < K * LDB; i++) {
+        Bh[i] = nn_half_from_float((float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f);
+        Bf[i] = (float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f;
+    }
+    for (int j = 0; j < MAX_N; j++)
+        bias[j] = (float)(next_random(&seed) >> 8) / 8388608.0f - 1.0f;
+    int nnz = 0;
+    for (int k = 0; k < K; k += 1 + k % 3) {
+        idx[nnz] = k;
+        val[nnz++] = (float)(next_random(&seed) >> 8) / 8388608.0f;
+    }
+    const enum nn_gemm_isa isas[] = {NN_GEMM_AVX2, NN_GEMM_AVX512};
+    int compared = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof *isas; i++) {
+        if (!nn_sgemm_isa_supported(isas[i]))
+            continue;
+        const char *name = nn_sgemm_isa_name(isas[i]);
+        for (int N = 1; N <= MAX_N; N++) {
+            for (int mode = 0; mode < 4; mode++) { /* half/float x no bias/bias */
+                const int half = mode & 1;
+                const float *b = mode & 2 ? bias : NULL;
+                spmv_fma_chain(want, b, idx, val, nnz, half ? Bh : NULL, Bf, LDB, N);
+                y[N] = 42.0f; /* the element past the width must stay untouched */
+                if (half)
+                    nn_spmv_half_isa(isas[i], y, b, idx, val, nnz, Bh, LDB, N);
+                else
+                    nn_spmv_isa(isas[i], y, b, idx, val, nnz, Bf, LDB, N);
+                for (int j = 0; j < N; j++, compared++)
+                    cr_assert_eq(bits_of(y[j]), bits_of(want[j]), "%s N=%d mode=%d j=%d: %a vs %a",
+                                 name, N, mode, j, (double)y[j], (double)want[j]);
+                cr_assert(y[N] == 42.0f, "%s N=%d mode=%d: wrote past the width", name, N, mode);
+            }
+        }
+    }
+    cr_assert_geq(compared, 4 * MAX_N * (MAX_N + 1) / 2);
 }
