@@ -449,11 +449,36 @@ static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, 
 #if LAYERS_X86
 /*
  * Direct convolution of one zero-padded image xp (C, Hp, Wp), stride 1: PB output positions
- * (consecutive in row-major order, across row ends) x all F filters (FV vectors of 16) of
+ * (consecutive in row-major order, across row ends) x a group of filters (FV vectors) of
  * accumulators; for each weight row (c, ky, kx) one load per filter vector and one broadcast
- * per position. PB * FV <= 24 leaves registers for the operands. The last block repeats its
- * last position in unused lanes rather than branching. out (F, P) gets the bias added.
+ * per position, and each output is one chain of fused multiply-adds in (c, ky, kx) order, then
+ * the bias: the same bits on AVX-512 and AVX2. The last block repeats its last position in
+ * unused lanes rather than branching. out (F, P).
  */
+#define DIRECT_PB_MAX 16 /* positions per block */
+#define DIRECT_FG_MAX 64 /* filters per group */
+
+/* off[p]: where position q0 + p (or the last one, past P) starts in a padded plane. */
+static inline void direct_offsets(int *off, int PB, int q0, int P, int OW, int Wp)
+{
+    for (int p = 0; p < PB; p++) {
+        const int q = q0 + p < P ? q0 + p : P - 1;
+        off[p] = q / OW * Wp + q % OW;
+    }
+}
+
+/* The block's accumulators, tile[p * DIRECT_FG_MAX + f], to out with the bias: n positions
+ * from q0, the group's FG filters from f0. */
+static inline void direct_store(float *out, const float *tile, const float *b, int f0, int FG,
+                                int q0, int n, int P)
+{
+    for (int f = 0; f < FG; f++)
+        for (int p = 0; p < n; p++)
+            out[(size_t)(f0 + f) * P + q0 + p] = tile[p * DIRECT_FG_MAX + f] + b[f0 + f];
+}
+
+/* AVX-512: all F (<= 64) filters in one group, FV vectors of 16, PB * FV <= 24 leaves
+ * registers for the operands. */
 static inline __attribute__((always_inline, target("avx512f"))) void
 conv_direct_tile(const int FV, const int PB, float *out, const float *xp, int Hp, int Wp,
                  const float *wt, const float *b, int C, int K, int F, int OH, int OW)
@@ -464,12 +489,8 @@ conv_direct_tile(const int FV, const int PB, float *out, const float *xp, int Hp
     for (int v = 0; v < FV; v++)
         fm[v] = F - 16 * v >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (F - 16 * v)) - 1u);
     for (int q0 = 0; q0 < P; q0 += PB) {
-        int off[16];
-#pragma GCC unroll 16
-        for (int p = 0; p < PB; p++) {
-            const int q = q0 + p < P ? q0 + p : P - 1;
-            off[p] = q / OW * Wp + q % OW;
-        }
+        int off[DIRECT_PB_MAX];
+        direct_offsets(off, PB, q0, P, OW, Wp);
         __m512 acc[16][4];
 #pragma GCC unroll 16
         for (int p = 0; p < PB; p++)
@@ -495,22 +516,20 @@ conv_direct_tile(const int FV, const int PB, float *out, const float *xp, int Hp
                 }
             }
         }
-        float tile[16 * 64];
+        float tile[DIRECT_PB_MAX * DIRECT_FG_MAX];
 #pragma GCC unroll 16
         for (int p = 0; p < PB; p++)
 #pragma GCC unroll 4
             for (int v = 0; v < FV; v++)
-                _mm512_storeu_ps(tile + p * 64 + 16 * v, acc[p][v]);
-        const int n = P - q0 < PB ? P - q0 : PB;
-        for (int f = 0; f < F; f++)
-            for (int p = 0; p < n; p++)
-                out[(size_t)f * P + q0 + p] = tile[p * 64 + f] + b[f];
+                _mm512_storeu_ps(tile + p * DIRECT_FG_MAX + 16 * v, acc[p][v]);
+        direct_store(out, tile, b, 0, F, q0, P - q0 < PB ? P - q0 : PB, P);
     }
 }
 
-static __attribute__((target("avx512f"))) void conv_direct(float *out, const float *xp, int Hp,
-                                                           int Wp, const float *wt, const float *b,
-                                                           int C, int K, int F, int OH, int OW)
+static __attribute__((target("avx512f"))) void conv_direct_avx512(float *out, const float *xp,
+                                                                  int Hp, int Wp, const float *wt,
+                                                                  const float *b, int C, int K,
+                                                                  int F, int OH, int OW)
 {
     switch ((F + 15) / 16) {
     case 1: conv_direct_tile(1, 16, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
@@ -519,18 +538,91 @@ static __attribute__((target("avx512f"))) void conv_direct(float *out, const flo
     default: conv_direct_tile(4, 6, out, xp, Hp, Wp, wt, b, C, K, F, OH, OW); break;
     }
 }
+
+/* AVX2, which has 16 registers: groups of up to 32 filters (FV <= 4 vectors of 8) from f0,
+ * PB * FV <= 12 accumulators. */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+conv_direct_tile_avx2(const int FV, const int PB, float *out, const float *xp, int Hp, int Wp,
+                      const float *wt, const float *b, int C, int K, int F, int f0, int OH,
+                      int OW)
+{
+    const int P = OH * OW, FG = F - f0 < 8 * FV ? F - f0 : 8 * FV;
+    __m256i fm[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; v++)
+        fm[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(FG - 8 * v),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int q0 = 0; q0 < P; q0 += PB) {
+        int off[DIRECT_PB_MAX];
+        direct_offsets(off, PB, q0, P, OW, Wp);
+        __m256 acc[12][4];
+#pragma GCC unroll 12
+        for (int p = 0; p < PB; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FV; v++)
+                acc[p][v] = _mm256_setzero_ps();
+        for (int c = 0; c < C; c++) {
+            for (int ky = 0; ky < K; ky++) {
+                const float *xr = xp + ((size_t)c * Hp + ky) * Wp;
+                const float *wr = wt + ((size_t)c * K + ky) * K * F + f0;
+                for (int kx = 0; kx < K; kx++, xr++, wr += F) {
+                    __m256 w[4];
+#pragma GCC unroll 4
+                    for (int v = 0; v < FV; v++)
+                        w[v] = _mm256_maskload_ps(wr + 8 * v, fm[v]);
+#pragma GCC unroll 12
+                    for (int p = 0; p < PB; p++) {
+                        const __m256 x = _mm256_broadcast_ss(xr + off[p]);
+#pragma GCC unroll 4
+                        for (int v = 0; v < FV; v++)
+                            acc[p][v] = _mm256_fmadd_ps(x, w[v], acc[p][v]);
+                    }
+                }
+            }
+        }
+        float tile[DIRECT_PB_MAX * DIRECT_FG_MAX];
+#pragma GCC unroll 12
+        for (int p = 0; p < PB; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < FV; v++)
+                _mm256_storeu_ps(tile + p * DIRECT_FG_MAX + 8 * v, acc[p][v]);
+        direct_store(out, tile, b, f0, FG, q0, P - q0 < PB ? P - q0 : PB, P);
+    }
+}
+
+static __attribute__((target("avx2,fma"))) void conv_direct_avx2(float *out, const float *xp,
+                                                                 int Hp, int Wp, const float *wt,
+                                                                 const float *b, int C, int K,
+                                                                 int F, int OH, int OW)
+{
+    for (int f0 = 0; f0 < F; f0 += 32) {
+        switch (((F - f0 < 32 ? F - f0 : 32) + 7) / 8) {
+        case 1: conv_direct_tile_avx2(1, 12, out, xp, Hp, Wp, wt, b, C, K, F, f0, OH, OW); break;
+        case 2: conv_direct_tile_avx2(2, 6, out, xp, Hp, Wp, wt, b, C, K, F, f0, OH, OW); break;
+        case 3: conv_direct_tile_avx2(3, 4, out, xp, Hp, Wp, wt, b, C, K, F, f0, OH, OW); break;
+        default: conv_direct_tile_avx2(4, 3, out, xp, Hp, Wp, wt, b, C, K, F, f0, OH, OW); break;
+        }
+    }
+}
 #endif
 
 int nn_conv_direct_supported(const struct nn_layer *L)
 {
-    return LAYERS_X86 && L->spec.stride == 1 && L->out_c >= 1 && L->out_c <= 64 &&
-           nn_sgemm_isa_best() == NN_GEMM_AVX512;
+    return LAYERS_X86 && L->spec.stride == 1 && L->out_c >= 1 && L->out_c <= DIRECT_FG_MAX &&
+           nn_sgemm_isa_best() >= NN_GEMM_AVX2;
 }
 
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
                            float *scratch, const struct nn_layer *L)
 {
-    if (!nn_conv_direct_supported(L))
+    return nn_conv_forward_direct_isa(nn_sgemm_isa_best(), out, inp, wt, b, scratch, L);
+}
+
+int nn_conv_forward_direct_isa(enum nn_gemm_isa isa, float *out, const float *inp,
+                               const float *wt, const float *b, float *scratch,
+                               const struct nn_layer *L)
+{
+    if (!nn_conv_direct_supported(L) || isa < NN_GEMM_AVX2 || !nn_sgemm_isa_supported(isa))
         return -1;
 #if LAYERS_X86
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
@@ -544,7 +636,8 @@ int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const 
             for (int x = 0; x < W; x++)
                 d[(size_t)(y + pad) * Wp + x + pad] = inp[((size_t)c * H + y) * W + x];
     }
-    conv_direct(out, xp, Hp, Wp, wt, b, C, K, F, L->out_h, L->out_w);
+    (isa == NN_GEMM_AVX512 ? conv_direct_avx512 : conv_direct_avx2)(out, xp, Hp, Wp, wt, b, C, K,
+                                                                    F, L->out_h, L->out_w);
 #else
     (void)out, (void)inp, (void)wt, (void)b, (void)scratch;
 #endif
@@ -562,7 +655,8 @@ int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const 
 int nn_conv_train_direct_supported(const struct nn_layer *L)
 {
     const int K = L->spec.kernel;
-    return nn_conv_direct_supported(L) && (K == 3 || K == 5) && L->in_c <= 4;
+    return nn_conv_direct_supported(L) && nn_sgemm_isa_best() == NN_GEMM_AVX512 &&
+           (K == 3 || K == 5) && L->in_c <= 4;
 }
 
 /* Floats of one padded input plane in conv_dw_tile: the image with its zero border, and room

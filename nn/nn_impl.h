@@ -10,6 +10,7 @@
 #ifndef NN_IMPL_H
 #define NN_IMPL_H
 
+#include "gemm_isa.h"
 #include "nn.h"
 
 #include <stdarg.h>
@@ -255,11 +256,15 @@ void nn_conv_backward(float *dinp, float *dw, float *db, const float *dout, cons
 /* Direct convolution of one image for inference: out (F,OH,OW) from inp (C,H,W), wt the
  * weights transposed to (C*K*K, F) (nn_model_weights_t), scratch C*(H+2pad)*(W+2pad) floats
  * (nn_conv_scratch_floats(L, 1) is enough). Returns 0, or -1 (nothing written) when
- * nn_conv_direct_supported(L) says there is no such kernel for this CPU and layer (AVX-512,
- * stride 1 and F <= 64 only). */
+ * nn_conv_direct_supported(L) says there is no such kernel for this CPU and layer (AVX2 or
+ * AVX-512, stride 1 and F <= 64 only). _isa: on that instruction set (AVX2 or AVX-512, if the
+ * CPU has it, else -1); both give the same bits. */
 int nn_conv_direct_supported(const struct nn_layer *L);
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
                            float *scratch, const struct nn_layer *L);
+int nn_conv_forward_direct_isa(enum nn_gemm_isa isa, float *out, const float *inp,
+                               const float *wt, const float *b, float *scratch,
+                               const struct nn_layer *L);
 /* Training a first conv layer without im2col columns (see layers.c): when supported (AVX-512,
  * stride 1, K 3 or 5, at most 4 input planes), out (N,F,OH,OW) = conv(inp, w (F,C*K*K)) + b,
  * and dw (F,C*K*K) += weight gradient, db (F) += bias gradient

@@ -289,8 +289,10 @@ Test(dense_bytes, byte_input_kernels_match_the_float_path_bit_for_bit)
     check_bytes(260, 784, 16);
 }
 
-/* The single-image direct convolution (inference) against the naive loops: filter counts
- * around its 16-wide vectors, position counts around its blocks, padding, 1x1 kernels. */
+/* The single-image direct convolution (inference) against the naive loops, on every
+ * instruction set the CPU has a kernel for: filter counts around its 8- and 16-wide vectors
+ * and AVX2's groups of 32, position counts around its blocks, padding, 1x1 kernels. AVX2 and
+ * AVX-512 give the same bits. */
 static void check_direct(int C, int H, int W, int F, int K, int p)
 {
     struct nn_layer L = conv_layer(C, H, W, F, K, 1, p);
@@ -298,36 +300,49 @@ static void check_direct(int C, int H, int W, int F, int K, int p)
     const size_t CKK = (size_t)C * K * K;
     float *in = randoms(L.in_size, &seed), *w = randoms(L.n_w, &seed);
     float *b = randoms(L.n_b, &seed), *wt = malloc(L.n_w * sizeof *wt);
-    float *out = malloc(L.out_size * sizeof *out), *ref = malloc(L.out_size * sizeof *ref);
+    float *out[2] = {malloc(L.out_size * sizeof(float)), malloc(L.out_size * sizeof(float))};
+    float *ref = malloc(L.out_size * sizeof *ref);
     float *scratch = malloc(nn_conv_scratch_floats(&L, 1) * sizeof *scratch);
-    cr_assert(wt && out && ref && scratch);
+    cr_assert(wt && out[0] && out[1] && ref && scratch);
     for (int f = 0; f < F; f++)
         for (size_t k = 0; k < CKK; k++)
             wt[k * F + f] = w[f * CKK + k];
     conv_naive(ref, in, w, b, &L, 1);
-    cr_assert_eq(nn_conv_forward_direct(out, in, wt, b, scratch, &L), 0, "F=%d", F);
-    cr_expect(close_enough(out, ref, L.out_size, 1e-5 * sqrt((double)CKK) + 1e-6, "direct"),
-              "C=%d H=%d W=%d F=%d K=%d p=%d", C, H, W, F, K, p);
-    free(in), free(w), free(b), free(wt), free(out), free(ref), free(scratch);
+    const enum nn_gemm_isa isas[2] = {NN_GEMM_AVX2, NN_GEMM_AVX512};
+    for (int i = 0; i < 2; i++) {
+        if (!nn_sgemm_isa_supported(isas[i]))
+            continue;
+        cr_assert_eq(nn_conv_forward_direct_isa(isas[i], out[i], in, wt, b, scratch, &L), 0,
+                     "%s F=%d", nn_sgemm_isa_name(isas[i]), F);
+        cr_expect(close_enough(out[i], ref, L.out_size, 1e-5 * sqrt((double)CKK) + 1e-6, "direct"),
+                  "%s C=%d H=%d W=%d F=%d K=%d p=%d", nn_sgemm_isa_name(isas[i]), C, H, W, F, K, p);
+    }
+    if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
+        cr_expect(memcmp(out[0], out[1], L.out_size * sizeof(float)) == 0,
+                  "AVX2 and AVX-512 differ: C=%d H=%d W=%d F=%d K=%d p=%d", C, H, W, F, K, p);
+    free(in), free(w), free(b), free(wt), free(out[0]), free(out[1]), free(ref), free(scratch);
 }
 
 Test(conv, direct_single_image_kernel_matches_naive_loops)
 {
-    if (nn_sgemm_isa_best() != NN_GEMM_AVX512) {
+    if (!nn_sgemm_isa_supported(NN_GEMM_AVX2)) {
         struct nn_layer L = conv_layer(1, 8, 8, 4, 3, 1, 1);
         float x[64], wt[36], b[4], out[256], scratch[256];
         memset(x, 0, sizeof x), memset(wt, 0, sizeof wt), memset(b, 0, sizeof b);
         cr_assert_eq(nn_conv_forward_direct(out, x, wt, b, scratch, &L), -1,
-                     "no AVX-512: the caller must be told to use im2col");
+                     "no AVX2: the caller must be told to use im2col");
         return;
     }
     check_direct(1, 28, 28, 16, 5, 2);  /* the bench CNN's first layer */
     check_direct(16, 14, 14, 32, 5, 2); /* and its second */
-    check_direct(32, 14, 14, 64, 5, 2); /* the shipped CNN's second */
+    check_direct(1, 28, 28, 32, 5, 2);  /* the shipped CNN's first */
+    check_direct(32, 14, 14, 64, 5, 0); /* and its second */
     check_direct(3, 9, 7, 1, 3, 0);     /* one filter, 7x5 positions, no padding */
     check_direct(2, 6, 6, 17, 3, 1);    /* 16 + 1 filters */
     check_direct(2, 5, 5, 33, 1, 0);    /* 32 + 1 filters, 1x1 kernel */
+    check_direct(2, 7, 5, 41, 3, 1);    /* 32 + 8 + 1 filters */
     check_direct(1, 4, 4, 50, 4, 3);    /* even kernel, padding wider than half of it */
+    check_direct(1, 3, 3, 64, 2, 0);    /* 64 filters, 4 positions */
 }
 
 Test(conv, direct_kernel_declines_strides_and_wide_layers)
