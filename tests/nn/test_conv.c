@@ -291,7 +291,7 @@ Test(dense_bytes, byte_input_kernels_match_the_float_path_bit_for_bit)
 
 /* The single-image direct convolution (inference) against the naive loops, on every
  * instruction set the CPU has a kernel for: filter counts around its 8- and 16-wide vectors
- * and AVX2's groups of 32, position counts around its blocks, padding, 1x1 kernels. AVX2 and
+ * and AVX2's groups of 16, position counts around its blocks, padding, 1x1 kernels. AVX2 and
  * AVX-512 give the same bits. */
 static void check_direct(int C, int H, int W, int F, int K, int p)
 {
@@ -340,7 +340,8 @@ Test(conv, direct_single_image_kernel_matches_naive_loops)
     check_direct(3, 9, 7, 1, 3, 0);     /* one filter, 7x5 positions, no padding */
     check_direct(2, 6, 6, 17, 3, 1);    /* 16 + 1 filters */
     check_direct(2, 5, 5, 33, 1, 0);    /* 32 + 1 filters, 1x1 kernel */
-    check_direct(2, 7, 5, 41, 3, 1);    /* 32 + 8 + 1 filters */
+    check_direct(2, 7, 5, 41, 3, 1);    /* 16 + 16 + 8 + 1 filters */
+    check_direct(1, 6, 5, 25, 3, 1);    /* 16 + 9 filters */
     check_direct(1, 4, 4, 50, 4, 3);    /* even kernel, padding wider than half of it */
     check_direct(1, 3, 3, 64, 2, 0);    /* 64 filters, 4 positions */
 }
