@@ -25,7 +25,8 @@
  * C^T = op(B)^T op(A)^T so that the long side fills the 32-wide vectors. A third, for NT
  * products with a short side of at most 16 rows and a long side of at least 128 (or a short
  * side of 1-2: single-image inference), skips packing altogether: dot products along k read
- * both operands in place (dot_rows, AVX-512 only). The same kernel reads a byte operand
+ * both operands in place (dot_rows, AVX-512; on AVX2 dot_skinny_avx2, for a short side of 1-2
+ * too small to thread). The same kernel reads a byte operand
  * (nn_sgemm_u8_nt / _tn: a first layer fed straight from the dataset bytes). A fourth, for NN
  * and TN products too small to thread (AVX-512): B read in place, A packed into a stack buffer,
  * row tiles of exactly the rows left, no loop nest (small_avx512; same bits as the blocked path).
@@ -894,6 +895,84 @@ static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
 }
 
 /*
+ * AVX2 for NT products with a short side of 1 or 2 (single-image inference through a dense
+ * layer): 4 rows of the long side at a time, each element a dot product over k in 8 lanes,
+ * then summed across the lanes; no packing. C's layout as in dot_run.
+ */
+static ALWAYS_INLINE TARGET_AVX2 __m256 skinny_load(const int TAIL, const float *p, __m256i m)
+{
+    return TAIL ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p);
+}
+
+static ALWAYS_INLINE TARGET_AVX2 void skinny_step(const int S, const int TAIL, __m256 acc[4][2],
+                                                  const float *const lr[4], const float *Sp,
+                                                  ptrdiff_t lds, int k, __m256i m)
+{
+    __m256 sv[2];
+    for (int s = 0; s < S; s++)
+        sv[s] = skinny_load(TAIL, Sp + s * lds + k, m);
+    for (int i = 0; i < 4; i++) {
+        const __m256 lv = skinny_load(TAIL, lr[i] + k, m);
+        for (int s = 0; s < S; s++)
+            acc[i][s] = _mm256_fmadd_ps(lv, sv[s], acc[i][s]);
+    }
+}
+
+static ALWAYS_INLINE TARGET_AVX2 float sum_lanes_avx2(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+static ALWAYS_INLINE TARGET_AVX2 void skinny_rows(const int S, int nl, int K, const float *L,
+                                                  ptrdiff_t ldl, const float *Sp, ptrdiff_t lds,
+                                                  float *C, ptrdiff_t c_l, ptrdiff_t c_s,
+                                                  float alpha, float beta)
+{
+    const int k8 = K / 8 * 8;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k8),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int l0 = 0; l0 < nl; l0 += 4) {
+        const int lb = imin(4, nl - l0);
+        const float *lr[4];
+        __m256 acc[4][2];
+        for (int i = 0; i < 4; i++) {
+            lr[i] = L + (ptrdiff_t)(i < lb ? l0 + i : l0) * ldl;
+            acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+        }
+        for (int k = 0; k < k8; k += 8)
+            skinny_step(S, 0, acc, lr, Sp, lds, k, tail);
+        if (k8 < K)
+            skinny_step(S, 1, acc, lr, Sp, lds, k8, tail);
+        for (int i = 0; i < lb; i++) {
+            float *c = C + (ptrdiff_t)(l0 + i) * c_l;
+            for (int s = 0; s < S; s++) {
+                float r = alpha * sum_lanes_avx2(acc[i][s]);
+                if (beta != 0.0f)
+                    r = r + beta * c[s * c_s];
+                c[s * c_s] = r;
+            }
+        }
+    }
+}
+
+static TARGET_AVX2 void dot_skinny_avx2(int M, int N, int K, float alpha, const float *A, int lda,
+                                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    const int short_m = M <= N;
+    const int nl = short_m ? N : M, S = short_m ? M : N;
+    const float *L = short_m ? B : A, *Sp = short_m ? A : B;
+    const ptrdiff_t ldl = short_m ? ldb : lda, lds = short_m ? lda : ldb;
+    const ptrdiff_t c_l = short_m ? 1 : ldc, c_s = short_m ? ldc : 1;
+    if (S == 1)
+        skinny_rows(1, nl, K, L, ldl, Sp, lds, C, c_l, c_s, alpha, beta);
+    else
+        skinny_rows(2, nl, K, L, ldl, Sp, lds, C, c_l, c_s, alpha, beta);
+}
+
+/*
  * C (M,N) += A^T X with A (K,M) floats (lda), X (K,N) bytes: row k at X + idx[k]*ldx scaled by
  * `scale`; M <= GEMM_DOT_MAX_S. Mirrors what the blocked kernel does for this TN product
  * (beta = 1, alpha = 1): per KC block of k, each element is a fused multiply-add chain over k
@@ -1455,6 +1534,11 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
         ((M <= GEMM_DOT_MAX_S && (N >= GEMM_DOT_MIN_L || M <= 2)) ||
          (N <= GEMM_DOT_MAX_S && (M >= GEMM_DOT_MIN_L || N <= 2)))) {
         dot_run(M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc, threads);
+        return;
+    }
+    /* Single-image NT products on AVX2: dot products over k, no packing (dot_skinny_avx2). */
+    if (isa == NN_GEMM_AVX2 && !trans_a && trans_b && small && (M <= 2 || N <= 2)) {
+        dot_skinny_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     /* Other small NT products: tiles of 16 dot products, no packing (see dot_small_avx512). */

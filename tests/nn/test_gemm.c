@@ -3,7 +3,9 @@
  * CPU can run: odd shapes, all four transpose combinations, padded leading dimensions,
  * alpha/beta cases, beta = 0 over NaN, and bit-identical results for any thread count. The
  * shapes reach every path nn_sgemm_isa chooses on AVX-512: blocked (swapped or not), the small
- * NN/TN path, dot_rows for skinny NT and the 2x8 / 8x2 / 16x1 dot tiles for small NT.
+ * NN/TN path, dot_rows for skinny NT and the 2x8 / 8x2 / 16x1 dot tiles for small NT; and
+ * on AVX2 the dot products for a short side of 1-2 (M or N = 1 in odd_shapes, with K = 1, 300
+ * and 784 around its 8-wide tail).
  */
 #include "nn/gemm_isa.h"
 #include "nn/nn_impl.h"
