@@ -14,7 +14,8 @@
 #   make install    PREFIX=/usr/local
 #
 # Options: V=1 (echo commands), WERROR=1, PORTABLE=1 (any x86-64), SAN=address,undefined,
-# MNIST_DIR=dir (use MNIST files you already have), PORT=8080.
+# MAX_ISA=avx2 (no AVX-512: build/avx2/), MNIST_DIR=dir (use MNIST files you already have),
+# PORT=8080.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -55,6 +56,18 @@ OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover=al
 else
 BUILD := build
 OPT := -O3 -g
+endif
+
+# MAX_ISA=avx2: the library stops at AVX2 and is compiled for x86-64-v3 (AVX2, FMA, F16C),
+# into build/avx2/: on an AVX-512 machine, the code and speed of a CPU without AVX-512.
+ifeq ($(MAX_ISA),avx2)
+ifeq ($(SAN),)
+BUILD := build/avx2
+endif
+ARCH_FLAGS := -march=x86-64-v3
+CPPFLAGS += -DNN_GEMM_MAX_ISA=NN_GEMM_AVX2
+else ifneq ($(MAX_ISA),)
+$(error MAX_ISA=$(MAX_ISA): only avx2 is known)
 endif
 
 # make bench BLAS=openblas: the benchmarks also time OpenBLAS (never linked into the product).
