@@ -446,7 +446,6 @@ static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, 
     im2col_scalar(col, ld, im, C, H, W, K, s, pad, OH, OW);
 }
 
-#if LAYERS_X86
 /*
  * Direct convolution of one zero-padded image xp (C, Hp, Wp), stride 1: PB output positions
  * (consecutive in row-major order, across row ends) x a group of filters (FV vectors) of
@@ -458,6 +457,7 @@ static void im2col(float *col, size_t ld, const float *im, int C, int H, int W, 
 #define DIRECT_PB_MAX 16 /* positions per block */
 #define DIRECT_FG_MAX 64 /* filters per group */
 
+#if LAYERS_X86
 /* off[p]: where position q0 + p (or the last one, past P) starts in a padded plane. */
 static inline void direct_offsets(int *off, int PB, int q0, int P, int OW, int Wp)
 {
@@ -605,10 +605,15 @@ static __attribute__((target("avx2,fma"))) void conv_direct_avx2(float *out, con
 }
 #endif
 
+/* The layers the direct kernels take, on any instruction set they have. */
+static int direct_shape(const struct nn_layer *L)
+{
+    return LAYERS_X86 && L->spec.stride == 1 && L->out_c >= 1 && L->out_c <= DIRECT_FG_MAX;
+}
+
 int nn_conv_direct_supported(const struct nn_layer *L)
 {
-    return LAYERS_X86 && L->spec.stride == 1 && L->out_c >= 1 && L->out_c <= DIRECT_FG_MAX &&
-           nn_sgemm_isa_best() >= NN_GEMM_AVX2;
+    return direct_shape(L) && nn_sgemm_isa_best() >= NN_GEMM_AVX2;
 }
 
 int nn_conv_forward_direct(float *out, const float *inp, const float *wt, const float *b,
@@ -621,7 +626,7 @@ int nn_conv_forward_direct_isa(enum nn_gemm_isa isa, float *out, const float *in
                                const float *wt, const float *b, float *scratch,
                                const struct nn_layer *L)
 {
-    if (!nn_conv_direct_supported(L) || isa < NN_GEMM_AVX2 || !nn_sgemm_isa_supported(isa))
+    if (!direct_shape(L) || isa < NN_GEMM_AVX2 || !nn_sgemm_isa_supported(isa))
         return -1;
 #if LAYERS_X86
     const int C = L->in_c, H = L->in_h, W = L->in_w, F = L->out_c, K = L->spec.kernel;
