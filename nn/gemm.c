@@ -880,33 +880,47 @@ static TARGET_AVX512 void dot_rows(int S, int l0, int l1, int K, const float *L,
 #endif
 
 #if GEMM_X86
+/* An NT product C (M,N) = A B^T as dot products: nl rows of the long side L (stride ldl) by S
+ * rows of the short side Sp (stride lds), C's element (l, s) at l * c_l + s * c_s. The short
+ * side is A when short_m, else B. */
+struct dot_sides {
+    int nl, S;
+    const float *L, *Sp;
+    ptrdiff_t ldl, lds, c_l, c_s;
+};
+
+static struct dot_sides dot_sides_of(int short_m, int M, int N, const float *A, int lda,
+                                     const float *B, int ldb, int ldc)
+{
+    if (short_m)
+        return (struct dot_sides){N, M, B, A, ldb, lda, 1, ldc};
+    return (struct dot_sides){M, N, A, B, lda, ldb, ldc, 1};
+}
+
 /* C (M,N) = alpha * A B^T + beta * C through dot_rows, long side split over threads in whole
  * blocks of 8 rows. u8 (A given as bytes) requires N <= GEMM_DOT_MAX_S. */
 static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
                     const struct dot_u8 *u8, const float *B, int ldb, float beta, float *C, int ldc,
                     int threads)
 {
-    const int short_m = !u8 && M <= N;
-    const int nl = short_m ? N : M, S = short_m ? M : N;
-    const float *L = short_m ? B : A, *Sp = short_m ? A : B;
-    const ptrdiff_t ldl = short_m ? ldb : lda, lds = short_m ? lda : ldb;
-    const ptrdiff_t c_l = short_m ? 1 : ldc, c_s = short_m ? ldc : 1;
+    const struct dot_sides d = dot_sides_of(!u8 && M <= N, M, N, A, lda, B, ldb, ldc);
     int nt = threads < 1 ? 1 : threads;
-    if (2.0 * M * N * K < GEMM_PAR_FLOPS || nl < 16 * nt)
+    if (2.0 * M * N * K < GEMM_PAR_FLOPS || d.nl < 16 * nt)
         nt = 1;
 #ifdef _OPENMP
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         {
             const int t = omp_get_thread_num(), n = omp_get_num_threads();
-            const int blocks = (nl + 7) / 8;
+            const int blocks = (d.nl + 7) / 8;
             const int b0 = share_start(blocks, t, n), b1 = share_start(blocks, t + 1, n);
-            dot_rows(S, b0 * 8, imin(nl, b1 * 8), K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);
+            dot_rows(d.S, b0 * 8, imin(d.nl, b1 * 8), K, d.L, d.ldl, u8, d.Sp, d.lds, C, d.c_l,
+                     d.c_s, alpha, beta);
         }
         return;
     }
 #endif
-    dot_rows(S, 0, nl, K, L, ldl, u8, Sp, lds, C, c_l, c_s, alpha, beta);
+    dot_rows(d.S, 0, d.nl, K, d.L, d.ldl, u8, d.Sp, d.lds, C, d.c_l, d.c_s, alpha, beta);
 }
 
 /*
@@ -914,6 +928,12 @@ static void dot_run(int M, int N, int K, float alpha, const float *A, int lda,
  * layer): 4 rows of the long side at a time, each element a dot product over k in 8 lanes,
  * then summed across the lanes; no packing. C's layout as in dot_run.
  */
+/* Lanes 0..n-1 of 8 set: the mask of a vector with n elements left (all of them when n >= 8). */
+static ALWAYS_INLINE TARGET_AVX2 __m256i lanes_below_avx2(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 static ALWAYS_INLINE TARGET_AVX2 __m256 skinny_load(const int TAIL, const float *p, __m256i m)
 {
     return TAIL ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p);
@@ -941,33 +961,30 @@ static ALWAYS_INLINE TARGET_AVX2 float sum_lanes_avx2(__m256 v)
     return _mm_cvtss_f32(h);
 }
 
-static ALWAYS_INLINE TARGET_AVX2 void skinny_rows(const int S, int nl, int K, const float *L,
-                                                  ptrdiff_t ldl, const float *Sp, ptrdiff_t lds,
-                                                  float *C, ptrdiff_t c_l, ptrdiff_t c_s,
-                                                  float alpha, float beta)
+static ALWAYS_INLINE TARGET_AVX2 void skinny_rows(const int S, const struct dot_sides *d, int K,
+                                                  float *C, float alpha, float beta)
 {
     const int k8 = K / 8 * 8;
-    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k8),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    for (int l0 = 0; l0 < nl; l0 += 4) {
-        const int lb = imin(4, nl - l0);
+    const __m256i tail = lanes_below_avx2(K - k8);
+    for (int l0 = 0; l0 < d->nl; l0 += 4) {
+        const int lb = imin(4, d->nl - l0);
         const float *lr[4];
         __m256 acc[4][2];
         for (int i = 0; i < 4; i++) {
-            lr[i] = L + (ptrdiff_t)(i < lb ? l0 + i : l0) * ldl;
+            lr[i] = d->L + (ptrdiff_t)(i < lb ? l0 + i : l0) * d->ldl;
             acc[i][0] = acc[i][1] = _mm256_setzero_ps();
         }
         for (int k = 0; k < k8; k += 8)
-            skinny_step(S, 0, acc, lr, Sp, lds, k, tail);
+            skinny_step(S, 0, acc, lr, d->Sp, d->lds, k, tail);
         if (k8 < K)
-            skinny_step(S, 1, acc, lr, Sp, lds, k8, tail);
+            skinny_step(S, 1, acc, lr, d->Sp, d->lds, k8, tail);
         for (int i = 0; i < lb; i++) {
-            float *c = C + (ptrdiff_t)(l0 + i) * c_l;
+            float *c = C + (ptrdiff_t)(l0 + i) * d->c_l;
             for (int s = 0; s < S; s++) {
                 float r = alpha * sum_lanes_avx2(acc[i][s]);
                 if (beta != 0.0f)
-                    r = r + beta * c[s * c_s];
-                c[s * c_s] = r;
+                    r = r + beta * c[s * d->c_s];
+                c[s * d->c_s] = r;
             }
         }
     }
@@ -976,15 +993,11 @@ static ALWAYS_INLINE TARGET_AVX2 void skinny_rows(const int S, int nl, int K, co
 static TARGET_AVX2 void dot_skinny_avx2(int M, int N, int K, float alpha, const float *A, int lda,
                                         const float *B, int ldb, float beta, float *C, int ldc)
 {
-    const int short_m = M <= N;
-    const int nl = short_m ? N : M, S = short_m ? M : N;
-    const float *L = short_m ? B : A, *Sp = short_m ? A : B;
-    const ptrdiff_t ldl = short_m ? ldb : lda, lds = short_m ? lda : ldb;
-    const ptrdiff_t c_l = short_m ? 1 : ldc, c_s = short_m ? ldc : 1;
-    if (S == 1)
-        skinny_rows(1, nl, K, L, ldl, Sp, lds, C, c_l, c_s, alpha, beta);
+    const struct dot_sides d = dot_sides_of(M <= N, M, N, A, lda, B, ldb, ldc);
+    if (d.S == 1)
+        skinny_rows(1, &d, K, C, alpha, beta);
     else
-        skinny_rows(2, nl, K, L, ldl, Sp, lds, C, c_l, c_s, alpha, beta);
+        skinny_rows(2, &d, K, C, alpha, beta);
 }
 
 /*
@@ -1313,8 +1326,7 @@ static ALWAYS_INLINE TARGET_AVX2 void spmv_block_avx2(const int HALF, const int 
                                                       const float *val, int nnz, const void *B,
                                                       int ldb, int j0, int N)
 {
-    const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(N - j0 - 8 * (NV - 1)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i last = lanes_below_avx2(N - j0 - 8 * (NV - 1));
     __m256 acc[12];
     for (int v = 0; v < NV; v++)
         acc[v] = !bias         ? _mm256_setzero_ps()
