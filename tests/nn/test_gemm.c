@@ -313,6 +313,29 @@ Test(gemm, public_entry_uses_a_supported_kernel_and_agrees_with_it)
     free(C2);
 }
 
+/* The library runs the best instruction set the CPU has, up to the build's cap (make
+ * MAX_ISA=avx2 sets NN_GEMM_MAX_ISA): so that make test MAX_ISA=avx2 really runs the AVX2
+ * code on an AVX-512 machine, and a normal build really runs AVX-512 where there is one. */
+Test(gemm, the_best_instruction_set_is_the_cpus_up_to_the_builds_cap)
+{
+#ifdef NN_GEMM_MAX_ISA
+    const enum nn_gemm_isa cap = NN_GEMM_MAX_ISA;
+#else
+    const enum nn_gemm_isa cap = NN_GEMM_AVX512;
+#endif
+    enum nn_gemm_isa cpu = NN_GEMM_SCALAR;
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        cpu = NN_GEMM_AVX2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
+        cpu = NN_GEMM_AVX512;
+#endif
+    const enum nn_gemm_isa want = cpu < cap ? cpu : cap;
+    cr_assert_eq(nn_sgemm_isa_best(), want, "runs %s; the CPU has %s and the build allows %s",
+                 nn_sgemm_isa_name(nn_sgemm_isa_best()), nn_sgemm_isa_name(cpu),
+                 nn_sgemm_isa_name(cap));
+}
+
 Test(gemm, empty_products_leave_c_scaled_by_beta)
 {
     float C[6] = {1, 2, 3, 4, 5, 6};
