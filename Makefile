@@ -35,7 +35,7 @@ Q := @
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd libcjson
+PKGS := libmicrohttpd libcjson libturbojpeg libexif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/stb
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
