@@ -232,86 +232,9 @@ static int check_dims(int w, int h)
     return NN_OK;
 }
 
-/* Luminance in [0,1] (1 = white) of pixel i: alpha composited on white, Rec. 601 weights. */
-static inline __attribute__((always_inline)) float luma(const uint8_t *src, size_t i, int channels)
-{
-    const uint8_t *p = src + i * (size_t)channels;
-    float y, a = 1.0f;
-    switch (channels) {
-    case 1: y = p[0]; break;
-    case 2:
-        y = p[0];
-        a = p[1] / 255.0f;
-        break;
-    case 3: y = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]; break;
-    default:
-        y = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
-        a = p[3] / 255.0f;
-        break;
-    }
-    return (y / 255.0f) * a + (1.0f - a);
-}
-
-/* dst[i] = ink of pixel i: its luminance, or 1 - luminance when invert, clamped to [0,1] */
-static inline __attribute__((always_inline)) void to_ink(float *dst, const uint8_t *src, size_t n,
-                                                         int channels, int invert)
-{
-    for (size_t i = 0; i < n; i++) {
-        float l = luma(src, i, channels);
-        float v = invert ? 1.0f - l : l;
-        dst[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
-    }
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Public API                                                                                */
 /* ---------------------------------------------------------------------------------------- */
-
-/*
- * Polarity rule: the mean luminance of the outermost rows and columns (each border pixel
- * once; the whole image when a side is 1 or 2) decides. A border mean >= 0.5 is paper: dark
- * ink on a light background (scans, photos, a canvas exported with a transparent background,
- * which composites to white), and ink = 1 - luminance. Otherwise the image is light ink on a
- * dark background (MNIST's own polarity) and ink = luminance.
- * Errors: NN_EINVAL (NULL, channels outside 1..4), NN_ERANGE (a side outside
- * 1..NN_IMAGE_MAX_SIDE). Thread-safe; allocates nothing.
- */
-int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int channels)
-{
-    if (!dst || !src || channels < 1 || channels > 4) {
-        return NN_EINVAL;
-    }
-    if (check_dims(w, h) < 0) {
-        return NN_ERANGE;
-    }
-    double border = 0.0;
-    size_t nb = 0;
-    for (int x = 0; x < w; x++) {
-        border += luma(src, (size_t)x, channels);
-        nb++;
-        if (h > 1) {
-            border += luma(src, (size_t)(h - 1) * w + x, channels);
-            nb++;
-        }
-    }
-    for (int y = 1; y < h - 1; y++) {
-        border += luma(src, (size_t)y * w, channels);
-        nb++;
-        if (w > 1) {
-            border += luma(src, (size_t)y * w + w - 1, channels);
-            nb++;
-        }
-    }
-    int invert = border / (double)nb >= 0.5;
-    size_t n = (size_t)w * h;
-    switch (channels) { /* one loop per channel count, so that luma's switch folds away */
-    case 1: to_ink(dst, src, n, 1, invert); break;
-    case 2: to_ink(dst, src, n, 2, invert); break;
-    case 3: to_ink(dst, src, n, 3, invert); break;
-    default: to_ink(dst, src, n, 4, invert); break;
-    }
-    return NN_OK;
-}
 
 /*
  * Steps, for src (h, w) with 1 = ink:

@@ -115,10 +115,18 @@ void nn_sha256_hex(char out[65], const void *data, size_t n);
 #define NN_IMAGE_MAX_SIDE 4096 /* largest width or height accepted anywhere */
 
 /*
- * Converts 8-bit pixels with `channels` in 1..4 (gray, gray+alpha, RGB, RGBA) to ink values in
- * [0,1]: alpha is composited on white, luminance uses Rec. 601 weights, and polarity is
- * detected from the border (a light background means dark ink on paper, which is inverted) so
- * that 1 = ink always. dst holds w*h floats.
+ * Ink from real paper: converts 8-bit pixels with `channels` in 1..4 (gray, gray+alpha, RGB,
+ * RGBA; alpha composited on white) to ink values in [0,1], 1 = ink, whatever the ground:
+ * - a clean image (at least 90% of its border exactly white, or exactly black: a canvas
+ *   export) is 1 - luminance (Rec. 601), or luminance on black, exactly;
+ * - anything else (photos, scans) goes through nn/ink.c: the channel mix with the best
+ *   contrast, polarity from the local contrast (dark ink on paper, or chalk on a board), the
+ *   paper's level estimated locally so that grey, cream or coloured paper, gradients and
+ *   shadows come out as 0, the ink's own level as 1 with its anti-aliasing, noise thresholded
+ *   (hysteresis), ruled and squared lines and specks removed. No ink: dst is all zeros.
+ * dst holds w*h floats. Errors: NN_EINVAL, NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE),
+ * NN_ENOMEM. Thread-safe; scratch of about 5 bytes per pixel, freed before it returns; about
+ * 11 ms for a 1 MP photo on one core.
  */
 int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int channels);
 
