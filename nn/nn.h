@@ -134,9 +134,11 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
  * MNIST-style normalisation, the same one MNIST itself used: crop to the bounding box of the
  * ink (values below a faint-noise threshold are ignored), scale to fit 20x20 keeping the aspect
  * ratio with area averaging, and place in 28x28 so that the centre of mass is at the centre.
+ * Beyond MNIST: a very narrow digit with loops (an 8 a quarter as wide as tall) is widened so
+ * they survive, and strokes far thinner or heavier than MNIST's are redrawn at its width.
  * src is w*h in [0,1] (1 = ink); dst is 28*28.
  * Returns NN_OK, NN_EBLANK when there is no ink (dst is zeroed), NN_EINVAL/NN_ERANGE for bad
- * dimensions. Thread-safe; allocates nothing above 28x28-sized scratch on the stack.
+ * dimensions, NN_ENOMEM. Thread-safe; a redrawn stroke allocates a 50 KB working image.
  */
 int nn_image_normalize(float *dst, const float *src, int w, int h);
 

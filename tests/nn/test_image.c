@@ -355,7 +355,7 @@ Test(image, wide_short_stroke_keeps_its_aspect_ratio)
     enum { W = 400, H = 200 };
     static float src[W * H];
     float dst[PIX];
-    for (int y = 90; y < 105; y++) {
+    for (int y = 90; y < 120; y++) { /* 300 x 30: 20 x 2 in the output, in MNIST's stroke range */
         for (int x = 40; x < 340; x++) {
             src[y * W + x] = 1.0f;
         }
@@ -365,12 +365,12 @@ Test(image, wide_short_stroke_keeps_its_aspect_ratio)
     for (int i = 0; i < PIX; i++) {
         sum += dst[i];
     }
-    cr_expect_float_eq(sum, 20.0, 0.01, "area 20 x 1 expected, total ink %g", sum);
+    cr_expect_float_eq(sum, 40.0, 0.01, "area 20 x 2 expected, total ink %g", sum);
     int bw, bh;
     ink_box(dst, SIDE, SIDE, 0.01f, &bw, &bh);
     cr_expect(bw >= 20 && bw <= 21, "width %d", bw);
-    cr_expect(bh >= 1 && bh <= 2, "height %d", bh);
-    cr_expect_float_eq(dst[14 * SIDE + 4] + dst[14 * SIDE + 24], dst[14 * SIDE + 14], 1e-4,
+    cr_expect(bh >= 2 && bh <= 3, "height %d", bh);
+    cr_expect_float_eq(dst[13 * SIDE + 4] + dst[13 * SIDE + 24], dst[13 * SIDE + 14], 1e-4,
                        "end columns should share one column's ink");
     centre_of_mass(dst, SIDE, SIDE, &cx, &cy);
     cr_expect_float_eq(cx, 14.0, 0.02);
@@ -605,4 +605,127 @@ Test(image, photo_style_digit_normalises_like_mnist)
     free(ink);
     free(px);
     nn_dataset_free(&ds);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* nn_image_normalize: stroke width and narrow digits                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+/* 2 * mass / total variation (forward differences): a stroke's width in pixels. */
+static double stroke_width(const float *img)
+{
+    double mass = 0, tv = 0;
+    for (int y = 0; y < SIDE; y++) {
+        for (int x = 0; x < SIDE; x++) {
+            double v = img[y * SIDE + x], r = x + 1 < SIDE ? img[y * SIDE + x + 1] : 0;
+            double d = y + 1 < SIDE ? img[(y + 1) * SIDE + x] : 0;
+            mass += v;
+            tv += sqrt((r - v) * (r - v) + (d - v) * (d - v));
+        }
+    }
+    return 2 * mass / tv;
+}
+
+/* An ellipse outline with semi-axes (a, b) and stroke width t, centred at (cx, cy), added
+ * (max) to src (w, h), 4x4 supersampled. */
+static void draw_ring(float *src, int w, int h, double cx, double cy, double a, double b, double t)
+{
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            int hit = 0;
+            for (int k = 0; k < 16; k++) {
+                double px = x + (k % 4 + 0.5) / 4 - cx, py = y + (k / 4 + 0.5) / 4 - cy;
+                /* distance to the ellipse, approximated by the radial gap */
+                double r = sqrt(px * px / (a * a) + py * py / (b * b));
+                double scale = sqrt(px * px + py * py) / (r > 0 ? r : 1);
+                hit += fabs(r - 1) * scale <= t / 2;
+            }
+            float v = hit / 16.0f;
+            src[(size_t)y * w + x] = v > src[(size_t)y * w + x] ? v : src[(size_t)y * w + x];
+        }
+    }
+}
+
+Test(image, very_thin_strokes_are_brought_to_mnist_width)
+{
+    enum { W = 400 };
+    float *src = calloc(W * W, sizeof(float)), dst[PIX];
+    cr_assert_not_null(src);
+    draw_ring(src, W, W, 200, 200, 120, 170, 1.5); /* a 0 drawn with a hair-thin pen */
+    cr_assert_eq(nn_image_normalize(dst, src, W, W), NN_OK);
+    double t = stroke_width(dst);
+    cr_expect(t >= 1.9 && t <= 3.2, "stroke width %.2f px, MNIST's median is 2.4", t);
+    expect_in_unit_range(dst);
+    free(src);
+}
+
+Test(image, very_heavy_strokes_are_brought_to_mnist_width)
+{
+    enum { W = 300 };
+    float *src = calloc(W * W, sizeof(float)), dst[PIX];
+    cr_assert_not_null(src);
+    draw_ring(src, W, W, 150, 150, 90, 125, 90); /* a 0 drawn with a marker */
+    cr_assert_eq(nn_image_normalize(dst, src, W, W), NN_OK);
+    double t = stroke_width(dst);
+    cr_expect(t >= 2.0 && t <= 4.0, "stroke width %.2f px", t);
+    /* the hole is still there: the centre is empty */
+    cr_expect_lt(dst[14 * SIDE + 14], 0.2f, "centre %g", dst[14 * SIDE + 14]);
+    free(src);
+}
+
+Test(image, strokes_of_ordinary_width_are_left_alone)
+{
+    enum { W = 300 };
+    float *src = calloc(W * W, sizeof(float)), a[PIX], b[PIX];
+    cr_assert_not_null(src);
+    draw_ring(src, W, W, 150, 150, 90, 125, 22);
+    cr_assert_eq(nn_image_normalize(a, src, W, W), NN_OK);
+    double t = stroke_width(a);
+    cr_expect(t > 1.4 && t < 4.4, "stroke width %.2f px", t);
+    /* the same drawing shifted renders the same way: no redrawing step got in */
+    memset(src, 0, sizeof(float) * W * W);
+    draw_ring(src, W, W, 140, 160, 90, 125, 22);
+    cr_assert_eq(nn_image_normalize(b, src, W, W), NN_OK);
+    cr_expect_gt(correlation(a, b, PIX), 0.99);
+    free(src);
+}
+
+Test(image, a_narrow_eight_keeps_its_loops)
+{
+    enum { W = 200, H = 400 };
+    float *src = calloc(W * H, sizeof(float)), dst[PIX];
+    cr_assert_not_null(src);
+    /* an 8 a quarter as wide as tall: two stacked narrow loops */
+    draw_ring(src, W, H, 100, 110, 22, 90, 10);
+    draw_ring(src, W, H, 100, 290, 25, 90, 10);
+    cr_assert_eq(nn_image_normalize(dst, src, W, H), NN_OK);
+    int bw, bh;
+    ink_box(dst, SIDE, SIDE, 0.1f, &bw, &bh);
+    cr_expect_geq(bw, 8, "width %d of a %d-pixel-tall 8", bw, bh);
+    /* across the middle of the upper loop the row crosses ink, gap, ink */
+    int y = 9, runs = 0, in = 0;
+    for (int x = 0; x < SIDE; x++) {
+        int on = dst[y * SIDE + x] > 0.5f;
+        runs += on && !in;
+        in = on;
+    }
+    cr_expect_eq(runs, 2, "row %d crosses the loop %d times", y, runs);
+    free(src);
+}
+
+Test(image, a_narrow_one_stays_narrow)
+{
+    enum { W = 200, H = 400 };
+    float *src = calloc(W * H, sizeof(float)), dst[PIX];
+    cr_assert_not_null(src);
+    for (int y = 40; y < 360; y++) {
+        for (int x = 92; x < 110; x++) {
+            src[y * W + x] = 1.0f;
+        }
+    }
+    cr_assert_eq(nn_image_normalize(dst, src, W, H), NN_OK);
+    int bw, bh;
+    ink_box(dst, SIDE, SIDE, 0.1f, &bw, &bh);
+    cr_expect_leq(bw, 3, "a 1 is %d wide", bw);
+    free(src);
 }
