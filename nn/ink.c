@@ -43,7 +43,7 @@
 #define CLOSE_R 2        /* closing radius, blocks */
 #define DBINS 1024       /* histogram bins of the darkness d in [0,1] */
 #define MIN_CONTRAST 0.12f /* ink at least this much darker than its paper, relative */
-#define LINE_FILL 0.5    /* a row (column) is on a line when this fraction of it is strong ink */
+#define LINE_FILL 0.5    /* a row (column) is on a line when this fraction of it is ink */
 #define SPECK_REL 0.02   /* components under this fraction of the largest are specks */
 #define NEAR_REL 0.15    /* components under this fraction count as "small" ... */
 #define NEAR_DIST 0.25   /* ... and are dropped farther than this (of the digit's size) away */
@@ -336,7 +336,8 @@ enum { M_NONE = 0, M_WEAK = 1, M_STRONG = 2 };
 
 /*
  * Long thin lines along rows (vertical = 0) or columns: a run of consecutive lines each of
- * which is at least LINE_FILL strong, at most `thick` lines thick, is a ruling; its pixels are
+ * which is at least LINE_FILL ink (weak or strong: a faint ruling is weak ink that would
+ * cling to the digit it crosses), at most `thick` lines thick, is a ruling; its pixels are
  * cleared (with one line of weak fringe either side) wherever neither the line just before nor
  * the one just after the band holds ink, i.e. where no stroke crosses it.
  */
@@ -352,7 +353,7 @@ static void remove_lines(uint8_t *m, int w, int h, int vertical)
             int cnt = 0;
             const uint8_t *p = m + (size_t)k * across;
             for (int j = 0; j < len; j++) {
-                cnt += p[(size_t)j * along] == M_STRONG;
+                cnt += p[(size_t)j * along] != M_NONE;
             }
             if (cnt < LINE_FILL * len) {
                 break;

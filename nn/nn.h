@@ -358,6 +358,9 @@ struct nn_train_config {
     float aug_thickness; /* probability of a random thicken/thin */
     float aug_clean;     /* probability that a sample is used as it is: not distorted, not
                           * normalised (the test set is MNIST's own, not our normalisation) */
+    float aug_paper;     /* probability that a distorted sample is printed on synthetic paper
+                          * (tint, light gradient, ink colour, noise, a ruling) and read back
+                          * with nn_image_from_pixels8, as photos are */
 };
 
 /* Sensible defaults: batch 32, 10 epochs, SGD lr 0.1, Adam betas 0.9/0.999, eps 1e-8,

@@ -452,7 +452,7 @@ int nn_trainer_in_epoch(const nn_trainer *tr) { return tr->pos > 0; }
  * of everything before it. Randomness needs no state: it is a function of (seed, epoch, step).
  */
 #define CKPT_MAGIC "DIGITSCK"
-#define CKPT_VERSION 2u /* 2: aug_clean; version 1 files still load */
+#define CKPT_VERSION 3u /* 2: aug_clean, 3: aug_paper; older files still load */
 
 struct wbuf {
     uint8_t *p;
@@ -585,6 +585,7 @@ static void put_config(struct wbuf *b, const struct nn_train_config *c)
     put_f32(b, c->aug_elastic);
     put_f32(b, c->aug_thickness);
     put_f32(b, c->aug_clean);
+    put_f32(b, c->aug_paper);
 }
 
 static void get_config(struct rbuf *r, struct nn_train_config *c, uint32_t version)
@@ -613,6 +614,7 @@ static void get_config(struct rbuf *r, struct nn_train_config *c, uint32_t versi
     c->aug_elastic = get_f32(r);
     c->aug_thickness = get_f32(r);
     c->aug_clean = version >= 2 ? get_f32(r) : 0.0f;
+    c->aug_paper = version >= 3 ? get_f32(r) : 0.0f;
 }
 
 int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err, size_t errlen)

@@ -70,6 +70,9 @@ static void usage(FILE *f)
         "  --aug-elastic A      elastic distortion of strength A pixels (Simard 2003, sigma 4)\n"
         "  --aug-clean P        with augmentation on, use a sample as it is (not distorted,\n"
         "                       not normalised) with probability P (default 0)\n"
+        "  --aug-paper P        print a distorted sample on synthetic paper (tint, light,\n"
+        "                       ink colour, noise, a ruling) and read it back with the\n"
+        "                       server's ink-from-paper code, with probability P (default 0)\n"
         "  --val N              hold out the last N training images for validation\n"
         "  --keep-best          keep the weights of the epoch with the best validation accuracy\n"
         "  --seed N             random seed (default 1)\n"
@@ -217,6 +220,7 @@ enum {
     OPT_RESUME,
     OPT_AUG_ELASTIC,
     OPT_AUG_CLEAN,
+    OPT_AUG_PAPER,
     OPT_VAL,
     OPT_KEEP_BEST,
 };
@@ -258,6 +262,7 @@ static const struct option long_opts[] = {
     {"resume", required_argument, 0, OPT_RESUME},
     {"aug-elastic", required_argument, 0, OPT_AUG_ELASTIC},
     {"aug-clean", required_argument, 0, OPT_AUG_CLEAN},
+    {"aug-paper", required_argument, 0, OPT_AUG_PAPER},
     {"val", required_argument, 0, OPT_VAL},
     {"keep-best", no_argument, 0, OPT_KEEP_BEST},
     {0, 0, 0, 0},
@@ -372,7 +377,7 @@ static int parse_args(struct options *o, int argc, char **argv)
         case OPT_AUGMENT:
             if (!strcmp(a, "none")) {
                 c->aug_shift = c->aug_rotate = c->aug_scale = c->aug_shear = 0.0f;
-                c->aug_elastic = c->aug_thickness = c->aug_clean = 0.0f;
+                c->aug_elastic = c->aug_thickness = c->aug_clean = c->aug_paper = 0.0f;
             } else if (!strcmp(a, "standard")) {
                 set_standard_augment(c);
             } else {
@@ -401,6 +406,10 @@ static int parse_args(struct options *o, int argc, char **argv)
             break;
         case OPT_AUG_CLEAN:
             if (parse_float(a, 0.0, 1.0, &c->aug_clean))
+                return bad_value(flag, a, "a probability");
+            break;
+        case OPT_AUG_PAPER:
+            if (parse_float(a, 0.0, 1.0, &c->aug_paper))
                 return bad_value(flag, a, "a probability");
             break;
         case OPT_SEED:
@@ -659,6 +668,10 @@ static void describe_run(struct nn_meta *meta, const struct options *o,
         if (c->aug_clean > 0)
             snprintf(meta->augment + used, sizeof meta->augment - used, " clean=%g",
                      (double)c->aug_clean);
+        used = strlen(meta->augment);
+        if (c->aug_paper > 0)
+            snprintf(meta->augment + used, sizeof meta->augment - used, " paper=%g",
+                     (double)c->aug_paper);
     }
     command_line(meta->command, sizeof meta->command, argc, argv);
     meta->seed = c->seed;

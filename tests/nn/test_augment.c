@@ -6,6 +6,7 @@
 #include "nn/nn.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,7 @@ static void put_le32(uint8_t *p, uint32_t v)
  * version 1, checksum redone) still loads, with aug_clean 0. The config is the last of the
  * fixed fields after the model: aug_clean is its last 4 bytes, 100 bytes after its start.
  */
-Test(augment, checkpoints_keep_aug_clean_and_version_1_still_loads)
+Test(augment, checkpoints_keep_aug_clean_and_aug_paper_and_older_versions_still_load)
 {
     struct nn_layer_spec l[NN_MAX_LAYERS];
     int nl;
@@ -163,6 +164,7 @@ Test(augment, checkpoints_keep_aug_clean_and_version_1_still_loads)
     cr_assert_eq(nn_model_new(&m, 1, SIDE, SIDE, l, nl, &rng, NULL, 0), NN_OK);
     standard(&c);
     c.aug_clean = 0.25f;
+    c.aug_paper = 0.125f;
     cr_assert_eq(nn_trainer_new(&tr, m, &c, 1000, err, sizeof err), NN_OK, "%s", err);
 
     char path[] = "/tmp/digits-ckpt-XXXXXX";
@@ -173,6 +175,7 @@ Test(augment, checkpoints_keep_aug_clean_and_version_1_still_loads)
     cr_assert_eq(nn_trainer_load_checkpoint(&tr2, &m2, path, 1000, err, sizeof err), NN_OK, "%s",
                  err);
     cr_expect_eq(nn_trainer_config(tr2)->aug_clean, 0.25f);
+    cr_expect_eq(nn_trainer_config(tr2)->aug_paper, 0.125f);
     cr_expect_eq(nn_trainer_config(tr2)->aug_thickness, 0.3f);
     nn_trainer_free(tr2);
     nn_model_free(m2);
@@ -182,9 +185,24 @@ Test(augment, checkpoints_keep_aug_clean_and_version_1_still_loads)
     const size_t model_len = (size_t)le64(d + 12);
     const size_t at = 8 + 4 + 8 + model_len + 100; /* aug_clean */
     cr_assert_lt(at + 4, len);
-    float clean;
+    float clean, paper;
     memcpy(&clean, d + at, 4);
+    memcpy(&paper, d + at + 4, 4);
     cr_assert_eq(clean, 0.25f, "aug_clean is not where the layout says");
+    cr_assert_eq(paper, 0.125f, "aug_paper is not where the layout says");
+    /* version 2: no aug_paper */
+    memmove(d + at + 4, d + at + 8, len - at - 8);
+    len -= 4;
+    put_le32(d + 8, 2);
+    put_le32(d + len - 4, (uint32_t)crc32(0L, d, (uInt)(len - 4)));
+    write_all(path, d, len);
+    cr_assert_eq(nn_trainer_load_checkpoint(&tr2, &m2, path, 1000, err, sizeof err), NN_OK,
+                 "version 2: %s", err);
+    cr_expect_eq(nn_trainer_config(tr2)->aug_clean, 0.25f);
+    cr_expect_eq(nn_trainer_config(tr2)->aug_paper, 0.0f);
+    nn_trainer_free(tr2);
+    nn_model_free(m2);
+    /* version 1: no aug_clean either */
     memmove(d + at, d + at + 4, len - at - 4);
     len -= 4;
     put_le32(d + 8, 1);
@@ -194,10 +212,45 @@ Test(augment, checkpoints_keep_aug_clean_and_version_1_still_loads)
     cr_assert_eq(nn_trainer_load_checkpoint(&tr2, &m2, path, 1000, err, sizeof err), NN_OK,
                  "version 1: %s", err);
     cr_expect_eq(nn_trainer_config(tr2)->aug_clean, 0.0f);
+    cr_expect_eq(nn_trainer_config(tr2)->aug_paper, 0.0f);
     cr_expect_eq(nn_trainer_config(tr2)->aug_thickness, 0.3f);
     unlink(path);
     nn_trainer_free(tr2);
     nn_model_free(m2);
     nn_trainer_free(tr);
     nn_model_free(m);
+}
+
+/* aug_paper: the sample goes through nn_image_from_pixels8 on synthetic paper and comes back a
+ * normalised digit close to the plain one; the same seed gives the same image. */
+Test(augment, paper_samples_come_back_as_the_digit_they_were)
+{
+    uint8_t px[PIX];
+    bar(px);
+    struct nn_train_config c;
+    nn_train_config_default(&c);
+    c.aug_paper = 1.0f;
+    cr_assert(nn_augment_enabled(&c), "aug_paper alone turns augmentation on");
+    float plain[PIX], ref[PIX], a[PIX], b[PIX];
+    for (int i = 0; i < PIX; i++)
+        plain[i] = px[i] / 255.0f;
+    cr_assert_eq(nn_image_normalize(ref, plain, SIDE, SIDE), NN_OK);
+    int differ = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        nn_augment_image(a, px, SIDE, SIDE, &c, seed);
+        nn_augment_image(b, px, SIDE, SIDE, &c, seed);
+        cr_assert(!memcmp(a, b, sizeof a), "seed %llu is not deterministic",
+                  (unsigned long long)seed);
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+        for (int i = 0; i < PIX; i++) {
+            cr_assert(a[i] >= 0.0f && a[i] <= 1.0f);
+            sa += a[i], sb += ref[i], saa += a[i] * a[i], sbb += ref[i] * ref[i];
+            sab += a[i] * ref[i];
+        }
+        double corr = (sab - sa * sb / PIX) / sqrt((saa - sa * sa / PIX) * (sbb - sb * sb / PIX));
+        cr_expect_gt(corr, 0.85, "seed %llu: correlation %.3f with the plain digit",
+                     (unsigned long long)seed, corr);
+        differ += memcmp(a, ref, sizeof a) != 0;
+    }
+    cr_expect_gt(differ, 0, "paper never changed a pixel");
 }
