@@ -42,7 +42,9 @@
 #define BLOCK_PCT 0.90   /* percentile of a block taken as its paper level */
 #define CLOSE_R 2        /* closing radius, blocks */
 #define DBINS 1024       /* histogram bins of the darkness d in [0,1] */
-#define MIN_CONTRAST 0.12f /* ink at least this much darker than its paper, relative */
+#define MIN_CONTRAST 0.12f /* ink at least this much darker than its paper, relative ... */
+#define INK_SIGMAS 10.0f  /* ... and this many noise deviations: a noise tail is no ink */
+#define MIN_ABS 0.08f      /* ... and in absolute level (a dark ground's noise is large in ratio) */
 #define LINE_FILL 0.5    /* a row (column) is on a line when this fraction of it is ink */
 #define SPECK_REL 0.02   /* components under this fraction of the largest are specks */
 #define NEAR_REL 0.15    /* components under this fraction count as "small" ... */
@@ -180,6 +182,20 @@ static void paper_estimate(struct paper *pp, const float *v, int w, int h, int s
     }
 }
 
+/* The median paper level of the grid. */
+static float paper_median(const struct paper *pp)
+{
+    uint32_t hist[256] = {0}, n = (uint32_t)pp->gw * (uint32_t)pp->gh, acc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        hist[(int)(pp->level[i] * 255.0f + 0.5f)]++;
+    }
+    int b = 0;
+    while (b < 255 && acc + hist[b] <= n / 2) {
+        acc += hist[b++];
+    }
+    return b / 255.0f;
+}
+
 /* Block-centre coordinate interpolation along one axis: pixel p lies between blocks i0, i1
  * with weight f on i1. */
 static inline void grid_pos(int p, int bs, int g, int *i0, int *i1, float *f)
@@ -274,8 +290,9 @@ static float otsu(const uint32_t *hist, int lo)
     return (float)arg / DBINS;
 }
 
-/* Levels of d (every step-th pixel); returns 0 when nothing stands out of the paper. */
-static int find_levels(struct levels *lv, const float *d, int w, int h, int step)
+/* Levels of d (every step-th pixel) on paper of typical level `paper`; returns 0 when nothing
+ * stands out of the paper, relatively and absolutely. */
+static int find_levels(struct levels *lv, const float *d, int w, int h, int step, float paper)
 {
     uint32_t *hist = calloc(DBINS, sizeof *hist);
     if (!hist) {
@@ -304,7 +321,8 @@ static int find_levels(struct levels *lv, const float *d, int w, int h, int step
     }
     float mad = hist_quantile(dev, 0, DBINS, 0.5);
     free(dev);
-    lv->noise = med + 4.0f * 1.4826f * mad + 0.02f;
+    float sigma = 1.4826f * mad;
+    lv->noise = med + 4.0f * sigma + 0.02f;
     int lo = (int)(lv->noise * DBINS) + 1;
     int found = 0;
     if (lo < DBINS) {
@@ -314,7 +332,8 @@ static int find_levels(struct levels *lv, const float *d, int w, int h, int step
         }
         if (above > 0) {
             lv->ink = hist_quantile(hist, lo, DBINS, 0.98);
-            if (lv->ink >= lv->noise + MIN_CONTRAST * 0.5f && lv->ink >= MIN_CONTRAST) {
+            if (lv->ink >= lv->noise + MIN_CONTRAST * 0.5f && lv->ink >= MIN_CONTRAST &&
+                lv->ink * paper >= MIN_ABS && lv->ink >= med + INK_SIGMAS * sigma) {
                 float t = otsu(hist, lo);
                 float tlo = lv->noise + 0.3f * (lv->ink - lv->noise);
                 float thi = lv->noise + 0.7f * (lv->ink - lv->noise);
@@ -691,7 +710,7 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
     darkness(dst, dst, w, h, &pp, 1);
 
     struct levels lv;
-    rc = find_levels(&lv, dst, w, h, 1);
+    rc = find_levels(&lv, dst, w, h, 1, paper_median(&pp));
     if (rc < 0) {
         goto fail;
     }
