@@ -214,9 +214,9 @@ int nn_evaluate_robust(const nn_model *model, const struct nn_dataset *ds, uint6
     const size_t in = (size_t)ds->rows * ds->cols;
     const int classes = nn_model_classes(model);
     size_t correct = 0;
-    float probs[NN_CLASSES_MAX];
+    float probs[NN_OUTPUTS_MAX];
     nn_workspace *ws = NULL;
-    if (in != (size_t)nn_model_input_size(model) || classes > NN_CLASSES_MAX)
+    if (in != (size_t)nn_model_input_size(model) || classes > NN_OUTPUTS_MAX)
         return NN_EINVAL;
     float *x = malloc(in * sizeof *x);
     if (!x || nn_workspace_new(&ws, model, 1)) {

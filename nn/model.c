@@ -96,9 +96,9 @@ int nn_model_layout(struct nn_model *m, char *err, size_t errlen)
     }
     if (m->specs[m->n_layers - 1].kind != NN_LAYER_DENSE)
         return nn_seterr(err, errlen, NN_EINVAL, "the last layer must be dense");
-    if (m->layers[m->n_layers - 1].out_size > NN_CLASSES_MAX)
+    if (m->layers[m->n_layers - 1].out_size > NN_OUTPUTS_MAX)
         return nn_seterr(err, errlen, NN_ERANGE, "%zu classes (at most %d)",
-                         m->layers[m->n_layers - 1].out_size, NN_CLASSES_MAX);
+                         m->layers[m->n_layers - 1].out_size, NN_OUTPUTS_MAX);
     m->n_params = off;
     return NN_OK;
 }

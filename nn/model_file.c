@@ -54,6 +54,8 @@ enum {
 #define TAG_META "META"
 #define TAG_HIST "HIST"
 #define TAG_PARM "PARM"
+#define TAG_REJT "REJT" /* optional: the "not a digit" threshold (models/FORMAT.md) */
+#define REJT_SIZE 8     /* class u32, threshold f32 */
 
 /* Known sections, in the order the writer emits them. */
 static const struct {
@@ -274,6 +276,8 @@ int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char 
     total += SECTION_HEADER_SIZE + strings_len + META_FIXED_SIZE;
     total += SECTION_HEADER_SIZE + 4 + (size_t)meta->n_history * HISTORY_RECORD_SIZE;
     total += SECTION_HEADER_SIZE + 8 + model->n_params * 4;
+    if (model->reject_threshold > 0)
+        total += SECTION_HEADER_SIZE + REJT_SIZE;
     total += CHECKSUM_SIZE;
 
     w.p = malloc(total);
@@ -347,6 +351,14 @@ int nn_model_save_buffer(const nn_model *model, void **data, size_t *size, char 
     for (size_t j = 0; j < model->n_params; j++)
         w_f32(&w, model->params[j]);
     section_end(&w, len_at);
+
+    if (model->reject_threshold > 0) { /* optional: old readers skip it */
+        w_bytes(&w, TAG_REJT, 4);
+        w_u32(&w, 0);
+        w_u32(&w, REJT_SIZE);
+        w_u32(&w, NN_NOT_A_DIGIT_CLASS);
+        w_f32(&w, model->reject_threshold);
+    }
 
     w_u32(&w, crc32_of(w.p, w.pos));
     if (w.pos != total) { /* a size computation out of step with the writer: a bug here */
@@ -499,6 +511,8 @@ struct loader {
     size_t declared; /* total length from the header */
     struct section sec[N_KNOWN];
     int truncated_in; /* index of the known section the data ends in, or -1 */
+    size_t rejt_off;  /* payload offset of the optional REJT section, 0 if absent */
+    size_t rejt_len;
     char *err;
     size_t errlen;
 };
@@ -568,7 +582,13 @@ static int read_directory(struct loader *ld)
         for (s = 0; s < N_KNOWN; s++)
             if (!memcmp(tag, KNOWN[s].tag, 4))
                 break;
-        if (s == N_KNOWN) {
+        if (s == N_KNOWN && !memcmp(tag, TAG_REJT, 4)) {
+            if (ld->rejt_off)
+                return nn_seterr(ld->err, ld->errlen, NN_EFORMAT, "section '%s' appears twice",
+                                 tagtxt);
+            ld->rejt_off = pos;
+            ld->rejt_len = len;
+        } else if (s == N_KNOWN) {
             if (flags & FLAG_REQUIRED)
                 return nn_seterr(ld->err, ld->errlen, NN_EVERSION,
                                  "section '%s' is marked required but this reader does not know "
@@ -597,6 +617,31 @@ static int read_directory(struct loader *ld)
         if (!ld->sec[s].seen)
             return nn_seterr(ld->err, ld->errlen, NN_EFORMAT, "missing section '%s' (%s)",
                              KNOWN[s].tag, KNOWN[s].name);
+    return NN_OK;
+}
+
+/* The optional REJT section into m->reject_threshold (after the architecture is known). */
+static int read_rejt(struct loader *ld, struct nn_model *m)
+{
+    struct reader r = {ld->p + ld->rejt_off, ld->rejt_len, 0, "rejection threshold", ld->err,
+                       ld->errlen};
+    uint32_t cls;
+    float t;
+    int rc;
+
+    if (!ld->rejt_off)
+        return NN_OK;
+    if ((rc = r_u32(&r, &cls, "class")) || (rc = r_f32(&r, &t, "threshold")) || (rc = r_end(&r)))
+        return rc;
+    if (cls != NN_NOT_A_DIGIT_CLASS || nn_model_classes(m) != NN_NOT_A_DIGIT_CLASS + 1)
+        return nn_seterr(ld->err, ld->errlen, NN_EFORMAT,
+                         "rejection threshold: class %u of a %d-class model (expected class %d "
+                         "of an %d-class model)",
+                         cls, nn_model_classes(m), NN_NOT_A_DIGIT_CLASS, NN_NOT_A_DIGIT_CLASS + 1);
+    if (!(t > 0.0f && t <= 1.0f))
+        return nn_seterr(ld->err, ld->errlen, NN_ERANGE,
+                         "rejection threshold: %g is not in (0, 1]", (double)t);
+    m->reject_threshold = t;
     return NN_OK;
 }
 
@@ -924,7 +969,7 @@ int nn_model_load_buffer(nn_model **out, const void *data, size_t size, char *er
         goto fail;
     }
     if ((rc = read_params(&ld, m)) || (rc = read_meta(&ld, &m->meta)) ||
-        (rc = read_hist(&ld, &m->meta)))
+        (rc = read_hist(&ld, &m->meta)) || (rc = read_rejt(&ld, m)))
         goto fail;
     m->prep = prep;
     free(tmp);

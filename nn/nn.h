@@ -466,6 +466,36 @@ int nn_report_confusion_text(char *buf, size_t len,
  * buf; returns the length needed, like snprintf. */
 int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows, int cols);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Not a digit: an 11th output class trained on generated non-digits                       */
+/* ---------------------------------------------------------------------------------------- */
+
+#define NN_OUTPUTS_MAX 11 /* a model's last layer: the 10 digits and "not a digit" */
+#define NN_NOT_A_DIGIT_CLASS 10
+#define NN_NOT_A_DIGIT (-1)
+
+/*
+ * Draws non-digit number `index` of the stream `seed` into img (28x28 bytes, MNIST layout,
+ * 255 = ink): a scribble, a shape (X, +, squares, a circle with a cross, triangles, stars, #,
+ * zig-zags, spirals), a stroke-drawn letter from a small built-in set (no fonts), two crossing
+ * strokes, a blob or noise, with random pen width, size, position and rotation, normalised as
+ * MNIST digits are (nn_image_normalize). The same (seed, index) gives the same bytes on every
+ * host. Returns NN_OK (NN_EBLANK only if nothing could be drawn, which does not happen).
+ */
+int nn_nondigit_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t index);
+/* Images 0..n-1 of the stream seed into dst (n * 784 bytes). */
+int nn_nondigit_fill(uint8_t *dst, size_t n, uint64_t seed);
+
+/* The answer for one image from the model's output probs (nn_model_classes entries): the
+ * digit probabilities renormalised over 0..9 into p10, *reject = p(not a digit) (0 for a
+ * 10-class model), and the return value is the digit, or NN_NOT_A_DIGIT when *reject
+ * reaches the model's threshold. */
+int nn_model_answer(const nn_model *model, const float *probs, float p10[10], float *reject);
+float nn_model_reject_threshold(const nn_model *model); /* 0 if none (never rejects) */
+/* Sets the threshold (0 = none; else in (0, 1]) saved in the model file's optional REJT
+ * section. NN_EINVAL for a value outside [0, 1] or a model without an 11th class. */
+int nn_model_set_reject_threshold(nn_model *model, float threshold);
+
 #ifdef __cplusplus
 }
 #endif

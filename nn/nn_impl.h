@@ -51,6 +51,7 @@ struct nn_model {
     float *params;
     enum nn_preprocess prep;
     struct nn_meta meta;
+    float reject_threshold; /* p(not a digit) from which nn_model_answer rejects; 0 = never */
     /* Inference caches: conv layers' weights transposed (float), dense layers' transposed in
      * half precision (uint16_t), or NULL. See nn_model_weights_t; freed by
      * nn_model_weights_changed. */

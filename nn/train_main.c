@@ -37,6 +37,9 @@ struct options {
     int eval_every;
     int quiet;
     int reports;
+    long nondigits;      /* --nondigits N: generated non-digits (label 10) added to training */
+    const char *init;    /* --init MODEL: start from this model's weights */
+    float answer_rate;   /* --answer-rate R: held-out digits the threshold must answer */
     struct nn_train_config cfg;
 };
 
@@ -74,7 +77,18 @@ static void usage(FILE *f)
         "                       ink colour, noise, a ruling) and read it back with the\n"
         "                       server's ink-from-paper code, with probability P (default 0)\n"
         "  --val N              hold out the last N training images for validation\n"
-        "  --keep-best          keep the weights of the epoch with the best validation accuracy\n"
+        "  --keep-best          keep the weights of the epoch with the best validation accuracy\n",
+        prog);
+    fprintf(
+        f,
+        "  --nondigits N        add N generated non-digits (scribbles, shapes, letters, noise)\n"
+        "                       as an 11th class \"not a digit\"; the last layer gets 11 units\n"
+        "                       and the file a rejection threshold (see --answer-rate)\n"
+        "  --answer-rate R      the threshold is the smallest p(not a digit) that still answers\n"
+        "                       R of the held-out training digits (--val, else the last 5000)\n"
+        "                       (default 0.995)\n"
+        "  --init MODEL         start from MODEL's weights (same layers; a last layer of 10\n"
+        "                       units grows to 11 with a small random 11th row)\n"
         "  --seed N             random seed (default 1)\n"
         "  --threads N          worker threads (default: all cores)\n"
         "Data and output:\n"
@@ -101,8 +115,7 @@ static void usage(FILE *f)
         "                       AdamW, one-cycle, strong augmentation (shift 4, rotate 15,\n"
         "                       scale 0.3, thickness 0.5; 30%% of samples clean), 22 epochs\n"
         "                       (shipped CNN)\n"
-        "  --help, --version\n",
-        prog);
+        "  --help, --version\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -223,6 +236,9 @@ enum {
     OPT_AUG_PAPER,
     OPT_VAL,
     OPT_KEEP_BEST,
+    OPT_NONDIGITS,
+    OPT_INIT,
+    OPT_ANSWER_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -265,6 +281,9 @@ static const struct option long_opts[] = {
     {"aug-paper", required_argument, 0, OPT_AUG_PAPER},
     {"val", required_argument, 0, OPT_VAL},
     {"keep-best", no_argument, 0, OPT_KEEP_BEST},
+    {"nondigits", required_argument, 0, OPT_NONDIGITS},
+    {"init", required_argument, 0, OPT_INIT},
+    {"answer-rate", required_argument, 0, OPT_ANSWER_RATE},
     {0, 0, 0, 0},
 };
 
@@ -452,6 +471,16 @@ static int parse_args(struct options *o, int argc, char **argv)
             o->val = (size_t)v;
             break;
         case OPT_KEEP_BEST: o->keep_best = 1; break;
+        case OPT_NONDIGITS:
+            if (parse_int(a, 0, 1000000L, &v))
+                return bad_value(flag, a, "0..1000000 images");
+            o->nondigits = v;
+            break;
+        case OPT_INIT: o->init = a; break;
+        case OPT_ANSWER_RATE:
+            if (parse_float(a, 0.5, 1.0, &o->answer_rate))
+                return bad_value(flag, a, "a fraction 0.5..1");
+            break;
         case OPT_QUIET:
         case 'q': o->quiet = 1; break;
         case OPT_PRESET:
@@ -769,15 +798,158 @@ static void default_options(struct options *o)
     o->out = "build/model.model";
     o->eval_every = 1;
     o->reports = 1;
+    o->answer_rate = 0.995f;
     snprintf(o->hidden, sizeof o->hidden, "256");
     nn_train_config_default(&o->cfg);
     o->cfg.threads = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1;
 }
 
+/* Seeds of the generated non-digits, derived from the run's seed: training, the trainer's
+ * own non-digit test. tests/nn/test_shipped.c uses another stream. */
+#define NONDIGIT_TRAIN_STREAM 0x4e445452u /* "NDTR" */
+#define NONDIGIT_TEST_STREAM 0x4e445445u  /* "NDTE" */
+
+/* A copy of ds with n generated non-digits (label 10) appended. */
+static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds, size_t n,
+                            uint64_t seed)
+{
+    const size_t px = (size_t)ds->rows * ds->cols;
+    memset(out, 0, sizeof *out);
+    if (px != NN_MNIST_PIXELS)
+        return NN_EINVAL;
+    out->images = malloc((ds->n + n) * px);
+    out->labels = malloc(ds->n + n ? ds->n + n : 1);
+    if (!out->images || !out->labels) {
+        nn_dataset_free(out);
+        return NN_ENOMEM;
+    }
+    if (ds->n)
+        memcpy(out->images, ds->images, ds->n * px), memcpy(out->labels, ds->labels, ds->n);
+    memset(out->labels + ds->n, NN_NOT_A_DIGIT_CLASS, n);
+    out->n = ds->n + n, out->rows = ds->rows, out->cols = ds->cols;
+    return nn_nondigit_fill(out->images + ds->n * px, n, seed);
+}
+
+/*
+ * --init: copies src's weights into dst, whose layers must be the same but for a last dense
+ * layer that may grow from 10 to 11 units: its 10 rows and biases are kept, the 11th row is
+ * dst's random one scaled down to a tenth and its bias 0.
+ */
+static int init_from(nn_model *dst, const nn_model *src, const char *path)
+{
+    const struct nn_layer_spec *a, *b;
+    int na = nn_model_layers(dst, &a), nb = nn_model_layers(src, &b), c1, h1, w1, c2, h2, w2;
+    char sa[64], sb[64];
+    nn_model_input_shape(dst, &c1, &h1, &w1);
+    nn_model_input_shape(src, &c2, &h2, &w2);
+    if (c1 != c2 || h1 != h2 || w1 != w2) {
+        fprintf(stderr, "%s: --init %s: input %dx%dx%d, the network's is %dx%dx%d\n", prog, path,
+                c2, h2, w2, c1, h1, w1);
+        return -1;
+    }
+    if (na != nb) {
+        fprintf(stderr, "%s: --init %s: %d layers, the network has %d\n", prog, path, nb, na);
+        return -1;
+    }
+    for (int i = 0; i < na; i++) {
+        struct nn_layer_spec x = a[i], y = b[i];
+        int last = i == na - 1, grow = last && x.units == 11 && y.units == 10;
+        if (grow)
+            y.units = 11;
+        if (memcmp(&x, &y, sizeof x)) {
+            nn_arch_format(sa, sizeof sa, &b[i], 1);
+            nn_arch_format(sb, sizeof sb, &a[i], 1);
+            fprintf(stderr, "%s: --init %s: layer %d is %s, the network's is %s%s\n", prog, path,
+                    i + 1, sa, sb,
+                    last ? " (a last layer can only grow from 10 to 11 units)" : "");
+            return -1;
+        }
+    }
+    size_t pd = nn_model_param_count(dst), ps = nn_model_param_count(src);
+    float *d = nn_model_params(dst);
+    const float *s = nn_model_params_const(src);
+    if (pd == ps) {
+        memcpy(d, s, ps * sizeof *s);
+        return 0;
+    }
+    /* grown: the last dense layer is its weights (O x I) then O biases, at the end */
+    size_t in = pd - ps - 1, head = ps - (10 * in + 10);
+    memcpy(d, s, (head + 10 * in) * sizeof *s);
+    for (size_t j = 0; j < in; j++)
+        d[head + 10 * in + j] *= 0.1f;
+    memcpy(d + head + 11 * in, s + head + 10 * in, 10 * sizeof *s);
+    d[head + 11 * in + 10] = 0.0f;
+    return 0;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The rejection threshold: the smallest p(not a digit) t such that at least `rate` of the
+ * digits of ds have p < t (so are answered). Scored one by one as the server does.
+ */
+static int choose_threshold(const nn_model *model, const struct nn_dataset *ds, float rate,
+                            float *out)
+{
+    const size_t px = (size_t)ds->rows * ds->cols;
+    float *r = malloc((ds->n ? ds->n : 1) * sizeof *r), x[NN_MNIST_PIXELS], probs[NN_OUTPUTS_MAX];
+    nn_workspace *ws = NULL;
+    if (!r || px != NN_MNIST_PIXELS || nn_workspace_new(&ws, model, 1)) {
+        free(r);
+        return NN_ENOMEM;
+    }
+    for (size_t i = 0; i < ds->n; i++) {
+        for (size_t k = 0; k < px; k++)
+            x[k] = (float)ds->images[i * px + k] * (1.0f / 255.0f);
+        nn_model_predict(model, x, probs, ws);
+        r[i] = probs[NN_NOT_A_DIGIT_CLASS];
+    }
+    nn_workspace_free(ws);
+    qsort(r, ds->n, sizeof *r, cmp_float);
+    size_t need = (size_t)ceil((double)rate * (double)ds->n);
+    if (need < 1)
+        need = 1;
+    if (need > ds->n)
+        need = ds->n;
+    float t = nextafterf(r[need - 1], 2.0f); /* just above the need-th smallest */
+    free(r);
+    *out = t > 1.0f ? 1.0f : t;
+    return NN_OK;
+}
+
+/* Fractions of ds answered (not rejected) and, of those, answered right; labels 10 count as
+ * right when rejected. */
+static void answer_rates(const nn_model *model, const struct nn_dataset *ds, double *answered,
+                         double *right)
+{
+    const size_t px = (size_t)ds->rows * ds->cols;
+    float x[NN_MNIST_PIXELS], probs[NN_OUTPUTS_MAX], p10[10], rej;
+    size_t ans = 0, ok = 0;
+    nn_workspace *ws = NULL;
+    *answered = *right = 0.0;
+    if (px != NN_MNIST_PIXELS || !ds->n || nn_workspace_new(&ws, model, 1))
+        return;
+    for (size_t i = 0; i < ds->n; i++) {
+        for (size_t k = 0; k < px; k++)
+            x[k] = (float)ds->images[i * px + k] * (1.0f / 255.0f);
+        nn_model_predict(model, x, probs, ws);
+        int a = nn_model_answer(model, probs, p10, &rej);
+        ans += a != NN_NOT_A_DIGIT;
+        ok += a == NN_NOT_A_DIGIT ? ds->labels[i] == NN_NOT_A_DIGIT_CLASS : a == ds->labels[i];
+    }
+    nn_workspace_free(ws);
+    *answered = (double)ans / (double)ds->n;
+    *right = (double)ok / (double)ds->n;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
-    struct nn_dataset train = {0}, test = {0};
+    struct nn_dataset train = {0}, test = {0}, full = {0}, mix = {0}, ndtest = {0}, held = {0};
     struct nn_layer_spec layers[NN_MAX_LAYERS];
     struct nn_meta meta;
     struct nn_rng rng;
@@ -794,13 +966,14 @@ int main(int argc, char **argv)
     default_options(&o);
     if (parse_args(&o, argc, argv))
         return 2;
-    if ((rc = nn_dataset_load_mnist(&train, o.data_dir, "train", err, sizeof err)) ||
+    if ((rc = nn_dataset_load_mnist(&full, o.data_dir, "train", err, sizeof err)) ||
         (rc = nn_dataset_load_mnist(&test, o.data_dir, "test", err, sizeof err))) {
         fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog,
                 err);
         goto done;
     }
 
+    train = full; /* a view of the loaded set; full owns the memory */
     /* --val: the last N training images become a validation set (a view, not a copy) */
     struct nn_dataset val = {0};
     if (o.val > 0 && !o.resume) {
@@ -819,6 +992,26 @@ int main(int argc, char **argv)
                 o.resume ? " (and no --resume)" : "");
         status = 2;
         goto done;
+    }
+    /* the digits the rejection threshold is chosen on: --val, else the last 5000 */
+    held = val;
+    if (!held.n) {
+        held = train;
+        held.n = train.n < 5000 ? train.n : 5000;
+        held.images = train.images + (train.n - held.n) * (size_t)train.rows * train.cols;
+        held.labels = train.labels + (train.n - held.n);
+    }
+    struct nn_dataset mnist_train = train;
+    if (o.nondigits > 0) {
+        if ((rc = append_nondigits(&mix, &train, (size_t)o.nondigits,
+                                   nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0))) ||
+            (rc = append_nondigits(&ndtest, &(struct nn_dataset){.rows = 28, .cols = 28},
+                                   (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
+                                   nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0)))) {
+            fprintf(stderr, "%s: --nondigits: %s\n", prog, nn_strerror(rc));
+            goto done;
+        }
+        train = mix;
     }
     if (o.resume) {
         const char *resume = o.resume;
@@ -853,15 +1046,41 @@ int main(int argc, char **argv)
             status = 2;
             goto done;
         }
+        if (o.nondigits > 0 && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
+            layers[n_layers - 1].units == 10)
+            layers[n_layers - 1].units = NN_NOT_A_DIGIT_CLASS + 1; /* the "not a digit" class */
         nn_rng_seed(&rng, o.cfg.seed);
         if ((rc = nn_model_new(&model, 1, train.rows, train.cols, layers, n_layers, &rng, err,
-                               sizeof err)) ||
-            (rc = nn_trainer_new(&tr, model, &o.cfg, train.n, err, sizeof err))) {
+                               sizeof err))) {
+            fprintf(stderr, "%s: %s\n", prog, err);
+            goto done;
+        }
+        if (o.init) {
+            nn_model *src = NULL;
+            if ((rc = nn_model_load(&src, o.init, err, sizeof err))) {
+                fprintf(stderr, "%s: --init: %s\n", prog, err);
+                status = 2;
+                goto done;
+            }
+            int bad = init_from(model, src, o.init);
+            nn_model_free(src);
+            if (bad) {
+                status = 2;
+                goto done;
+            }
+        }
+        if (o.nondigits > 0 && nn_model_classes(model) != NN_NOT_A_DIGIT_CLASS + 1) {
+            fprintf(stderr, "%s: --nondigits needs a last layer of 10 or 11 units (it has %d)\n",
+                    prog, nn_model_classes(model));
+            status = 2;
+            goto done;
+        }
+        if ((rc = nn_trainer_new(&tr, model, &o.cfg, train.n, err, sizeof err))) {
             fprintf(stderr, "%s: %s\n", prog, err);
             goto done;
         }
         o.cfg = *nn_trainer_config(tr);
-        describe_run(&meta, &o, &train, argc, argv);
+        describe_run(&meta, &o, &mnist_train, argc, argv);
     }
     if (o.checkpoint)
         snprintf(ckpt, sizeof ckpt, "%s", o.checkpoint);
@@ -992,6 +1211,24 @@ int main(int argc, char **argv)
     meta.test_acc = (float)te_ev.accuracy;
     memcpy(meta.confusion, te_ev.confusion, sizeof meta.confusion);
     stamp_time(&meta, train_time);
+    float threshold = 0.0f;
+    if (nn_model_classes(model) == NN_NOT_A_DIGIT_CLASS + 1) {
+        if (choose_threshold(model, &held, o.answer_rate, &threshold) ||
+            nn_model_set_reject_threshold(model, threshold))
+            goto oom;
+        if (!o.quiet) {
+            double ans, right, nd_ans, nd_right;
+            answer_rates(model, &test, &ans, &right);
+            printf("not a digit: threshold p >= %.6g (answers %.2f%% of %zu held-out training "
+                   "digits)\n  MNIST test: %.2f%% answered, %.2f%% answered right\n",
+                   (double)threshold, 100.0 * o.answer_rate, held.n, 100.0 * ans, 100.0 * right);
+            if (ndtest.n) {
+                answer_rates(model, &ndtest, &nd_ans, &nd_right);
+                printf("  %zu generated non-digits (other seed): %.2f%% rejected\n", ndtest.n,
+                       100.0 * (1.0 - nd_ans));
+            }
+        }
+    }
     if (nn_model_set_meta(model, &meta) || nn_model_save(model, o.out, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto done;
@@ -1033,7 +1270,9 @@ done:
     nn_meta_free(&meta);
     nn_trainer_free(tr);
     nn_model_free(model);
-    nn_dataset_free(&train);
+    nn_dataset_free(&full);
+    nn_dataset_free(&mix);
+    nn_dataset_free(&ndtest);
     nn_dataset_free(&test);
     return status;
 }
