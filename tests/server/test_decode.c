@@ -4,12 +4,14 @@
  * hostile JPEGs. Every JPEG is made here (tests/server/photo.h), none is committed.
  */
 #include "server/decode.h"
+#include "server/gate.h"
 #include "server/jpeg.h"
 #include "tests/server/photo.h"
 
 #include "nn/nn.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,4 +427,49 @@ Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
     cr_expect(px[0] == 128 && px[1024 * 1024 - 1] == 128, "%d %d", px[0], px[1024 * 1024 - 1]);
     free(px);
     free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The large-decode gate                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+Test(gate, a_full_gate_refuses_after_the_wait_and_opens_when_a_place_is_left)
+{
+    struct srv_gate g;
+    cr_assert_eq(srv_gate_init(&g, 2), 0);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    double t0 = now_s();
+    cr_expect_eq(srv_gate_enter(&g, 50), -1, "a third holder of a gate of 2");
+    double dt = now_s() - t0;
+    cr_expect(dt >= 0.045 && dt < 1.0, "waited %.3f s, expected 0.05", dt);
+    srv_gate_leave(&g);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    srv_gate_leave(&g);
+    srv_gate_leave(&g);
+    srv_gate_free(&g);
+}
+
+static void *hold_then_leave(void *p)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    srv_gate_leave(p);
+    return NULL;
+}
+
+Test(gate, a_waiting_decode_gets_the_place_as_soon_as_it_is_left)
+{
+    struct srv_gate g;
+    cr_assert_eq(srv_gate_init(&g, 1), 0);
+    cr_assert_eq(srv_gate_enter(&g, 0), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, hold_then_leave, &g), 0);
+    double t0 = now_s();
+    cr_expect_eq(srv_gate_enter(&g, 5000), 0);
+    double dt = now_s() - t0;
+    cr_expect(dt >= 0.04 && dt < 2.0, "waited %.3f s, expected about 0.05", dt);
+    pthread_join(t, NULL);
+    srv_gate_leave(&g);
+    srv_gate_free(&g);
 }
