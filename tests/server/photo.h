@@ -3,7 +3,7 @@
  * test's helper (header-only: each user is one program). Nothing big is ever committed.
  *
  * photo_pixels draws what a phone sees: grey paper with a gentle left-to-right illumination
- * gradient, a thick dark digit-like stroke (a "7": a bar and a slanted leg) and +-6 levels of
+ * gradient, a thick dark digit-like stroke (a "7": a bar and a slanted leg) and +-12 levels of
  * noise; photo_jpeg compresses any pixels with TurboJPEG; photo_with_exif inserts an APP1
  * segment holding one IFD0 entry, Orientation, written by hand (little- or big-endian TIFF).
  */
@@ -35,7 +35,7 @@ static inline uint8_t *photo_pixels(int w, int h, int channels)
             if (bar || leg)
                 v = 40.0;
             rng = rng * 1664525u + 1013904223u;
-            v += (double)(rng >> 24) / 255.0 * 12.0 - 6.0;
+            v += (double)(rng >> 24) / 255.0 * 24.0 - 12.0;
             uint8_t g = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             for (int c = 0; c < channels; c++) /* a slightly warm paper in RGB */
                 px[((size_t)y * (size_t)w + (size_t)x) * (size_t)channels + (size_t)c] =
