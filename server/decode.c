@@ -144,8 +144,8 @@ int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const 
                           "%s image is %dx%d; PNG, BMP and GIF are accepted up to %d pixels per "
                           "side and %d pixels in all (send a photo as JPEG: up to %d per side "
                           "and %d pixels)",
-                          kind, iw, ih, SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS,
-                          SRV_JPEG_MAX_SIDE, SRV_JPEG_MAX_PIXELS);
+                          kind, iw, ih, SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS, SRV_JPEG_MAX_SIDE,
+                          SRV_JPEG_MAX_PIXELS);
     int lw = 0, lh = 0, lc = 0;
     unsigned char *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 0);
     if (!px)

@@ -158,8 +158,7 @@ int srv_jpeg_orientation(const uint8_t *exif, size_t len)
     return o;
 }
 
-uint8_t *srv_pixels_orient(const uint8_t *src, int w, int h, int channels, int o, int *ow,
-                           int *oh)
+uint8_t *srv_pixels_orient(const uint8_t *src, int w, int h, int channels, int o, int *ow, int *oh)
 {
     int swap = o >= 5 && o <= 8;
     int W = swap ? h : w, H = swap ? w : h;

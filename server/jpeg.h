@@ -16,24 +16,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SRV_JPEG_MAX_SIDE 16384                   /* width or height of the file */
-#define SRV_JPEG_MAX_PIXELS (48 * 1024 * 1024)    /* width * height: 48 Mi (8000x6000 fits) */
-#define SRV_DECODE_BUDGET ((size_t)192 << 20)     /* bytes one decode may need (estimated) */
-#define SRV_JPEG_FULL_SIDE 2048                   /* at most this per side: decoded at 1/1 */
-#define SRV_JPEG_TARGET_SIDE 1000                 /* else: smallest scale keeping this */
-#define SRV_JPEG_MAX_SCANS 64                     /* scans in a progressive/multi-scan file */
+#define SRV_JPEG_MAX_SIDE 16384                /* width or height of the file */
+#define SRV_JPEG_MAX_PIXELS (48 * 1024 * 1024) /* width * height: 48 Mi (8000x6000 fits) */
+#define SRV_DECODE_BUDGET ((size_t)192 << 20)  /* bytes one decode may need (estimated) */
+#define SRV_JPEG_FULL_SIDE 2048                /* at most this per side: decoded at 1/1 */
+#define SRV_JPEG_TARGET_SIDE 1000              /* else: smallest scale keeping this */
+#define SRV_JPEG_MAX_SCANS 64                  /* scans in a progressive/multi-scan file */
 
 /* What the segment headers before the first scan say (srv_jpeg_probe). */
 struct srv_jpeg_info {
-    int width, height;      /* from SOF; 0 if no SOF was found before the first scan */
-    int components;         /* 1 (gray), 3 (YCbCr/RGB) or 4 (CMYK/YCCK) */
-    int hmax, vmax;         /* largest sampling factors */
-    int h[4], v[4];         /* sampling factors per component (first 4) */
-    int progressive;        /* SOF2/6/10/14 */
-    int buffered;           /* libjpeg keeps every DCT coefficient: progressive, or a first
-                             * scan with fewer components than the frame */
-    int scans;              /* SOS markers in the whole file, counted when buffered */
-    const uint8_t *exif;    /* APP1 payload starting "Exif\0\0", or NULL */
+    int width, height;   /* from SOF; 0 if no SOF was found before the first scan */
+    int components;      /* 1 (gray), 3 (YCbCr/RGB) or 4 (CMYK/YCCK) */
+    int hmax, vmax;      /* largest sampling factors */
+    int h[4], v[4];      /* sampling factors per component (first 4) */
+    int progressive;     /* SOF2/6/10/14 */
+    int buffered;        /* libjpeg keeps every DCT coefficient: progressive, or a first
+                          * scan with fewer components than the frame */
+    int scans;           /* SOS markers in the whole file, counted when buffered */
+    const uint8_t *exif; /* APP1 payload starting "Exif\0\0", or NULL */
     size_t exif_len;
 };
 
@@ -70,8 +70,7 @@ int srv_jpeg_orientation(const uint8_t *exif, size_t len);
  * 7 transverse, 8 rotate 90 counter-clockwise. Returns a new buffer (free()) and sets *ow, *oh
  * (swapped for 5..8); NULL on OOM. o outside 2..8 copies.
  */
-uint8_t *srv_pixels_orient(const uint8_t *src, int w, int h, int channels, int o, int *ow,
-                           int *oh);
+uint8_t *srv_pixels_orient(const uint8_t *src, int w, int h, int channels, int o, int *ow, int *oh);
 
 /*
  * Decodes a JPEG to upright 8-bit pixels: gray (1 channel) for a grayscale file, RGB (3) else,

@@ -57,8 +57,8 @@ static inline int photo_jpeg(uint8_t **jpg, size_t *len, const uint8_t *px, int 
         return -1;
     unsigned char *buf = NULL;
     unsigned long n = 0;
-    int rc = tjCompress2(tj, px, w, w * channels, h, channels == 1 ? TJPF_GRAY : TJPF_RGB,
-                         &buf, &n, channels == 1 ? TJSAMP_GRAY : TJSAMP_420, q, flags);
+    int rc = tjCompress2(tj, px, w, w * channels, h, channels == 1 ? TJPF_GRAY : TJPF_RGB, &buf, &n,
+                         channels == 1 ? TJSAMP_GRAY : TJSAMP_420, q, flags);
     tjDestroy(tj);
     if (rc != 0) {
         tjFree(buf);
@@ -73,6 +73,13 @@ static inline int photo_jpeg(uint8_t **jpg, size_t *len, const uint8_t *px, int 
     return *jpg ? 0 : -1;
 }
 
+/* v as an n-byte TIFF integer at p, big- or little-endian. */
+static inline void photo_put(uint8_t *p, uint32_t v, int n, int big)
+{
+    for (int k = 0; k < n; k++)
+        p[big ? n - 1 - k : k] = (uint8_t)(v >> (8 * k));
+}
+
 /* A copy of jpg with an EXIF APP1 segment right after SOI holding Orientation = o
  * (big-endian TIFF when big is set). Returns NULL on OOM. */
 static inline uint8_t *photo_with_exif(const uint8_t *jpg, size_t len, int o, int big,
@@ -82,23 +89,16 @@ static inline uint8_t *photo_with_exif(const uint8_t *jpg, size_t len, int o, in
     uint8_t *e = app + 4;
     memcpy(e, "Exif\0\0", 6);
     uint8_t *t = e + 6; /* TIFF header, offsets from here */
-    /* 16-bit and 32-bit writers in the chosen byte order */
-#define PUT16(p, v) (big ? ((p)[0] = (uint8_t)((v) >> 8), (p)[1] = (uint8_t)(v)) \
-                         : ((p)[0] = (uint8_t)(v), (p)[1] = (uint8_t)((v) >> 8)))
-#define PUT32(p, v) (big ? (PUT16(p, (v) >> 16), PUT16((p) + 2, (v) & 0xffff)) \
-                         : (PUT16(p, (v) & 0xffff), PUT16((p) + 2, (v) >> 16)))
     memcpy(t, big ? "MM" : "II", 2);
-    PUT16(t + 2, 42);
-    PUT32(t + 4, 8u);    /* IFD0 at 8 */
-    PUT16(t + 8, 1);     /* one entry */
-    PUT16(t + 10, 0x112); /* Orientation */
-    PUT16(t + 12, 3);    /* SHORT */
-    PUT32(t + 14, 1u);   /* count */
-    PUT16(t + 18, (unsigned)o);
-    PUT16(t + 20, 0);    /* value padded to 4 bytes */
-    PUT32(t + 22, 0u);   /* no next IFD */
-#undef PUT16
-#undef PUT32
+    photo_put(t + 2, 42, 2, big);
+    photo_put(t + 4, 8, 4, big);      /* IFD0 at 8 */
+    photo_put(t + 8, 1, 2, big);      /* one entry */
+    photo_put(t + 10, 0x112, 2, big); /* Orientation */
+    photo_put(t + 12, 3, 2, big);     /* SHORT */
+    photo_put(t + 14, 1, 4, big);     /* count */
+    photo_put(t + 18, (uint32_t)o, 2, big);
+    photo_put(t + 20, 0, 2, big); /* value padded to 4 bytes */
+    photo_put(t + 22, 0, 4, big); /* no next IFD */
     uint8_t *out = malloc(len + sizeof app);
     if (!out)
         return NULL;
@@ -111,8 +111,8 @@ static inline uint8_t *photo_with_exif(const uint8_t *jpg, size_t len, int o, in
 
 /* A phone photo: photo_pixels as a JPEG at quality q, with an EXIF Orientation when o is in
  * 1..8 (0: no EXIF). Returns 0 and *jpg (free()), -1 on failure. */
-static inline int photo_make(uint8_t **jpg, size_t *len, int w, int h, int channels, int q,
-                             int o, int flags)
+static inline int photo_make(uint8_t **jpg, size_t *len, int w, int h, int channels, int q, int o,
+                             int flags)
 {
     uint8_t *px = photo_pixels(w, h, channels);
     if (!px)

@@ -33,17 +33,17 @@ struct scale_case {
 };
 
 static const struct scale_case scale_cases[] = {
-    {28, 28, 1, 1},        {2048, 2048, 1, 1},   {2048, 1000, 1, 1}, /* small: as today */
-    {2049, 100, 1, 2},     /* 1025: 3/8 would be 769 */
-    {4032, 3024, 1, 4},    /* a 12 MP phone photo: 1008x756 */
-    {3024, 4032, 1, 4},    /* the same, portrait */
-    {4000, 3000, 1, 4},    /* exactly 1000 is still >= 1000 */
-    {3999, 3000, 1, 4},    /* 999.75 rounds up to 1000 (TJSCALED) */
-    {3900, 2925, 3, 8},    /* 975 at 1/4: 3/8 gives 1463 */
-    {8000, 6000, 1, 8},    /* 48 MP: 1000x750 */
-    {16384, 1000, 1, 8},   /* the widest accepted: 2048x125 */
-    {2500, 900, 1, 2},     /* 1250; 3/8 would be 938 */
-    {5000, 5000, 1, 4},    /* 1250; 1/8 would be 625 */
+    {28, 28, 1, 1},      {2048, 2048, 1, 1}, {2048, 1000, 1, 1}, /* small: as today */
+    {2049, 100, 1, 2},                                           /* 1025: 3/8 would be 769 */
+    {4032, 3024, 1, 4},                                          /* a 12 MP phone photo: 1008x756 */
+    {3024, 4032, 1, 4},                                          /* the same, portrait */
+    {4000, 3000, 1, 4},                                          /* exactly 1000 is still >= 1000 */
+    {3999, 3000, 1, 4},  /* 999.75 rounds up to 1000 (TJSCALED) */
+    {3900, 2925, 3, 8},  /* 975 at 1/4: 3/8 gives 1463 */
+    {8000, 6000, 1, 8},  /* 48 MP: 1000x750 */
+    {16384, 1000, 1, 8}, /* the widest accepted: 2048x125 */
+    {2500, 900, 1, 2},   /* 1250; 3/8 would be 938 */
+    {5000, 5000, 1, 4},  /* 1250; 1/8 would be 625 */
 };
 
 Test(jpeg_scale, picks_the_smallest_factor_that_keeps_1000_pixels_on_the_longer_side)
@@ -56,8 +56,8 @@ Test(jpeg_scale, picks_the_smallest_factor_that_keeps_1000_pixels_on_the_longer_
                   c->h, num, denom, c->num, c->denom);
         long longer = c->w > c->h ? c->w : c->h;
         long scaled = (longer * num + denom - 1) / denom;
-        cr_expect(scaled >= 1000 || (num == 1 && denom == 1), "%dx%d: longer side %ld", c->w,
-                  c->h, scaled);
+        cr_expect(scaled >= 1000 || (num == 1 && denom == 1), "%dx%d: longer side %ld", c->w, c->h,
+                  scaled);
         cr_expect(scaled <= SRV_JPEG_FULL_SIDE, "%dx%d: longer side %ld", c->w, c->h, scaled);
     }
 }
@@ -70,8 +70,8 @@ static uint8_t *decode_ok(const uint8_t *jpg, size_t len, int ew, int eh, int ec
     char err[256] = "";
     int rc = srv_image_decode_pixels(&px, &w, &h, &c, jpg, len, err, sizeof err);
     cr_assert_eq(rc, 0, "decode: %d: %s", rc, err);
-    cr_assert(w == ew && h == eh && c == ec, "got %dx%d x%d, expected %dx%d x%d", w, h, c, ew,
-              eh, ec);
+    cr_assert(w == ew && h == eh && c == ec, "got %dx%d x%d, expected %dx%d x%d", w, h, c, ew, eh,
+              ec);
     return px;
 }
 
@@ -297,8 +297,8 @@ Test(image_limits, a_png_over_4_mp_is_refused_with_the_limits_named)
         unsigned w, h;
     } sizes[] = {{4097, 1}, {2049, 2049}};
     for (size_t i = 0; i < 2; i++) {
-        uint8_t png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                           'I',  'H', 'D', 'R'};
+        uint8_t png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                           0,    0,   0,   13,  'I',  'H',  'D',  'R'};
         for (int k = 0; k < 4; k++) {
             png[16 + k] = (uint8_t)(sizes[i].w >> (24 - 8 * k));
             png[20 + k] = (uint8_t)(sizes[i].h >> (24 - 8 * k));
@@ -388,8 +388,8 @@ static uint8_t *scan_bomb(size_t *len, int ncoef)
     o += (size_t)blocks / 8;
     for (int k = 1; k <= ncoef; k++) {
         for (int al = 13; al >= 0; al--) {
-            uint8_t s[6] = {1, 1, 0x00, (uint8_t)k, (uint8_t)k,
-                            (uint8_t)((al == 13 ? 0 : (al + 1) << 4) | al)};
+            uint8_t s[6] = {1,          1,          0x00,
+                            (uint8_t)k, (uint8_t)k, (uint8_t)((al == 13 ? 0 : (al + 1) << 4) | al)};
             o = put_seg(b, o, 0xda, s, sizeof s);
             /* EOB14 with 14 extra bits of 0: a run of 16384 blocks, 15 bits each; 16 of them
              * = 240 bits = 30 bytes of zeros */
