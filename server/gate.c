@@ -5,10 +5,12 @@
 
 #include <time.h>
 
-int srv_gate_init(struct srv_gate *g, int max)
+int srv_gate_init(struct srv_gate *g, int max, int max_waiting)
 {
     g->max = max > 0 ? max : 1;
     g->busy = 0;
+    g->max_waiting = max_waiting > 0 ? max_waiting : 0;
+    g->waiting = 0;
     pthread_condattr_t a;
     if (pthread_condattr_init(&a) != 0)
         return -1;
@@ -42,9 +44,15 @@ int srv_gate_enter(struct srv_gate *g, int wait_ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&g->mu);
+    if (g->busy >= g->max && g->waiting >= g->max_waiting) {
+        pthread_mutex_unlock(&g->mu);
+        return -1;
+    }
     int rc = 0;
+    g->waiting++;
     while (g->busy >= g->max && rc == 0)
         rc = pthread_cond_timedwait(&g->cv, &g->mu, &until);
+    g->waiting--;
     int ok = g->busy < g->max; /* a place may have come free just as the time ran out */
     if (ok)
         g->busy++;

@@ -38,7 +38,7 @@ static const char usage[] =
     "  --max-body BYTES    largest request body (default 33554432; suffixes k, M)\n"
     "  --max-connections N concurrent connections (default 1024)\n"
     "  --timeout SECONDS   idle connection timeout (default 30)\n"
-    "  --max-large-decodes N  images over 4 MP decoded at once (default 2)\n"
+    "  --max-large-decodes N  images over 4 MP decoded at once (default: threads / 2, >= 1)\n"
     "  --large-decode-wait MS how long a large image waits for that, then 503 (default 2000)\n"
     "  --quiet             no access log\n"
     "  --help              this text\n"
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         .timeout_s = 30,
         .connection_memory = 16 * 1024, /* MHD zeroes the pool per request: keep it small */
         .quiet = 0,
-        .max_large_decodes = 2,
+        .max_large_decodes = 0, /* threads / 2 */
         .large_decode_wait_ms = 2000,
     };
     for (int i = 1; i < argc; i++) {

@@ -436,7 +436,7 @@ Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
 Test(gate, a_full_gate_refuses_after_the_wait_and_opens_when_a_place_is_left)
 {
     struct srv_gate g;
-    cr_assert_eq(srv_gate_init(&g, 2), 0);
+    cr_assert_eq(srv_gate_init(&g, 2, 1), 0);
     cr_expect_eq(srv_gate_enter(&g, 0), 0);
     cr_expect_eq(srv_gate_enter(&g, 0), 0);
     double t0 = now_s();
@@ -461,7 +461,7 @@ static void *hold_then_leave(void *p)
 Test(gate, a_waiting_decode_gets_the_place_as_soon_as_it_is_left)
 {
     struct srv_gate g;
-    cr_assert_eq(srv_gate_init(&g, 1), 0);
+    cr_assert_eq(srv_gate_init(&g, 1, 1), 0);
     cr_assert_eq(srv_gate_enter(&g, 0), 0);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, hold_then_leave, &g), 0);
@@ -470,6 +470,21 @@ Test(gate, a_waiting_decode_gets_the_place_as_soon_as_it_is_left)
     double dt = now_s() - t0;
     cr_expect(dt >= 0.04 && dt < 2.0, "waited %.3f s, expected about 0.05", dt);
     pthread_join(t, NULL);
+    srv_gate_leave(&g);
+    srv_gate_free(&g);
+}
+
+Test(gate, with_every_waiting_place_taken_a_large_decode_is_refused_at_once)
+{
+    struct srv_gate g;
+    cr_assert_eq(srv_gate_init(&g, 1, 0), 0);
+    cr_assert_eq(srv_gate_enter(&g, 0), 0);
+    double t0 = now_s();
+    cr_expect_eq(srv_gate_enter(&g, 5000), -1, "no place to wait in");
+    double dt = now_s() - t0;
+    cr_expect(dt < 0.5, "waited %.3f s although no waiting place was free", dt);
+    srv_gate_leave(&g);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
     srv_gate_leave(&g);
     srv_gate_free(&g);
 }
