@@ -10,7 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tmpdir, startServer, postImage, postJson, raw, encodePng, BUILD, ROOT } from './lib.mjs';
 
-const MAKE_PHOTO = path.join(BUILD, 'tests', 'make-photo');
+// the helper of this build, else the default build's (make valgrind builds only the server)
+const MAKE_PHOTO = [path.join(BUILD, 'tests', 'make-photo'),
+  path.join(ROOT, 'build', 'tests', 'make-photo')].find((p) => fs.existsSync(p))
+  || path.join(BUILD, 'tests', 'make-photo');
 const MODEL = path.join(ROOT, 'models', 'mnist-mlp.model');
 let dir;
 let srv;
