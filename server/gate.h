@@ -4,9 +4,9 @@
  * Only requests whose image header says more than 4 MP go through the gate (http.c asks
  * srv_image_is_large); a large one waits up to the given time for a place, then is answered
  * 503 with Retry-After. A waiter holds its server thread, so the number of waiters is capped
- * too (http.c: holders + waiters <= threads - 1): one thread always stays free for ordinary
- * requests, which never wait behind big ones. Built on a mutex and a condition variable on
- * CLOCK_MONOTONIC (no spinning).
+ * too (http.c: holders + waiters <= threads - 1, with at least one waiting place): ordinary
+ * requests never queue behind big ones and, from 3 threads on, always find a free thread.
+ * Built on a mutex and a condition variable on CLOCK_MONOTONIC (no spinning).
  */
 #ifndef SRV_GATE_H
 #define SRV_GATE_H

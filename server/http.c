@@ -520,12 +520,15 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     h->metrics = metrics;
     h->st = st;
     atomic_init(&h->in_flight, 0);
-    /* Large decodes: by default half the threads; holders and waiters together leave one
-     * thread free for everything else (none when there is one thread: it does both). */
+    /* Large decodes: by default half the threads. Holders and waiters together leave one
+     * thread free for everything else, but there is always one waiting place, so that the
+     * page's two-model comparison (the same photo posted twice at once) gets both answers: on
+     * 2 threads a small request may then wait for one large decode, never for a queue. */
     int nthreads = cfg->threads > 0 ? cfg->threads : 1;
     int nlarge = cfg->max_large_decodes > 0 ? cfg->max_large_decodes
                                             : (nthreads / 2 > 0 ? nthreads / 2 : 1);
-    if (srv_gate_init(&h->large, nlarge, nthreads - 1 - nlarge) != 0) {
+    int nwait = nthreads - 1 - nlarge > 1 ? nthreads - 1 - nlarge : 1;
+    if (srv_gate_init(&h->large, nlarge, nwait) != 0) {
         snprintf(err, errlen, "cannot create the large-decode gate");
         free(h);
         return -1;

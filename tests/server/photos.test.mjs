@@ -103,3 +103,15 @@ test('large decodes are bounded (503 + Retry-After) and small requests never wai
   }
   assert.ok(ok >= 1, 'at least one large photo got through');
 });
+
+test('with the default gate on 2 threads, the same photo posted twice at once (the page comparing two models) gets two answers', async () => {
+  const two = await startServer(['--model', MODEL, '--threads', '2']);
+  try {
+    const jpg = photo(4032, 3024);
+    const rs = await Promise.all([postImage(two.url, jpg, 'image/jpeg'),
+      postImage(two.url, jpg, 'image/jpeg', '?model=mnist-mlp')]);
+    for (const r of rs) expectPrediction(r, 'twice at once');
+  } finally {
+    assert.equal(await two.stop(), 0, two.log());
+  }
+});
