@@ -3,10 +3,10 @@
  *
  * Why TurboJPEG and not stb_image, measured on this machine (tests/bench/bench_decode.c: one
  * core, a 4032x3024 baseline 4:2:0 JPEG at quality 90, grey gradient, dark stroke, noise,
- * 3.6 MB; median of 11): stb_image at full size 87 ms and 52 MiB peak; TurboJPEG at full size
- * 52 ms and 35 MiB; TurboJPEG at 1/4 (what this file does) 33 ms and 2.7 MiB. FASTUPSAMPLE
- * made no difference at 1/4 (32.7 ms) and FASTDCT does not apply to the reduced IDCTs, so
- * neither is used. A progressive file is slower whatever the scale (126 ms: every scan is
+ * 3.6 MB; median of 11): stb_image at full size 81 ms and 52 MiB peak; TurboJPEG at full size
+ * 50 ms and 35 MiB; TurboJPEG at 1/4 (what this file does) 30 ms and 2.7 MiB. FASTUPSAMPLE
+ * made no difference at 1/4 (29.8 ms) and FASTDCT does not apply to the reduced IDCTs, so
+ * neither is used. A progressive file is slower whatever the scale (125 ms: every scan is
  * entropy-decoded at full size).
  */
 #include "jpeg.h"

@@ -196,7 +196,7 @@ int main(int argc, char **argv)
     g_len = plen;
     c = "jpeg_4032x3024_q90_progressive";
     /* no target: progressive Huffman decoding of every scan costs ~4x baseline's (measured
-     * 126 ms vs 34 ms here); phones write baseline */
+     * 125 ms vs 32 ms here); phones write baseline */
     figure(c, "decode_normalize_ms", median_ms(SERVER), 0);
     figure(c, "server_decode_peak_mb", child_rss_mb(SERVER) - base, 0);
     free(prog);
