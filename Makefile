@@ -164,6 +164,19 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) $(BENCH_LIBS) -lpthread
 
+# The decoder's bench and the node photo test's helper need the server library (issue 18).
+$(BUILD)/bench/bench_decode: $(BUILD)/tests/bench/bench_decode.o $(LIBSRV) $(LIBNN)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
+
+MAKE_PHOTO := $(BUILD)/tests/make-photo
+$(MAKE_PHOTO): $(BUILD)/tests/server/make_photo.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+ALL_OBJ += $(BUILD)/tests/server/make_photo.o
+
 -include $(ALL_OBJ:.o=.d)
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +194,7 @@ run: all
 # ---------------------------------------------------------------------------------------------
 # Tests: C (Criterion), fuzz corpus replay, Node (HTTP and browser). Needs MNIST.
 
-TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)) $(FUZZ_REPLAY)
+TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)) $(FUZZ_REPLAY) $(MAKE_PHOTO)
 
 test: all $(TEST_TARGETS) data
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/run.sh
@@ -213,6 +226,7 @@ sanitize:
 bench: all $(BENCH_BIN) data
 	$(Q)for b in $(BENCH_BIN); do MNIST_DIR=$(DATA_DIR) $$b || exit 1; done
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/bench/bench_server.sh
+	$(Q)DIGITS_BUILD=$(BUILD) bash tests/bench/bench_photo.sh
 
 check-seeds: all data
 	$(Q)bash tests/tools/check-seeds.sh $(BUILD) $(DATA_DIR)
