@@ -107,10 +107,14 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# make-sets: the evaluation sets and ink fixtures generator (issue 18), a tool, not the product
+MAKESETS_SRC := tests/tools/make_sets.c tests/tools/fixtures.c $(wildcard tests/tools/sets_*.c)
+MAKESETS_OBJ := $(MAKESETS_SRC:%.c=$(BUILD)/%.o)
+MAKESETS := $(BUILD)/make-sets
 
 ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/main.o \
            $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(TEST_SRV_SRC:%.c=$(BUILD)/%.o) \
-           $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o)
+           $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o) $(MAKESETS_OBJ)
 
 .PHONY: all deps data run test test-c test-node test-fuzz test-models bench sanitize fuzz \
         install clean lint format check-seeds soak valgrind
@@ -163,6 +167,13 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBNN)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) $(BENCH_LIBS) -lpthread
+
+# No FMA contraction in the generator: its bytes must not depend on the compiler's choices.
+$(MAKESETS_OBJ): override CFLAGS += -ffp-contract=off
+
+$(MAKESETS): $(MAKESETS_OBJ) $(LIBNN)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN)
 
 -include $(ALL_OBJ:.o=.d)
 
