@@ -6,6 +6,7 @@
 #   make run        build and serve the shipped model at http://127.0.0.1:8080
 #   make test       build and run every test (needs `make data`, which it runs)
 #   make bench      benchmarks, one JSON line per figure
+#   make sets       our evaluation sets: data/sets (MNIST test) and data/sets-dev (training)
 #   make sanitize   the C tests and server tests under ASan+UBSan (build/san/)
 #   make fuzz       libFuzzer targets with clang for FUZZ_SECONDS each
 #   make lint       cppcheck on nn/ and server/ (suppressions: .cppcheck-suppressions)
@@ -117,7 +118,7 @@ ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/mai
            $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o) $(MAKESETS_OBJ)
 
 .PHONY: all deps data run test test-c test-node test-fuzz test-models bench sanitize fuzz \
-        install clean lint format check-seeds soak valgrind
+        install clean lint format check-seeds soak valgrind sets
 .SECONDARY:
 
 all: $(LIBNN) $(BINS)
@@ -193,6 +194,7 @@ run: all
 # Tests: C (Criterion), fuzz corpus replay, Node (HTTP and browser). Needs MNIST.
 
 TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)) $(FUZZ_REPLAY)
+TEST_TARGETS += $(MAKESETS) # tests/cli/sets.test.mjs
 
 test: all $(TEST_TARGETS) data
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/run.sh
@@ -224,6 +226,19 @@ sanitize:
 bench: all $(BENCH_BIN) data
 	$(Q)for b in $(BENCH_BIN); do MNIST_DIR=$(DATA_DIR) $$b || exit 1; done
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/bench/bench_server.sh
+
+# make sets: our evaluation sets (issue 18), data/sets from the MNIST test images (report on
+# these) and data/sets-dev from training images 55000.. (tune on these), written to a temporary
+# folder and renamed, so a half-written set is never read. `build/make-sets --help` for more.
+SETS_DIR := data/sets
+SETS_DEV_DIR := data/sets-dev
+sets: $(MAKESETS) data
+	$(Q)rm -rf $(SETS_DIR).tmp && $(MAKESETS) --mnist $(DATA_DIR) --out $(SETS_DIR).tmp && \
+	    rm -rf $(SETS_DIR) && mv $(SETS_DIR).tmp $(SETS_DIR)
+	$(Q)rm -rf $(SETS_DEV_DIR).tmp && $(MAKESETS) --mnist $(DATA_DIR) --out $(SETS_DEV_DIR).tmp \
+	    --source train --first 55000 --count 5000 --numbers 500 --nondigits 500 && \
+	    rm -rf $(SETS_DEV_DIR) && mv $(SETS_DEV_DIR).tmp $(SETS_DEV_DIR)
+	$(Q)du -sh $(SETS_DIR) $(SETS_DEV_DIR)
 
 check-seeds: all data
 	$(Q)bash tests/tools/check-seeds.sh $(BUILD) $(DATA_DIR)

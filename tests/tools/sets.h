@@ -45,6 +45,8 @@ void draw_polyline(struct canvas *c, const float *xy, int n, float pen);
 /* Draws a 28x28 MNIST image (0..255, 255 = ink) smoothly upscaled into p's box (wd = ht = the
  * 28 px side): bicubic, then a soft threshold so strokes have pen-like edges. */
 void draw_mnist(struct canvas *c, const uint8_t *img28, const struct place *p);
+/* The same for any sw x sh image of values in [0,1]: p's wd x ht is the whole image. */
+void draw_smooth(struct canvas *c, const float *src, int sw, int sh, const struct place *p);
 
 /* Filled or outlined shapes for non-digits: kind 0 square, 1 circle, 2 X, 3 cross,
  * 4 triangle; filled or with a pen of width pen. */
@@ -99,5 +101,18 @@ int make_dirs(const char *path, char *err, size_t errlen);
 
 /* make-sets --fixtures DIR (fixtures.c): the committed ink fixtures and MANIFEST.tsv. */
 int make_fixtures(const char *dir, uint64_t seed, char *err, size_t errlen);
+
+/* make-sets' sets (sets_build.c): paper, numbers, nondigits under out/. */
+struct set_opts {
+    const char *out, *mnist, *fonts;
+    int train;            /* source: MNIST training images, else test */
+    size_t first, count;  /* source range (paper: one image each); count 0 = to the end */
+    int n_numbers, n_nondigits;
+    int paper, numbers, nondigits; /* which sets to write */
+    int big_every;        /* every Nth paper image is 12 MP (0 = none) */
+    uint64_t seed;
+    int threads;
+};
+int make_sets(const struct set_opts *o, char *err, size_t errlen);
 
 #endif

@@ -291,15 +291,58 @@ static void draw_image(struct canvas *c, const float *src, int sw, int sh, const
     }
 }
 
+void draw_smooth(struct canvas *c, const float *src, int sw, int sh, const struct place *p)
+{
+    /* MNIST edges ramp over ~1.5 source pixels; a threshold 1/scale wide makes the upscaled
+     * edge ~1.5 output pixels, a pen's edge, at any size */
+    float scale = p->ht / (float)sh;
+    if (scale <= 3) {
+        draw_image(c, src, sw, sh, p, 0.42f, clampf(1.0f / scale, 0.06f, 0.5f));
+        return;
+    }
+    /* Enlarged further, bicubic shows MNIST's pixel grid as ripples along the edges; a light
+     * Gaussian (sigma 0.6 source px) first makes them a pen's smooth outline. */
+    float *tmp = malloc((size_t)sw * (size_t)sh * sizeof *tmp);
+    float *out = malloc((size_t)sw * (size_t)sh * sizeof *out);
+    if (!tmp || !out) {
+        free(tmp);
+        free(out);
+        draw_image(c, src, sw, sh, p, 0.42f, clampf(1.0f / scale, 0.06f, 0.5f));
+        return;
+    }
+    float k[5], sum = 0;
+    for (int i = -2; i <= 2; i++)
+        sum += k[i + 2] = expf(-(float)(i * i) / (2 * 0.6f * 0.6f));
+    for (int i = 0; i < 5; i++)
+        k[i] /= sum;
+    for (int y = 0; y < sh; y++) {
+        for (int x = 0; x < sw; x++) {
+            float a = 0;
+            for (int i = -2; i <= 2; i++)
+                a += k[i + 2] * src_at(src, sw, sh, x + i, y);
+            tmp[y * sw + x] = a;
+        }
+    }
+    for (int y = 0; y < sh; y++) {
+        for (int x = 0; x < sw; x++) {
+            float a = 0;
+            for (int i = -2; i <= 2; i++)
+                a += k[i + 2] * src_at(tmp, sw, sh, x, y + i);
+            out[y * sw + x] = a;
+        }
+    }
+    /* the blur lowers a thin stroke's peak: a lower threshold keeps its width */
+    draw_image(c, out, sw, sh, p, 0.36f, clampf(1.0f / scale, 0.04f, 0.5f));
+    free(tmp);
+    free(out);
+}
+
 void draw_mnist(struct canvas *c, const uint8_t *img28, const struct place *p)
 {
     float src[NN_MNIST_PIXELS];
     for (int i = 0; i < NN_MNIST_PIXELS; i++)
         src[i] = (float)img28[i] / 255.0f;
-    /* MNIST edges ramp over ~1.5 source pixels; a threshold 1/scale wide makes the upscaled
-     * edge ~1.5 output pixels, a pen's edge, at any size */
-    float scale = p->ht / 28.0f;
-    draw_image(c, src, 28, 28, p, 0.42f, clampf(1.0f / scale, 0.06f, 0.5f));
+    draw_smooth(c, src, 28, 28, p);
 }
 
 void draw_shape(struct canvas *c, int kind, int filled, const struct place *p, float pen)
@@ -426,8 +469,7 @@ void draw_glyph(struct canvas *c, const struct fonts *f, int k, int ch, const st
 {
     const stbtt_fontinfo *info = f->info[k % f->n];
     int x0, y0, x1, y1;
-    /* render about twice the target height, then sample down bilinearly: smooth edges */
-    float scale = stbtt_ScaleForPixelHeight(info, 2 * p->ht);
+    float scale = stbtt_ScaleForPixelHeight(info, p->ht);
     stbtt_GetCodepointBitmapBox(info, ch, scale, scale, &x0, &y0, &x1, &y1);
     int bw = x1 - x0, bh = y1 - y0;
     if (bw <= 0 || bh <= 0)
