@@ -283,8 +283,8 @@ static void json_groups(const struct set_group *g, int ng, int digits)
 }
 
 /* digits-eval --set paper|nondigits: returns the exit status. */
-static int eval_set(const nn_model *model, const char *model_path, const char *set,
-                    const char *dir, int threads, int json)
+static int eval_set(const nn_model *model, const char *model_path, const char *set, const char *dir,
+                    int threads, int json)
 {
     int digits = !strcmp(set, "paper"), status = 1;
     char path[4096], cpath[4096];
@@ -333,8 +333,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
         items[i].file = lrows[i];
         items[i].label = tab + 1;
         items[i].cond = "";
-        if (digits && (strlen(items[i].label) != 1 || items[i].label[0] < '0' ||
-                       items[i].label[0] > '9')) {
+        if (digits &&
+            (strlen(items[i].label) != 1 || items[i].label[0] < '0' || items[i].label[0] > '9')) {
             fprintf(stderr, "%s: %s: line %ld: label '%s' is not a digit\n", prog, path, i + 2,
                     items[i].label);
             goto done;
@@ -367,8 +367,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
     const char *first_refusal = NULL, *first_failure = NULL;
     struct set_group groups[SET_MAX_GROUPS];
     int ng = 0;
-    static const char *const by_digits[] = {"orientation", "paper", "ink", "lines", "shadow",
-                                            "size", "quality"};
+    static const char *const by_digits[] = {"orientation", "paper", "ink",    "lines",
+                                            "shadow",      "size",  "quality"};
     static const char *const by_nondigits[] = {"kind", "style", "size"};
     const char *const *by = digits ? by_digits : by_nondigits;
     int nby = digits ? 7 : 3;
@@ -476,8 +476,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
             print_groups(stdout, groups, ng, 1);
         }
     } else if (!json) {
-        printf("answered: %ld; top probability below 0.5: %ld of %ld (%.2f%%)\n", answered, low,
-               n, 100.0 * (double)(low + refused + blank) / n);
+        printf("answered: %ld; top probability below 0.5: %ld of %ld (%.2f%%)\n", answered, low, n,
+               100.0 * (double)(low + refused + blank) / n);
         printf("(a placeholder figure: nothing rejects non-digits yet, and a softmax threshold is "
                "not the rejection issue 18 asks for; refused and blank count as below 0.5)\n");
         printf("predicted as:");

@@ -37,7 +37,8 @@ static const struct fixture fixtures[] = {
     {"ruled-1", "jpg", 1, "ruled", "notebook: blue lines every 8% of the height, red margin"},
     {"ruled-7", "jpg", 7, "ruled", "notebook: the 7's bar lies along a blue line"},
     {"squared-5", "jpg", 5, "squared", "squared paper, grid every 6% of the height"},
-    {"border-2", "jpg", 2, "border", "the digit runs off the left edge and its bar touches the bottom"},
+    {"border-2", "jpg", 2, "border",
+     "the digit runs off the left edge and its bar touches the bottom"},
     {"chalk-3", "jpg", 3, "chalk", "white chalk on a dark green board"},
     {"chalk-7", "jpg", 7, "chalk", "white chalk on a black board"},
     {"thin-4", "png", 4, "thin_strokes", "1 px pen at 400 px, flat light paper"},
@@ -226,9 +227,9 @@ int make_fixtures(const char *dir, uint64_t seed, char *err, size_t errlen)
                 rgb[i] = rgb[i * 3];
         }
         snprintf(path, sizeof path, "%s/%s.%s", dir, fx->name, fx->ext);
-        if (!strcmp(fx->ext, "png") ? write_png(path, rgb, c.w, c.h, channels, err, errlen)
-                                    : write_jpeg(path, rgb, c.w, c.h, channels, quality, 1, err,
-                                                 errlen))
+        if (!strcmp(fx->ext, "png")
+                ? write_png(path, rgb, c.w, c.h, channels, err, errlen)
+                : write_jpeg(path, rgb, c.w, c.h, channels, quality, 1, err, errlen))
             goto fail;
         fprintf(man, "%s.%s\t%d\t%s\t%s\n", fx->name, fx->ext, fx->digit, fx->kase, fx->note);
         canvas_free(&c);

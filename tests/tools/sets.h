@@ -28,16 +28,16 @@ void canvas_free(struct canvas *c);
 /* Where a unit-box drawing lands: unit (u,v) in [0,1]^2, v down, maps to
  * (cx + ((u-0.5)*wd + slant*(v-0.5)*ht) rotated by angle, cy + ...). */
 struct place {
-    float cx, cy;  /* centre of the digit box, pixels */
-    float wd, ht;  /* box width and height, pixels */
-    float angle;   /* radians, clockwise on screen */
-    float slant;   /* shear: x += slant * (v - 0.5) * ht */
+    float cx, cy; /* centre of the digit box, pixels */
+    float wd, ht; /* box width and height, pixels */
+    float angle;  /* radians, clockwise on screen */
+    float slant;  /* shear: x += slant * (v - 0.5) * ht */
 };
 
 /* Strokes a hand-made skeleton of digit 0..9 with a round anti-aliased pen of width pen px;
  * jitter (a fraction of the height, e.g. 0.02) moves the skeleton's points with rng. */
-void draw_digit_strokes(struct canvas *c, int digit, const struct place *p, float pen,
-                        float jitter, struct nn_rng *rng);
+void draw_digit_strokes(struct canvas *c, int digit, const struct place *p, float pen, float jitter,
+                        struct nn_rng *rng);
 
 /* Strokes a polyline of n points (pixels) with a round pen: coverage = max(old, new). */
 void draw_polyline(struct canvas *c, const float *xy, int n, float pen);
@@ -68,18 +68,18 @@ enum ink_kind { INK_PEN = 0, INK_PENCIL, INK_CHALK };
 struct scene {
     float paper[3], ink[3];
     enum ink_kind ink_kind;
-    float texture;         /* paper grain amplitude (0 = none) */
-    float grad_l, grad_r;  /* illumination at the left and right edges (1 = none) */
-    float grad_angle;      /* direction of the gradient, radians (0 = left to right) */
-    float shadow;          /* 0 = none, else light kept in the shadow (e.g. 0.6) */
+    float texture;        /* paper grain amplitude (0 = none) */
+    float grad_l, grad_r; /* illumination at the left and right edges (1 = none) */
+    float grad_angle;     /* direction of the gradient, radians (0 = left to right) */
+    float shadow;         /* 0 = none, else light kept in the shadow (e.g. 0.6) */
     float shadow_x0, shadow_y0, shadow_nx, shadow_ny, shadow_soft; /* half-plane, px */
-    float ruled;           /* line spacing in px (0 = none): blue lines, red margin */
-    float squared;         /* grid spacing in px (0 = none) */
-    float line_width;      /* px */
-    float ruled_offset;    /* first line's y, px */
-    int specks;            /* small dark dots away from the ink */
-    float blur;            /* Gaussian sigma, px (0 = none) */
-    float noise;           /* sensor noise sigma, in [0,1] units */
+    float ruled;        /* line spacing in px (0 = none): blue lines, red margin */
+    float squared;      /* grid spacing in px (0 = none) */
+    float line_width;   /* px */
+    float ruled_offset; /* first line's y, px */
+    int specks;         /* small dark dots away from the ink */
+    float blur;         /* Gaussian sigma, px (0 = none) */
+    float noise;        /* sensor noise sigma, in [0,1] units */
 };
 
 /* Renders c through s into rgb (w*h*3 bytes). Returns 0 or -1 (no memory). */
@@ -105,11 +105,11 @@ int make_fixtures(const char *dir, uint64_t seed, char *err, size_t errlen);
 /* make-sets' sets (sets_build.c): paper, numbers, nondigits under out/. */
 struct set_opts {
     const char *out, *mnist, *fonts;
-    int train;            /* source: MNIST training images, else test */
-    size_t first, count;  /* source range (paper: one image each); count 0 = to the end */
+    int train;           /* source: MNIST training images, else test */
+    size_t first, count; /* source range (paper: one image each); count 0 = to the end */
     int n_numbers, n_nondigits;
     int paper, numbers, nondigits; /* which sets to write */
-    int big_every;        /* every Nth paper image is 12 MP (0 = none) */
+    int big_every;                 /* every Nth paper image is 12 MP (0 = none) */
     uint64_t seed;
     int threads;
 };

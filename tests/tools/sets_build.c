@@ -42,8 +42,8 @@ static void set3(float *v, float r, float g, float b) { v[0] = r, v[1] = g, v[2]
 /* Paper                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
-static const char *const paper_names[] = {"grey", "cream", "white", "blue", "pink", "yellow",
-                                          "green"};
+static const char *const paper_names[] = {"grey", "cream",  "white", "blue",
+                                          "pink", "yellow", "green"};
 static const char *const ink_names[] = {"black", "blue", "blueblack", "pencil"};
 
 /* A random photo of paper for an image of w x h whose ink is about ink_h px tall; lines: 0 no
@@ -67,7 +67,9 @@ static void random_paper(struct scene *s, struct nn_rng *r, int w, int h, float 
     float dark = uniform(r, 0.03f, 0.2f);
     switch (ink) {
     case 0: set3(s->ink, dark, dark, dark); break;
-    case 1: set3(s->ink, uniform(r, 0.1f, 0.2f), uniform(r, 0.18f, 0.3f), uniform(r, 0.55f, 0.8f)); break;
+    case 1:
+        set3(s->ink, uniform(r, 0.1f, 0.2f), uniform(r, 0.18f, 0.3f), uniform(r, 0.55f, 0.8f));
+        break;
     case 2: set3(s->ink, dark, dark * 1.1f, dark + 0.12f); break;
     default:
         s->ink_kind = INK_PENCIL;
@@ -132,12 +134,16 @@ static int paper_item(struct item *it, const struct set_opts *o, const struct nn
     }
     int side = w < h ? w : h;
     /* the digit's ink is ~20 of MNIST's 28 px: the box is 1.4x the ink height */
-    float ink_h = big ? uniform(&r, 0.15f, 0.4f) * (float)side : uniform(&r, 0.3f, 0.75f) * (float)side;
+    float ink_h =
+        big ? uniform(&r, 0.15f, 0.4f) * (float)side : uniform(&r, 0.3f, 0.75f) * (float)side;
     float box = ink_h * 1.4f;
     float room_x = fmaxf(0, (float)w - box) * 0.45f, room_y = fmaxf(0, (float)h - box) * 0.45f;
     struct place p = {0.5f * (float)w + uniform(&r, -room_x, room_x),
-                      0.5f * (float)h + uniform(&r, -room_y, room_y), box, box,
-                      uniform(&r, -10, 10) * (PI_F / 180.0f), 0};
+                      0.5f * (float)h + uniform(&r, -room_y, room_y),
+                      box,
+                      box,
+                      uniform(&r, -10, 10) * (PI_F / 180.0f),
+                      0};
     int lines = nn_rng_uniform(&r) < 1.0f / 3;
     int quality = 50 + (int)nn_rng_below(&r, 46);
     int orientation = i % 3 == 0 ? 2 + (int)((i / 3) % 7) : 1;
@@ -159,8 +165,8 @@ static int paper_item(struct item *it, const struct set_opts *o, const struct nn
     }
     snprintf(it->file, sizeof it->file, "%05zu.jpg", i);
     snprintf(it->label, sizeof it->label, "%d", ds->labels[src]);
-    snprintf(it->cond, sizeof it->cond, "%zu\t%dx%d\t%d\t%d\t%s", src, w, h, quality,
-             orientation, desc);
+    snprintf(it->cond, sizeof it->cond, "%zu\t%dx%d\t%d\t%d\t%s", src, w, h, quality, orientation,
+             desc);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, it->file);
     rc = write_jpeg(path, rgb, w, h, 3, quality, orientation, err, errlen);
@@ -261,8 +267,10 @@ static int number_item(struct item *it, const struct set_opts *o, const struct n
     int h = (int)hpx, w = (int)((float)mw * scale + uniform(&r, 0.1f, 0.4f) * hpx);
     struct place p = {0.5f * (float)w + uniform(&r, -0.05f, 0.05f) * (float)w,
                       0.5f * (float)h + uniform(&r, -0.05f, 0.05f) * (float)h,
-                      (float)mw * scale, NUM_ROWS * scale,
-                      paper ? uniform(&r, -4, 4) * (PI_F / 180.0f) : 0, uniform(&r, -0.25f, 0.25f)};
+                      (float)mw * scale,
+                      NUM_ROWS * scale,
+                      paper ? uniform(&r, -4, 4) * (PI_F / 180.0f) : 0,
+                      uniform(&r, -0.25f, 0.25f)};
     struct canvas c = {0};
     uint8_t *rgb = NULL;
     int rc = -1;
@@ -331,8 +339,9 @@ static void draw_scribble(struct canvas *c, struct nn_rng *r, float pen)
             for (int e = 0; e < 2; e++) {
                 float p0 = ctrl[2 * a + e], p1 = ctrl[2 * k + e], p2 = ctrl[2 * (k + 1) + e],
                       p3 = ctrl[2 * d + e];
-                xy[2 * n + e] = 0.5f * (2 * p1 + (-p0 + p2) * u + (2 * p0 - 5 * p1 + 4 * p2 - p3) * u2 +
-                                        (-p0 + 3 * p1 - 3 * p2 + p3) * u3);
+                xy[2 * n + e] =
+                    0.5f * (2 * p1 + (-p0 + p2) * u + (2 * p0 - 5 * p1 + 4 * p2 - p3) * u2 +
+                            (-p0 + 3 * p1 - 3 * p2 + p3) * u3);
             }
             n++;
         }
@@ -340,8 +349,8 @@ static void draw_scribble(struct canvas *c, struct nn_rng *r, float pen)
     draw_polyline(c, xy, n, pen);
 }
 
-static int nondigit_item(struct item *it, const struct set_opts *o, const struct fonts *f,
-                         size_t i, const char *dir, char *err, size_t errlen)
+static int nondigit_item(struct item *it, const struct set_opts *o, const struct fonts *f, size_t i,
+                         const char *dir, char *err, size_t errlen)
 {
     struct nn_rng r;
     nn_rng_seed(&r, nn_hash3(o->seed, SET_NONDIGITS, i));
@@ -358,7 +367,11 @@ static int nondigit_item(struct item *it, const struct set_opts *o, const struct
         goto done;
     }
     struct place p = {0.5f * (float)w + uniform(&r, -0.1f, 0.1f) * s,
-                      0.5f * (float)h + uniform(&r, -0.1f, 0.1f) * s, 0, 0, 0, 0};
+                      0.5f * (float)h + uniform(&r, -0.1f, 0.1f) * s,
+                      0,
+                      0,
+                      0,
+                      0};
     if (bucket < 8) {
         int k = (int)nn_rng_below(&r, (uint32_t)f->n);
         char ch = letters[nn_rng_below(&r, sizeof letters - 1)];
@@ -393,9 +406,12 @@ static int nondigit_item(struct item *it, const struct set_opts *o, const struct
     } else {
         int m = 1 + (int)nn_rng_below(&r, 4);
         for (int k = 0; k < m; k++) {
-            struct place b = {uniform(&r, 0.2f, 0.8f) * (float)w, uniform(&r, 0.2f, 0.8f) * (float)h,
-                              uniform(&r, 0.1f, 0.4f) * s, uniform(&r, 0.1f, 0.4f) * s,
-                              uniform(&r, 0, PI_F), 0};
+            struct place b = {uniform(&r, 0.2f, 0.8f) * (float)w,
+                              uniform(&r, 0.2f, 0.8f) * (float)h,
+                              uniform(&r, 0.1f, 0.4f) * s,
+                              uniform(&r, 0.1f, 0.4f) * s,
+                              uniform(&r, 0, PI_F),
+                              0};
             draw_shape(&c, 1, 1, &b, 1);
         }
         snprintf(what, sizeof what, "blob\t%d", m);

@@ -203,8 +203,8 @@ static int skeleton(struct path s[3], int d, struct jit *j)
     return s[2].n ? 3 : s[1].n ? 2 : 1;
 }
 
-void draw_digit_strokes(struct canvas *c, int digit, const struct place *p, float pen,
-                        float jitter, struct nn_rng *rng)
+void draw_digit_strokes(struct canvas *c, int digit, const struct place *p, float pen, float jitter,
+                        struct nn_rng *rng)
 {
     struct path s[3];
     struct jit j = {rng, jitter};
@@ -281,8 +281,8 @@ static void draw_image(struct canvas *c, const float *src, int sw, int sh, const
             if (thresh < 0) {
                 val = clampf(sample_bilinear(src, sw, sh, sx, sy), 0, 1);
             } else {
-                float t = clampf((sample_bicubic(src, sw, sh, sx, sy) - (thresh - tw * 0.5f)) / tw,
-                                 0, 1);
+                float t =
+                    clampf((sample_bicubic(src, sw, sh, sx, sy) - (thresh - tw * 0.5f)) / tw, 0, 1);
                 val = t * t * (3 - 2 * t);
             }
             if (val > 0)
@@ -393,7 +393,8 @@ void draw_shape(struct canvas *c, int kind, int filled, const struct place *p, f
         for (int x = ix0; x <= ix1; x++) {
             int in = 0;
             for (int s = 0; s < 16; s++) {
-                float px = (float)x + ((float)(s & 3) + 0.5f) / 4, py = (float)y + ((float)(s >> 2) + 0.5f) / 4;
+                float px = (float)x + ((float)(s & 3) + 0.5f) / 4,
+                      py = (float)y + ((float)(s >> 2) + 0.5f) / 4;
                 int pos = 0, neg = 0;
                 for (int i = 0; i + 1 < n; i++) {
                     float cr = (xy[2 * i + 2] - xy[2 * i]) * (py - xy[2 * i + 1]) -
@@ -413,9 +414,9 @@ void draw_shape(struct canvas *c, int kind, int filled, const struct place *p, f
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *const font_files[] = {
-    "DejaVuSans.ttf",          "DejaVuSans-Bold.ttf",        "DejaVuSerif.ttf",
-    "DejaVuSerif-Bold.ttf",    "DejaVuSansMono.ttf",         "DejaVuSans-Oblique.ttf",
-    "DejaVuSerif-Italic.ttf",  "DejaVuSansCondensed-Bold.ttf",
+    "DejaVuSans.ttf",         "DejaVuSans-Bold.ttf",          "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",   "DejaVuSansMono.ttf",           "DejaVuSans-Oblique.ttf",
+    "DejaVuSerif-Italic.ttf", "DejaVuSansCondensed-Bold.ttf",
 };
 
 int fonts_load(struct fonts *f, const char *dir, char *err, size_t errlen)

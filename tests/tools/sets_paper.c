@@ -92,12 +92,11 @@ static int blur3(float *img, int w, int h, float sigma)
 
 /* Uniform noise with the variance of a unit normal, from one 64-bit draw (fast enough for
  * 12-megapixel images). */
-static float noise3(struct nn_rng *rng, float out[3])
+static void noise3(struct nn_rng *rng, float out[3])
 {
     uint64_t r = nn_rng_next(rng);
     for (int ch = 0; ch < 3; ch++)
         out[ch] = ((float)((r >> (ch * 21)) & 0x1fffff) * (1.0f / 2097152.0f) - 0.5f) * 3.4641f;
-    return 0;
 }
 
 int scene_render(uint8_t *rgb, const struct canvas *c, const struct scene *s, struct nn_rng *rng)
@@ -157,8 +156,9 @@ int scene_render(uint8_t *rgb, const struct canvas *c, const struct scene *s, st
                     p[ch] *= 1 - mc * (1 - red[ch]);
             }
             if (s->squared > 0) {
-                float lc = fmaxf(line_cov(grid_dist(fy, s->ruled_offset, s->squared), s->line_width),
-                                 line_cov(grid_dist(fx, s->ruled_offset, s->squared), s->line_width));
+                float lc =
+                    fmaxf(line_cov(grid_dist(fy, s->ruled_offset, s->squared), s->line_width),
+                          line_cov(grid_dist(fx, s->ruled_offset, s->squared), s->line_width));
                 static const float grid[3] = {0.62f, 0.72f, 0.85f};
                 for (int ch = 0; ch < 3; ch++)
                     p[ch] *= 1 - lc * (1 - grid[ch]);
@@ -166,8 +166,8 @@ int scene_render(uint8_t *rgb, const struct canvas *c, const struct scene *s, st
             float cov = c->cov[i];
             if (cov > 0 && s->ink_kind != INK_PEN) {
                 /* graphite and chalk leave the paper's grain showing through the stroke */
-                float t = value_noise(seed_ink, fx, fy, 1.5f) * 0.6f +
-                          lattice(seed_ink + 1, x, y) * 0.4f;
+                float t =
+                    value_noise(seed_ink, fx, fy, 1.5f) * 0.6f + lattice(seed_ink + 1, x, y) * 0.4f;
                 cov *= s->ink_kind == INK_PENCIL ? 0.7f + 0.3f * t : 0.75f + 0.25f * t;
                 cov = clampf(cov, 0, 1);
             }
