@@ -3,6 +3,7 @@
  *
  * Routes:
  *   POST /predict                   predict.c
+ *   POST /read                      read.c (the same bodies, limits and buffering as /predict)
  *   GET  /models, /model[?name=x]   model metadata (pre-rendered per snapshot)
  *   GET  /healthz, /metrics         status and Prometheus counters
  *   GET  anything else              a file under --web (static.c), else 404
@@ -14,6 +15,7 @@
 #include "decode.h"
 #include "gate.h"
 #include "predict.h"
+#include "read.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -273,6 +275,8 @@ static enum srv_route classify(const char *url)
 {
     if (!strcmp(url, "/predict"))
         return SRV_ROUTE_PREDICT;
+    if (!strcmp(url, "/read"))
+        return SRV_ROUTE_READ;
     if (!strcmp(url, "/models"))
         return SRV_ROUTE_MODELS;
     if (!strcmp(url, "/model"))
@@ -371,7 +375,10 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     if (gated && srv_gate_enter(&h->large, h->cfg.large_decode_wait_ms) != 0)
         return send_busy(c, r, h);
     struct srv_response res;
-    srv_predict(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    if (r->route == SRV_ROUTE_READ)
+        srv_read(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    else
+        srv_predict(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
     if (gated)
         srv_gate_leave(&h->large);
     free(r->body);
@@ -410,7 +417,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* Early answers (413, 415) only for a body we do not want; everything else is answered
          * on a later call, after libmicrohttpd has read the whole request, so that the
          * connection can be kept alive. */
-        if (r->route == SRV_ROUTE_PREDICT && r->method == M_POST)
+        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
             return predict_begin(h, c, r);
         return MHD_YES;
     }
@@ -420,12 +427,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_data_size) {
         enum MHD_Result ret = MHD_YES;
-        if (r->route == SRV_ROUTE_PREDICT && r->method == M_POST)
+        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
             ret = predict_data(h, c, r, upload_data, *upload_data_size);
         *upload_data_size = 0; /* bodies of other requests are ignored */
         return ret;
     }
-    if (r->route == SRV_ROUTE_PREDICT) {
+    if (r->route == SRV_ROUTE_READ && r->method != M_POST)
+        return send_error(c, r, 405, "use POST for /read", "POST");
+    if (r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) {
         if (r->method != M_POST)
             return send_error(c, r, 405, "use POST for /predict", "POST");
         return predict_end(h, c, r);
