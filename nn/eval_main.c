@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef DIGITS_VERSION
@@ -40,9 +41,11 @@ static void usage(FILE *f)
             "  --json         print one JSON object instead of text\n"
             "  --set NAME     instead: one of our image sets (make sets): paper (accuracy,\n"
             "                 confusions, accuracy by condition), nondigits (how many get a\n"
-            "                 confident answer) or numbers (not yet); each file is decoded by\n"
-            "                 the server's decoder and normalised as POST /predict does; a\n"
-            "                 JSON line ends the report (--json: only that line)\n"
+            "                 confident answer) or numbers (exact whole numbers and digits,\n"
+            "                 separated and touching, read as POST /read does); each file\n"
+            "                 is decoded by the server's decoder and normalised as\n"
+            "                 POST /predict does; a JSON line ends the report (--json: only\n"
+            "                 that line)\n"
             "  --sets DIR     where the sets are (default data/sets; data/sets-dev is made\n"
             "                 from training images, for tuning)\n"
             "  --help, --version\n",
@@ -280,6 +283,107 @@ static void json_groups(const struct set_group *g, int ng, int digits)
         printf("%s\"%s\":[%d,%d]", i ? "," : "", g[i].key, g[i].n,
                digits ? g[i].correct : g[i].low);
     printf("}");
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* digits-eval --set numbers: each image read whole by nn_read_number (the steps POST /read
+ * takes), scored as an exact whole-number match and digit by digit (a number read with the
+ * wrong count of digits scores none of them), split by whether it has touching neighbours.
+ * Returns the exit status. */
+static int eval_numbers(const nn_model *model, const char *model_path, const char *dir, int json)
+{
+    char path[4096], cpath[4096], file[256], label[64], touch[16];
+    char *labels = NULL, *conds = NULL, **lrows = NULL, **crows = NULL;
+    nn_workspace *ws = NULL;
+    struct nn_read_result *res = malloc(sizeof *res);
+    size_t len;
+    int status = 1;
+    long n = 0, nc = 0;
+    /* [separated, touching]: items, exact, digits, digits right, refused or blank */
+    long items[2] = {0}, exact[2] = {0}, dig[2] = {0}, dig_ok[2] = {0}, lost[2] = {0};
+    snprintf(path, sizeof path, "%s/numbers/labels.tsv", dir);
+    snprintf(cpath, sizeof cpath, "%s/numbers/conditions.tsv", dir);
+    if (!res || nn_workspace_new(&ws, model, 1) != NN_OK) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto done;
+    }
+    labels = read_all(path, &len, SET_MAX_FILE);
+    conds = read_all(cpath, &len, SET_MAX_FILE);
+    if (!labels || !conds) {
+        fprintf(stderr, "%s: %s: %s (run `make sets`)\n", prog, labels ? cpath : path,
+                strerror(errno));
+        goto done;
+    }
+    n = tsv_rows(labels, &lrows, path, "file\tlabel");
+    nc = tsv_rows(conds, &crows, cpath, "file\t");
+    if (n < 0 || nc != n) {
+        fprintf(stderr, "%s: %s and %s do not list the same files\n", prog, path, cpath);
+        goto done;
+    }
+    int tcol = column(conds, "touching_pairs");
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+        field(file, sizeof file, lrows[i], 0);
+        field(label, sizeof label, lrows[i], 1);
+        field(touch, sizeof touch, crows[i], tcol + 1);
+        int t = tcol >= 0 && atoi(touch) > 0;
+        items[t]++;
+        size_t nd = strlen(label);
+        dig[t] += (long)nd;
+        snprintf(path, sizeof path, "%s/numbers/%s", dir, file);
+        size_t blen = 0;
+        char *bytes = read_all(path, &blen, SET_MAX_FILE);
+        float *px = NULL;
+        int w = 0, h = 0;
+        char why[256];
+        if (!bytes || srv_image_decode(&px, &w, &h, bytes, blen, why, sizeof why) != 0 ||
+            nn_read_number(res, model, ws, px, w, h) != NN_OK) {
+            lost[t]++;
+            free(bytes);
+            free(px);
+            continue;
+        }
+        free(bytes);
+        free(px);
+        int same = (size_t)res->n == nd, right = 0;
+        for (int k = 0; same && k < res->n; k++)
+            right += res->digits[k].prediction == label[k] - '0';
+        dig_ok[t] += right;
+        exact[t] += same && right == res->n;
+    }
+    double secs = (double)(now_ns() - t0) * 1e-9;
+    const char *names[2] = {"separated", "touching"};
+    if (!json) {
+        printf("numbers set %s/numbers, model %s: %ld numbers in %.1f s\n", dir, model_path, n,
+               secs);
+        for (int t = 0; t < 2; t++)
+            printf("  %-10s %5ld numbers: %6.2f%% exact, %6.2f%% of digits, %ld refused or blank\n",
+                   names[t], items[t], items[t] ? 100.0 * exact[t] / items[t] : 0.0,
+                   dig[t] ? 100.0 * dig_ok[t] / dig[t] : 0.0, lost[t]);
+    }
+    printf("{\"eval\":\"set\",\"set\":\"numbers\",\"sets\":\"%s\",\"model\":\"%s\",\"n\":%ld", dir,
+           model_path, n);
+    for (int t = 0; t < 2; t++)
+        printf(",\"%s\":{\"n\":%ld,\"exact\":%ld,\"exact_accuracy\":%.6f,\"digits\":%ld,"
+               "\"digits_right\":%ld,\"digit_accuracy\":%.6f,\"refused_or_blank\":%ld}",
+               names[t], items[t], exact[t], items[t] ? (double)exact[t] / items[t] : 0.0, dig[t],
+               dig_ok[t], dig[t] ? (double)dig_ok[t] / dig[t] : 0.0, lost[t]);
+    printf(",\"seconds\":%.3f}\n", secs);
+    status = 0;
+done:
+    nn_workspace_free(ws);
+    free(res);
+    free(lrows);
+    free(crows);
+    free(labels);
+    free(conds);
+    return status;
 }
 
 /* digits-eval --set paper|nondigits: returns the exit status. */
@@ -592,15 +696,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --set: unknown set '%s' (paper, numbers or nondigits)\n", prog, set);
         return 2;
     }
-    if (set && !strcmp(set, "numbers")) {
-        fprintf(stderr,
-                "%s: --set numbers: not yet: scoring whole numbers needs the number reader "
-                "(POST /read, issue 18), which is not built yet; it will be added here\n",
-                prog);
-        return 1;
-    }
     if (nn_model_load(&model, model_path, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
+        goto done;
+    }
+    if (set && !strcmp(set, "numbers")) {
+        status = eval_numbers(model, model_path, sets_dir, json);
         goto done;
     }
     if (set) {

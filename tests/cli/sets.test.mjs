@@ -249,10 +249,10 @@ test('MANIFEST.tsv lists every fixture, one or two per case, each with a mask of
     assert.equal(listFiles(fixtures).length, 2 * rows.length + 1, 'an image and a mask per row');
 });
 
-test('digits-eval --set reports accuracy on paper, a placeholder on nondigits, not yet on numbers', () => {
+test('digits-eval --set reports accuracy on paper, a placeholder on nondigits, exact numbers', () => {
     const dir = tmp();
     try {
-        makeSets([...small, '--out', dir, '--count', '12', '--sets', 'paper,nondigits']);
+        makeSets([...small, '--out', dir, '--count', '12', '--sets', 'paper,nondigits,numbers']);
         const p = run('digits-eval', ['--model', model, '--set', 'paper', '--sets', dir, '--threads', '2']);
         assert.equal(p.status, 0, p.stderr);
         assert.match(p.stdout, /^accuracy \d+\.\d\d% \(\d+\/12; /m);
@@ -277,8 +277,16 @@ test('digits-eval --set reports accuracy on paper, a placeholder on nondigits, n
         assert.ok(nj.fraction_top_below_0_5 >= 0 && nj.fraction_top_below_0_5 <= 1);
 
         const num = run('digits-eval', ['--model', model, '--set', 'numbers', '--sets', dir]);
-        assert.equal(num.status, 1);
-        assert.match(num.stderr, /not yet/);
+        assert.equal(num.status, 0, num.stderr);
+        assert.match(num.stdout, /separated +\d+ numbers: +\d+\.\d\d% exact/);
+        const mj = JSON.parse(num.stdout.trim().split('\n').pop());
+        assert.equal(mj.set, 'numbers');
+        assert.equal(mj.separated.n + mj.touching.n, mj.n);
+        assert.ok(mj.n > 0);
+        for (const k of ['separated', 'touching']) {
+            assert.ok(mj[k].exact <= mj[k].n && mj[k].digits_right <= mj[k].digits, k);
+        }
+        assert.ok(mj.separated.exact > 0, 'some separated numbers are read exactly');
 
         const missing = run('digits-eval', ['--model', model, '--set', 'paper', '--sets', join(dir, 'none')]);
         assert.equal(missing.status, 1);
