@@ -349,7 +349,7 @@ void draw_shape(struct canvas *c, int kind, int filled, const struct place *p, f
 {
     static const float square[] = {0, 0, 1, 0, 1, 1, 0, 1, 0, 0};
     static const float tri[] = {0.5f, 0, 1, 1, 0, 1, 0.5f, 0};
-    float uv[2 * 66], xy[2 * 66];
+    float uv[2 * 66] = {0}, xy[2 * 66] = {0};
     int n = 0;
     switch (kind % 5) {
     case 0: memcpy(uv, square, sizeof square), n = 5; break;
