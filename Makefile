@@ -6,6 +6,7 @@
 #   make run        build and serve the shipped model at http://127.0.0.1:8080
 #   make test       build and run every test (needs `make data`, which it runs)
 #   make bench      benchmarks, one JSON line per figure
+#   make sets       our evaluation sets: data/sets (MNIST test) and data/sets-dev (training)
 #   make sanitize   the C tests and server tests under ASan+UBSan (build/san/)
 #   make fuzz       libFuzzer targets with clang for FUZZ_SECONDS each
 #   make lint       cppcheck on nn/ and server/ (suppressions: .cppcheck-suppressions)
@@ -107,13 +108,17 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+# make-sets: the evaluation sets and ink fixtures generator (issue 18), a tool, not the product
+MAKESETS_SRC := tests/tools/make_sets.c tests/tools/fixtures.c $(wildcard tests/tools/sets_*.c)
+MAKESETS_OBJ := $(MAKESETS_SRC:%.c=$(BUILD)/%.o)
+MAKESETS := $(BUILD)/make-sets
 
 ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/main.o \
            $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(TEST_SRV_SRC:%.c=$(BUILD)/%.o) \
-           $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o)
+           $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o) $(MAKESETS_OBJ)
 
 .PHONY: all deps data run test test-c test-node test-fuzz test-models bench sanitize fuzz \
-        install clean lint format check-seeds soak valgrind
+        install clean lint format check-seeds soak valgrind sets
 .SECONDARY:
 
 all: $(LIBNN) $(BINS)
@@ -135,9 +140,10 @@ $(TRAIN): $(BUILD)/nn/train_main.o $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_NN)
 
-$(EVAL): $(BUILD)/nn/eval_main.o $(LIBNN)
+# digits-eval --set reads images through the server's decoder (libsrv), as /predict does
+$(EVAL): $(BUILD)/nn/eval_main.o $(LIBSRV) $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_NN)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
 
 $(SERVER): $(BUILD)/server/main.o $(LIBSRV) $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
@@ -164,6 +170,26 @@ $(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) $(BENCH_LIBS) -lpthread
 
+# The decoder's bench and the node photo test's helper need the server library (issue 18).
+$(BUILD)/bench/bench_decode: $(BUILD)/tests/bench/bench_decode.o $(LIBSRV) $(LIBNN)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
+
+MAKE_PHOTO := $(BUILD)/tests/make-photo
+$(MAKE_PHOTO): $(BUILD)/tests/server/make_photo.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+ALL_OBJ += $(BUILD)/tests/server/make_photo.o
+
+# No FMA contraction in the generator: its bytes must not depend on the compiler's choices.
+$(MAKESETS_OBJ): override CFLAGS += -ffp-contract=off
+
+$(MAKESETS): $(MAKESETS_OBJ) $(LIBNN)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN)
+
 -include $(ALL_OBJ:.o=.d)
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +207,8 @@ run: all
 # ---------------------------------------------------------------------------------------------
 # Tests: C (Criterion), fuzz corpus replay, Node (HTTP and browser). Needs MNIST.
 
-TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)) $(FUZZ_REPLAY)
+TEST_TARGETS := $(if $(TEST_NN_SRC),$(TEST_NN)) $(if $(TEST_SRV_SRC),$(TEST_SRV)) $(FUZZ_REPLAY) $(MAKE_PHOTO)
+TEST_TARGETS += $(MAKESETS) # tests/cli/sets.test.mjs
 
 test: all $(TEST_TARGETS) data
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/run.sh
@@ -213,6 +240,31 @@ sanitize:
 bench: all $(BENCH_BIN) data
 	$(Q)for b in $(BENCH_BIN); do MNIST_DIR=$(DATA_DIR) $$b || exit 1; done
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/bench/bench_server.sh
+	$(Q)DIGITS_BUILD=$(BUILD) bash tests/bench/bench_photo.sh
+	$(Q)$(MAKE) --no-print-directory bench-sets
+
+# The shipped CNN on our paper and nondigits sets (issue 18), one JSON line each; the sets are
+# made first (make sets) when data/sets does not have them.
+.PHONY: bench-sets
+bench-sets: $(EVAL) $(MAKESETS) data
+	$(Q)[ -f $(SETS_DIR)/paper/labels.tsv ] && [ -f $(SETS_DIR)/nondigits/labels.tsv ] || \
+	    $(MAKE) --no-print-directory sets
+	$(Q)for s in paper nondigits; do \
+	    $(EVAL) --model models/mnist-cnn.model --set $$s --sets $(SETS_DIR) --json || exit 1; \
+	done
+
+# make sets: our evaluation sets (issue 18), data/sets from the MNIST test images (report on
+# these) and data/sets-dev from training images 55000.. (tune on these), written to a temporary
+# folder and renamed, so a half-written set is never read. `build/make-sets --help` for more.
+SETS_DIR := data/sets
+SETS_DEV_DIR := data/sets-dev
+sets: $(MAKESETS) data
+	$(Q)rm -rf $(SETS_DIR).tmp && $(MAKESETS) --mnist $(DATA_DIR) --out $(SETS_DIR).tmp && \
+	    rm -rf $(SETS_DIR) && mv $(SETS_DIR).tmp $(SETS_DIR)
+	$(Q)rm -rf $(SETS_DEV_DIR).tmp && $(MAKESETS) --mnist $(DATA_DIR) --out $(SETS_DEV_DIR).tmp \
+	    --source train --first 55000 --count 5000 --numbers 500 --nondigits 500 && \
+	    rm -rf $(SETS_DEV_DIR) && mv $(SETS_DEV_DIR).tmp $(SETS_DEV_DIR)
+	$(Q)du -sh $(SETS_DIR) $(SETS_DEV_DIR)
 
 check-seeds: all data
 	$(Q)bash tests/tools/check-seeds.sh $(BUILD) $(DATA_DIR)

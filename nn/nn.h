@@ -143,6 +143,60 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
 int nn_image_normalize(float *dst, const float *src, int w, int h);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Reading a whole number: segmentation into digits (segment.c)                             */
+/* ---------------------------------------------------------------------------------------- */
+
+#define NN_READ_MAX_DIGITS 16
+#define NN_READ_MAX_MARKS 4096 /* separate marks (connected components) looked at, at most */
+#ifndef NN_CLASSES_MAX
+#define NN_CLASSES_MAX 10 /* the same definition as in the Model section below */
+#endif
+typedef struct nn_model nn_model;
+typedef struct nn_workspace nn_workspace;
+
+struct nn_read_digit {
+    int x, y, w, h;                /* box of the digit's ink in the input image */
+    int prediction;                /* argmax of probs */
+    float probs[NN_CLASSES_MAX];   /* the model's output for this digit */
+    float input[NN_MNIST_PIXELS];  /* the 28x28 the network saw */
+};
+
+struct nn_read_result {
+    int n; /* digits found, left to right */
+    struct nn_read_digit digits[NN_READ_MAX_DIGITS];
+    int classified; /* classifier calls made (the cost; for tests and benchmarks) */
+};
+
+/*
+ * Reads a whole number from an ink image src (w,h), 1 = ink (the output of
+ * nn_image_from_pixels8 or a drawing), with a model taking 28x28 MNIST-style input.
+ * Ink is src >= max(0.05, 0.1 * strongest ink), as in nn_image_normalize. Its connected
+ * components (8-connectivity) are grouped into digits: marks whose x-extents overlap heavily
+ * (a 5's flag, a crossed 7, a broken stroke) belong together, and so does a short mark next to
+ * a tall one within a stroke's gap that lies inside the tall one's height (the two strokes of
+ * an open 4); two marks of similar height side by side (a 1 beside an 8) do not. Groups made
+ * only of marks under 5% of the largest mark's pixels are specks and are dropped. Groups are
+ * ordered left to right; one wider than its height may hold touching digits: cuts at the 4
+ * columns with the least ink (and 2 columns either side of each) are scored by the classifier
+ * (the product of the halves' top probabilities), and the best split is kept when it beats the
+ * whole's top probability weighed by a prior on the aspect ratio (segment.c: past ~1.4x wide
+ * a group is split, under ~1.2x it is not unless the split reads much better); halves are
+ * split again in turn.
+ * Each digit is normalised exactly as /predict does: its own ink inside its box (nothing of
+ * its neighbours) through nn_image_normalize, then nn_model_predict.
+ * out->digits[0..out->n) receive boxes, probabilities and inputs.
+ * Cost: O(w*h) to label, O(k^2) to group k marks, and at most 1 + 2 * 20 classifier calls per
+ * wide group examined (counted in out->classified; a 6-digit 1000x300 image takes ~1 ms).
+ * Memory: 8 bytes per pixel plus O(w + marks), all freed before returning.
+ * Errors: NN_EINVAL (NULL, or a model whose input is not 28x28x1 or with more than
+ * NN_CLASSES_MAX classes), NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE, more than
+ * NN_READ_MAX_DIGITS digits, or more than NN_READ_MAX_MARKS separate marks), NN_EBLANK when
+ * there is no ink (out->n = 0), NN_ENOMEM. Thread-safe for distinct workspaces.
+ */
+int nn_read_number(struct nn_read_result *out, const nn_model *model, nn_workspace *ws,
+                   const float *src, int w, int h);
+
+/* ---------------------------------------------------------------------------------------- */
 /* Architecture                                                                             */
 /* ---------------------------------------------------------------------------------------- */
 

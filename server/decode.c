@@ -1,8 +1,9 @@
 /*
- * decode.c - the one place stb_image is compiled (see decode.h).
+ * decode.c - the one place stb_image is compiled (see decode.h); JPEG goes to jpeg.c.
  */
 #include "decode.h"
 #include "err.h"
+#include "jpeg.h"
 
 #include "nn/nn.h"
 
@@ -31,9 +32,9 @@ static void *decode_realloc(void *p, size_t n)
 #define STBI_MALLOC(sz) decode_malloc(sz)
 #define STBI_REALLOC(p, newsz) decode_realloc(p, newsz)
 #define STBI_FREE(p) free(p)
-#define STBI_MAX_DIMENSIONS SRV_IMAGE_MAX_SIDE
+/* above our own limit, so that the header of a larger PNG is read and refused in words */
+#define STBI_MAX_DIMENSIONS SRV_JPEG_MAX_SIDE
 #define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
 #define STBI_NO_STDIO
@@ -78,43 +79,6 @@ static void *decode_realloc(void *p, size_t n)
 /* stb declares a static function it never defines; the warning fires at the end of the file. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 
-/* stb_image 2.27 (the Debian 12 header) trusts the symbol counts of a JPEG DHT table: more
- * than 256 symbols write past its Huffman tables on the heap (upstream checks since 2.28).
- * Every "FF C4" anywhere in the file is read as stb would read a DHT segment, and the file is
- * refused if any table there claims more than 256 symbols. Scanning every offset instead of
- * following the segment chain cannot get out of step with stb; a valid file never has such a
- * table. More than 64 "FF C4" pairs is refused too (bounds the work). Returns 1 to refuse. */
-static int jpeg_bad_dht(const unsigned char *p, size_t len)
-{
-    int seen = 0;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (p[i] != 0xff || p[i + 1] != 0xc4)
-            continue;
-        if (++seen > 64) /* a real file has a handful; this bounds the work to 64 segments */
-            return 1;
-        size_t pos = i + 2;
-#define AT(k) ((k) < len ? p[k] : 0u) /* stb reads 0 past the end */
-        long L = (long)((AT(pos) << 8) | AT(pos + 1)) - 2;
-        pos += 2;
-        while (L > 0) {
-            unsigned q = AT(pos);
-            if ((q >> 4) > 1 || (q & 15) > 3)
-                break; /* stb stops with an error here */
-            unsigned n = 0;
-            for (size_t k = 0; k < 16; k++)
-                n += AT(pos + 1 + k);
-            if (n > 256)
-                return 1;
-            pos += 17 + n;
-            L -= 17 + (long)n;
-            if (pos >= len) /* the rest reads as zeros: nothing more to find */
-                break;
-        }
-#undef AT
-    }
-    return 0;
-}
-
 const char *srv_image_sniff(const void *data, size_t len)
 {
     const unsigned char *p = data;
@@ -129,11 +93,36 @@ const char *srv_image_sniff(const void *data, size_t len)
     return NULL;
 }
 
-int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, char *err,
-                     size_t errlen)
+/* The header's width and height for any format we accept; 0 when unreadable. */
+static int image_size(const void *data, size_t len, int *w, int *h)
+{
+    *w = *h = 0;
+    const char *kind = srv_image_sniff(data, len);
+    if (!kind || len > INT_MAX)
+        return 0;
+    if (!strcmp(kind, "jpeg")) {
+        struct srv_jpeg_info info;
+        if (srv_jpeg_probe(&info, data, len) != 0)
+            return 0;
+        *w = info.width;
+        *h = info.height;
+        return 1;
+    }
+    int c = 0;
+    return stbi_info_from_memory(data, (int)len, w, h, &c);
+}
+
+int srv_image_is_large(const void *data, size_t len)
+{
+    int w, h;
+    return image_size(data, len, &w, &h) && (int64_t)w * h > SRV_IMAGE_LARGE_PIXELS;
+}
+
+int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const void *data,
+                            size_t len, char *err, size_t errlen)
 {
     *out = NULL;
-    *w = *h = 0;
+    *w = *h = *channels = 0;
     if (len == 0)
         return srv_seterr(err, errlen, NN_EFORMAT,
                           "empty body: send a PNG, JPEG, BMP or GIF image");
@@ -143,10 +132,8 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
     if (!kind)
         return srv_seterr(err, errlen, NN_EFORMAT,
                           "not a PNG, JPEG, BMP or GIF image (unrecognised first bytes)");
-    if (!strcmp(kind, "jpeg") && jpeg_bad_dht(data, len))
-        return srv_seterr(
-            err, errlen, NN_EFORMAT,
-            "cannot decode the jpeg image: bad Huffman table (more than 256 symbols)");
+    if (!strcmp(kind, "jpeg"))
+        return srv_jpeg_decode(out, w, h, channels, data, len, err, errlen);
     int iw = 0, ih = 0, ic = 0;
     if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &ic))
         return srv_seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
@@ -154,19 +141,43 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
     if (iw < 1 || ih < 1 || iw > SRV_IMAGE_MAX_SIDE || ih > SRV_IMAGE_MAX_SIDE ||
         (int64_t)iw * ih > SRV_IMAGE_MAX_PIXELS)
         return srv_seterr(err, errlen, NN_ERANGE,
-                          "image is %dx%d; at most %d pixels per side and %d pixels in all", iw, ih,
-                          SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS);
+                          "%s image is %dx%d; PNG, BMP and GIF are accepted up to %d pixels per "
+                          "side and %d pixels in all (send a photo as JPEG: up to %d per side "
+                          "and %d pixels)",
+                          kind, iw, ih, SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS, SRV_JPEG_MAX_SIDE,
+                          SRV_JPEG_MAX_PIXELS);
     int lw = 0, lh = 0, lc = 0;
     unsigned char *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 0);
     if (!px)
         return srv_seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
                           stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
-    int rc;
-    float *dst = NULL;
     /* The header read by info and the decoder agree for every format we accept; check anyway,
-     * since everything below is sized from lw and lh. */
+     * since everything after is sized from lw and lh. */
     if (lw != iw || lh != ih || lc < 1 || lc > 4) {
-        rc = srv_seterr(err, errlen, NN_EFORMAT, "inconsistent %s image", kind);
+        stbi_image_free(px);
+        return srv_seterr(err, errlen, NN_EFORMAT, "inconsistent %s image", kind);
+    }
+    *out = px; /* STBI_FREE is free() */
+    *w = lw;
+    *h = lh;
+    *channels = lc;
+    return 0;
+}
+
+int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    *w = *h = 0;
+    uint8_t *px = NULL;
+    int lw = 0, lh = 0, lc = 0;
+    int rc = srv_image_decode_pixels(&px, &lw, &lh, &lc, data, len, err, errlen);
+    if (rc != 0)
+        return rc;
+    float *dst = NULL;
+    if (lw > SRV_IMAGE_MAX_SIDE || lh > SRV_IMAGE_MAX_SIDE ||
+        (int64_t)lw * lh > SRV_IMAGE_MAX_PIXELS) { /* cannot happen: both decoders bound it */
+        rc = srv_seterr(err, errlen, NN_ERANGE, "decoded image is %dx%d", lw, lh);
         goto fail;
     }
     dst = malloc((size_t)lw * (size_t)lh * sizeof *dst);
@@ -180,13 +191,13 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
                         nn_strerror(rc));
         goto fail;
     }
-    stbi_image_free(px);
+    free(px);
     *out = dst;
     *w = lw;
     *h = lh;
     return 0;
 fail:
     free(dst);
-    stbi_image_free(px);
+    free(px);
     return rc;
 }

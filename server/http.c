@@ -3,6 +3,7 @@
  *
  * Routes:
  *   POST /predict                   predict.c
+ *   POST /read                      read.c (the same bodies, limits and buffering as /predict)
  *   GET  /models, /model[?name=x]   model metadata (pre-rendered per snapshot)
  *   GET  /healthz, /metrics         status and Prometheus counters
  *   GET  anything else              a file under --web (static.c), else 404
@@ -11,7 +12,10 @@
 #include "http.h"
 
 #include "buf.h"
+#include "decode.h"
+#include "gate.h"
 #include "predict.h"
+#include "read.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +37,7 @@ struct srv_http {
     const struct srv_static *st;
     int port;
     atomic_int in_flight; /* requests between the first callback and completion */
+    struct srv_gate large; /* decodes of images over 4 MP (server/API.md, "Photos") */
 };
 
 enum method { M_GET, M_HEAD, M_POST, M_OTHER };
@@ -103,6 +108,37 @@ static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int s
     struct srv_response res;
     srv_response_error(&res, status, msg);
     return send_response(c, r, &res, allow);
+}
+
+/* 503 for a large image when every large-decode place stayed taken for the whole wait. */
+static enum MHD_Result send_busy(struct MHD_Connection *c, struct req *r, const struct srv_http *h)
+{
+    struct srv_response res;
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "busy: %d image(s) over 4 MP are being decoded, the most at once; retry shortly "
+             "(images up to 4 MP are never queued)",
+             h->large.max);
+    srv_response_error(&res, 503, msg);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        res.len, res.body ? res.body : (char *)"",
+        res.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(res.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    enum MHD_Result ret = MHD_queue_response(c, 503, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->responded = 1;
+        r->status = 503;
+        r->bytes = res.len;
+    }
+    return ret;
 }
 
 static enum MHD_Result send_copy(struct MHD_Connection *c, struct req *r, int status,
@@ -239,6 +275,8 @@ static enum srv_route classify(const char *url)
 {
     if (!strcmp(url, "/predict"))
         return SRV_ROUTE_PREDICT;
+    if (!strcmp(url, "/read"))
+        return SRV_ROUTE_READ;
     if (!strcmp(url, "/models"))
         return SRV_ROUTE_MODELS;
     if (!strcmp(url, "/model"))
@@ -331,8 +369,18 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
     const char *qr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "return_input");
+    /* Images over 4 MP take a place in the large-decode gate (small ones never wait). */
+    const char *kind = srv_predict_body_kind(ct);
+    int gated = kind && !strcmp(kind, "image") && r->body && srv_image_is_large(r->body, r->len);
+    if (gated && srv_gate_enter(&h->large, h->cfg.large_decode_wait_ms) != 0)
+        return send_busy(c, r, h);
     struct srv_response res;
-    srv_predict(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    if (r->route == SRV_ROUTE_READ)
+        srv_read(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    else
+        srv_predict(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    if (gated)
+        srv_gate_leave(&h->large);
     free(r->body);
     r->body = NULL;
     return send_response(c, r, &res, NULL);
@@ -369,7 +417,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* Early answers (413, 415) only for a body we do not want; everything else is answered
          * on a later call, after libmicrohttpd has read the whole request, so that the
          * connection can be kept alive. */
-        if (r->route == SRV_ROUTE_PREDICT && r->method == M_POST)
+        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
             return predict_begin(h, c, r);
         return MHD_YES;
     }
@@ -379,12 +427,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_data_size) {
         enum MHD_Result ret = MHD_YES;
-        if (r->route == SRV_ROUTE_PREDICT && r->method == M_POST)
+        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
             ret = predict_data(h, c, r, upload_data, *upload_data_size);
         *upload_data_size = 0; /* bodies of other requests are ignored */
         return ret;
     }
-    if (r->route == SRV_ROUTE_PREDICT) {
+    if (r->route == SRV_ROUTE_READ && r->method != M_POST)
+        return send_error(c, r, 405, "use POST for /read", "POST");
+    if (r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) {
         if (r->method != M_POST)
             return send_error(c, r, 405, "use POST for /predict", "POST");
         return predict_end(h, c, r);
@@ -479,6 +529,19 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     h->metrics = metrics;
     h->st = st;
     atomic_init(&h->in_flight, 0);
+    /* Large decodes: by default half the threads. Holders and waiters together leave one
+     * thread free for everything else, but there is always one waiting place, so that the
+     * page's two-model comparison (the same photo posted twice at once) gets both answers: on
+     * 2 threads a small request may then wait for one large decode, never for a queue. */
+    int nthreads = cfg->threads > 0 ? cfg->threads : 1;
+    int nlarge = cfg->max_large_decodes > 0 ? cfg->max_large_decodes
+                                            : (nthreads / 2 > 0 ? nthreads / 2 : 1);
+    int nwait = nthreads - 1 - nlarge > 1 ? nthreads - 1 - nlarge : 1;
+    if (srv_gate_init(&h->large, nlarge, nwait) != 0) {
+        snprintf(err, errlen, "cannot create the large-decode gate");
+        free(h);
+        return -1;
+    }
 
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
@@ -498,6 +561,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "--bind %s: not an IPv4 or IPv6 address", bind);
+        srv_gate_free(&h->large);
         free(h);
         return -1;
     }
@@ -520,6 +584,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     if (!h->d) {
         snprintf(err, errlen, "%s:%d: cannot listen (port in use, or no permission?)", bind,
                  cfg->port);
+        srv_gate_free(&h->large);
         free(h);
         return -1;
     }
@@ -547,6 +612,7 @@ int srv_http_stop(struct srv_http *h, int grace_ms)
         left = atomic_load(&h->in_flight);
     }
     MHD_stop_daemon(h->d);
+    srv_gate_free(&h->large);
     free(h);
     return left;
 }

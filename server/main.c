@@ -38,6 +38,8 @@ static const char usage[] =
     "  --max-body BYTES    largest request body (default 33554432; suffixes k, M)\n"
     "  --max-connections N concurrent connections (default 1024)\n"
     "  --timeout SECONDS   idle connection timeout (default 30)\n"
+    "  --max-large-decodes N  images over 4 MP decoded at once (default: threads / 2, >= 1)\n"
+    "  --large-decode-wait MS how long a large image waits for that, then 503 (default 2000)\n"
     "  --quiet             no access log\n"
     "  --help              this text\n"
     "  --version           version\n"
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
         .timeout_s = 30,
         .connection_memory = 16 * 1024, /* MHD zeroes the pool per request: keep it small */
         .quiet = 0,
+        .max_large_decodes = 0, /* threads / 2 */
+        .large_decode_wait_ms = 2000,
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -107,6 +111,7 @@ int main(int argc, char **argv)
         static const char *const with_value[] = {
             "--model",   "--port",     "--bind",    "--web",
             "--threads", "--max-body", "--timeout", "--max-connections",
+            "--max-large-decodes", "--large-decode-wait",
             NULL};
         int known = 0;
         for (int k = 0; with_value[k]; k++)
@@ -160,6 +165,18 @@ int main(int argc, char **argv)
                 return 1;
             }
             cfg.timeout_s = (unsigned)v;
+        } else if (!strcmp(a, "--max-large-decodes")) {
+            if (v < 1 || v > 256) {
+                fprintf(stderr, "digits-server: --max-large-decodes %s: not in 1..256\n", val);
+                return 1;
+            }
+            cfg.max_large_decodes = (int)v;
+        } else if (!strcmp(a, "--large-decode-wait")) {
+            if (v > 60000) {
+                fprintf(stderr, "digits-server: --large-decode-wait %s: not in 0..60000\n", val);
+                return 1;
+            }
+            cfg.large_decode_wait_ms = (int)v;
         } else if (!strcmp(a, "--max-connections")) {
             if (v < 1 || v > 65536) {
                 fprintf(stderr, "digits-server: --max-connections %s: not in 1..65536\n", val);

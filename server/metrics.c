@@ -26,6 +26,7 @@ const char *srv_route_name(enum srv_route r)
 {
     switch (r) {
     case SRV_ROUTE_PREDICT: return "/predict";
+    case SRV_ROUTE_READ: return "/read";
     case SRV_ROUTE_MODELS: return "/models";
     case SRV_ROUTE_MODEL: return "/model";
     case SRV_ROUTE_HEALTHZ: return "/healthz";

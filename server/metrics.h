@@ -19,6 +19,7 @@ enum srv_route {
     SRV_ROUTE_METRICS,
     SRV_ROUTE_STATIC,
     SRV_ROUTE_OTHER,
+    SRV_ROUTE_READ,
     SRV_ROUTE_COUNT
 };
 

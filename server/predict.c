@@ -91,6 +91,11 @@ static nn_workspace *thread_workspace(const struct srv_snapshot *s, const struct
     return ws;
 }
 
+nn_workspace *srv_predict_workspace(const struct srv_snapshot *s, const struct srv_model *m)
+{
+    return thread_workspace(s, m);
+}
+
 void srv_predict_thread_cleanup(void)
 {
     pthread_once(&ws_once, ws_key_init);
@@ -157,8 +162,8 @@ const char *srv_predict_body_kind(const char *ct)
 }
 
 /* "unknown model \"x\"; loaded: a, b" */
-static void unknown_model(struct srv_response *res, const struct srv_snapshot *s, const char *name,
-                          const char *where)
+void srv_predict_unknown_model(struct srv_response *res, const struct srv_snapshot *s,
+                               const char *name, const char *where)
 {
     struct srv_buf b;
     srv_buf_init(&b);
@@ -190,7 +195,7 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
             char where[32] = "";
             if (req->batch)
                 snprintf(where, sizeof where, "images[%d]: ", i);
-            unknown_model(res, s, req->images[i].model, where);
+            srv_predict_unknown_model(res, s, req->images[i].model, where);
             return -1;
         }
     }
@@ -271,15 +276,12 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
     return 0;
 }
 
-void srv_predict(struct srv_response *res, struct srv_registry *reg, struct srv_metrics *metrics,
-                 const char *content_type, const char *body, size_t len, const char *q_model,
-                 const char *q_return_input)
+int srv_predict_parse_body(struct srv_response *res, struct srv_request *req,
+                           const char *content_type, const char *body, size_t len,
+                           const char *q_model, const char *q_return_input)
 {
-    uint64_t t0 = now_us();
-    memset(res, 0, sizeof *res);
+    memset(req, 0, sizeof *req);
     char err[512];
-    struct srv_request req;
-    memset(&req, 0, sizeof req);
     const char *kind = srv_predict_body_kind(content_type);
     if (!kind) {
         char msg[300];
@@ -288,13 +290,13 @@ void srv_predict(struct srv_response *res, struct srv_registry *reg, struct srv_
                  "(image/png, image/jpeg, image/bmp, image/gif, application/octet-stream)",
                  content_type && *content_type ? content_type : "(none)");
         srv_response_error(res, 415, msg);
-        return;
+        return -1;
     }
     if (kind[0] == 'j') {
-        int rc = srv_request_parse_json(&req, body, len, 0, err, sizeof err);
+        int rc = srv_request_parse_json(req, body, len, 0, err, sizeof err);
         if (rc != 0) {
             srv_response_error(res, rc == NN_ENOMEM ? 500 : 400, err);
-            return;
+            return -1;
         }
     } else {
         int ri = 0;
@@ -304,30 +306,42 @@ void srv_predict(struct srv_response *res, struct srv_registry *reg, struct srv_
                 ri = 1;
             else if (strcmp(q_return_input, "0") && strcmp(q_return_input, "false")) {
                 srv_response_error(res, 400, "return_input must be 1, true, 0 or false");
-                return;
+                return -1;
             }
         }
         if (q_model && strlen(q_model) >= SRV_MODEL_NAME_MAX) {
             srv_response_error(res, 400, "model name too long (see GET /models)");
-            return;
+            return -1;
         }
         float *px = NULL;
         int w = 0, h = 0;
         int rc = srv_image_decode(&px, &w, &h, body, len, err, sizeof err);
         if (rc != 0) {
             srv_response_error(res, rc == NN_ENOMEM ? 500 : 400, err);
-            return;
+            return -1;
         }
-        req.n = 1;
-        req.images = &req.one;
-        req.one.pixels = px;
-        req.one.width = w;
-        req.one.height = h;
-        req.one.raw = 0;
-        req.one.return_input = ri;
+        req->n = 1;
+        req->images = &req->one;
+        req->one.pixels = px;
+        req->one.width = w;
+        req->one.height = h;
+        req->one.raw = 0;
+        req->one.return_input = ri;
         if (q_model)
-            snprintf(req.one.model, sizeof req.one.model, "%s", q_model);
+            snprintf(req->one.model, sizeof req->one.model, "%s", q_model);
     }
+    return 0;
+}
+
+void srv_predict(struct srv_response *res, struct srv_registry *reg, struct srv_metrics *metrics,
+                 const char *content_type, const char *body, size_t len, const char *q_model,
+                 const char *q_return_input)
+{
+    uint64_t t0 = now_us();
+    memset(res, 0, sizeof *res);
+    struct srv_request req;
+    if (srv_predict_parse_body(res, &req, content_type, body, len, q_model, q_return_input) != 0)
+        return;
     struct srv_snapshot *s = srv_registry_acquire(reg);
     struct srv_buf b;
     srv_buf_init(&b);

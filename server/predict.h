@@ -43,6 +43,24 @@ void srv_predict(struct srv_response *res, struct srv_registry *reg, struct srv_
  * test's main thread). */
 void srv_predict_thread_cleanup(void);
 
+/* The body of a /predict or /read request to images, the same way for both: JSON through
+ * srv_request_parse_json, image uploads through srv_image_decode with the query's model and
+ * return_input. Returns 0 with *req filled (srv_request_free it), or -1 with res holding the
+ * 4xx/5xx error and *req empty. */
+struct srv_request;
+int srv_predict_parse_body(struct srv_response *res, struct srv_request *req,
+                           const char *content_type, const char *body, size_t len,
+                           const char *q_model, const char *q_return_input);
+
+/* This thread's workspace for model m of snapshot s (cached per thread, never freed by the
+ * caller); NULL when out of memory. */
+nn_workspace *srv_predict_workspace(const struct srv_snapshot *s, const struct srv_model *m);
+
+/* Fills res with a 400 naming the unknown model and the loaded ones; where prefixes it
+ * ("images[2]: " or ""). */
+void srv_predict_unknown_model(struct srv_response *res, const struct srv_snapshot *s,
+                               const char *name, const char *where);
+
 /* The media type of a Content-Type header value: "json", "image", or NULL (unsupported). */
 const char *srv_predict_body_kind(const char *content_type);
 

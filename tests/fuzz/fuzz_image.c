@@ -1,8 +1,12 @@
 /*
- * fuzz_image.c - image uploads: sniff, stb_image decode (with the header checked first),
- * grayscale and polarity (nn_image_from_pixels8), MNIST normalisation (server/decode.c).
+ * fuzz_image.c - image uploads: sniff, the header-only checks (srv_image_is_large, the JPEG
+ * segment walk), decoding (TurboJPEG with DCT scaling and EXIF orientation through libexif for
+ * JPEG, stb_image for PNG/BMP/GIF), grayscale and polarity (nn_image_from_pixels8), MNIST
+ * normalisation (server/decode.c, server/jpeg.c). Every accepted image must be within the
+ * limits that every decoded image has, whatever its file said.
  */
 #include "server/decode.h"
+#include "server/jpeg.h"
 
 #include "nn/nn.h"
 
@@ -14,10 +18,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     (void)srv_image_sniff(data, size);
-    float *px = NULL;
-    int w = 0, h = 0;
+    (void)srv_image_is_large(data, size);
+    struct srv_jpeg_info info;
+    if (srv_jpeg_probe(&info, data, size) == 0) {
+        if (info.width < 0 || info.height < 0 || (info.exif && info.exif_len < 6))
+            abort();
+        int o = srv_jpeg_orientation(info.exif, info.exif_len);
+        if (o < 1 || o > 8)
+            abort();
+    }
+    uint8_t *px8 = NULL;
+    int w = 0, h = 0, c = 0;
     char err[512];
-    int rc = srv_image_decode(&px, &w, &h, data, size, err, sizeof err);
+    int rc = srv_image_decode_pixels(&px8, &w, &h, &c, data, size, err, sizeof err);
+    if (rc == 0) {
+        if (!px8 || w < 1 || h < 1 || w > SRV_IMAGE_MAX_SIDE || h > SRV_IMAGE_MAX_SIDE ||
+            (int64_t)w * h > SRV_IMAGE_MAX_PIXELS || c < 1 || c > 4)
+            abort();
+        /* every orientation of what came out, the same size with the sides swapped or not */
+        int ow = 0, oh = 0, o = (int)(size % 8) + 1;
+        uint8_t *r = srv_pixels_orient(px8, w, h, c, o, &ow, &oh);
+        if (r && !((o >= 5 && ow == h && oh == w) || (o < 5 && ow == w && oh == h)))
+            abort();
+        free(r);
+    } else if (px8) {
+        abort();
+    }
+    free(px8);
+
+    float *px = NULL;
+    rc = srv_image_decode(&px, &w, &h, data, size, err, sizeof err);
     if (rc == 0) {
         if (!px || w < 1 || h < 1 || w > SRV_IMAGE_MAX_SIDE || h > SRV_IMAGE_MAX_SIDE ||
             (int64_t)w * h > SRV_IMAGE_MAX_PIXELS)

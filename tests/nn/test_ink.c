@@ -1,0 +1,219 @@
+/*
+ * test_ink.c - ink from real paper (nn_image_from_pixels8 on photos and scans).
+ *
+ * Data-driven: tests/fixtures/ink/MANIFEST.tsv lists small photo-like fixtures, one per case
+ * of issue 18 (grey, cream and coloured paper, blue and pencil ink, a shadow, a gradient, JPEG
+ * artefacts, specks, ruled and squared paper, a digit off the border, chalk, very thin and
+ * very heavy strokes, a narrow 8, a clean canvas), made by `build/make-sets --fixtures` from
+ * hand-made stroke skeletons (no MNIST pixels), each with a mask of the pen's real coverage.
+ * Every fixture must come back as ink that matches its mask, and read as its digit with the
+ * shipped CNN through the same steps /predict takes.
+ */
+#include "nn/nn.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_NO_STDIO_WRITE
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+/* stb declares static functions it never defines; the warning fires at the end of the file. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+#define FIXTURES "tests/fixtures/ink"
+#define MODEL "models/mnist-cnn.model"
+
+struct fixture {
+    char file[128], name[128], kase[64];
+    int digit;
+};
+
+/* The manifest's rows (file, digit, case); fails the test when it cannot be read. */
+static int read_manifest(struct fixture *out, int max)
+{
+    FILE *f = fopen(FIXTURES "/MANIFEST.tsv", "r");
+    cr_assert_not_null(f, "cannot open " FIXTURES "/MANIFEST.tsv (run from the repository root)");
+    char line[512];
+    int n = 0;
+    cr_assert_not_null(fgets(line, sizeof line, f), "empty manifest");
+    while (n < max && fgets(line, sizeof line, f)) {
+        struct fixture *x = &out[n];
+        if (sscanf(line, "%127s\t%d\t%63s", x->file, &x->digit, x->kase) != 3)
+            continue;
+        const char *dot = strrchr(x->file, '.');
+        snprintf(x->name, sizeof x->name, "%.*s", (int)(dot ? dot - x->file : 0), x->file);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static unsigned char *load(const char *file, int *w, int *h, int *c, int want)
+{
+    char path[512];
+    snprintf(path, sizeof path, FIXTURES "/%s", file);
+    unsigned char *p = stbi_load(path, w, h, c, want);
+    cr_assert_not_null(p, "cannot decode %s: %s", path, stbi_failure_reason());
+    return p;
+}
+
+/* Ink of one fixture, allocated; *w, *h set. */
+static float *fixture_ink(const struct fixture *x, int *w, int *h)
+{
+    int c;
+    unsigned char *px = load(x->file, w, h, &c, 0);
+    float *ink = malloc(sizeof(float) * (size_t)*w * *h);
+    cr_assert_not_null(ink);
+    cr_assert_eq(nn_image_from_pixels8(ink, px, *w, *h, c), NN_OK, "%s", x->file);
+    stbi_image_free(px);
+    return ink;
+}
+
+Test(ink, every_fixture_matches_the_pens_coverage)
+{
+    struct fixture fx[64];
+    int n = read_manifest(fx, 64);
+    cr_assert_geq(n, 20, "only %d fixtures", n);
+    for (int k = 0; k < n; k++) {
+        int w, h, mw, mh, mc;
+        float *ink = fixture_ink(&fx[k], &w, &h);
+        char mask[160];
+        snprintf(mask, sizeof mask, "%s.mask.png", fx[k].name);
+        unsigned char *m = load(mask, &mw, &mh, &mc, 1);
+        cr_assert(mw == w && mh == h, "%s: mask is %dx%d, image %dx%d", mask, mw, mh, w, h);
+        double tp = 0, fp = 0, fn = 0;
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            int a = ink[i] > 0.5f, b = m[i] > 127;
+            tp += a && b;
+            fp += a && !b;
+            fn += !a && b;
+        }
+        double precision = tp / (tp + fp), recall = tp / (tp + fn);
+        /* nothing but the pen (no paper, shadow, ruling or speck), and most of the pen
+         * (pencil's texture and a hairline's anti-aliasing lose some of it) */
+        cr_expect_geq(precision, 0.97, "%s (%s): precision %.3f", fx[k].file, fx[k].kase,
+                      precision);
+        cr_expect_geq(recall, 0.65, "%s (%s): recall %.3f", fx[k].file, fx[k].kase, recall);
+        stbi_image_free(m);
+        free(ink);
+    }
+}
+
+Test(ink, every_fixture_reads_as_its_digit_with_the_shipped_cnn)
+{
+    struct fixture fx[64];
+    int n = read_manifest(fx, 64);
+    nn_model *model = NULL;
+    nn_workspace *ws = NULL;
+    char err[256] = "";
+    cr_assert_eq(nn_model_load(&model, MODEL, err, sizeof err), NN_OK, "%s", err);
+    cr_assert_eq(nn_workspace_new(&ws, model, 1), NN_OK);
+    for (int k = 0; k < n; k++) {
+        int w, h;
+        float *ink = fixture_ink(&fx[k], &w, &h), x[NN_MNIST_PIXELS], probs[NN_CLASSES_MAX];
+        cr_assert_eq(nn_image_normalize(x, ink, w, h), NN_OK, "%s", fx[k].file);
+        cr_assert_eq(nn_model_predict(model, x, probs, ws), NN_OK);
+        int got = nn_argmax(probs, 10);
+        cr_expect_eq(got, fx[k].digit, "%s (%s): read as %d (%.2f), not %d", fx[k].file,
+                     fx[k].kase, got, probs[got], fx[k].digit);
+        free(ink);
+    }
+    nn_workspace_free(ws);
+    nn_model_free(model);
+}
+
+/* A canvas export comes out exactly as it always did: ink = 1 - luminance. */
+Test(ink, a_clean_canvas_is_exactly_one_minus_its_luminance)
+{
+    int w, h, c;
+    unsigned char *px = load("clean-canvas-3.png", &w, &h, &c, 0);
+    float *ink = malloc(sizeof(float) * (size_t)w * h);
+    cr_assert_not_null(ink);
+    cr_assert_eq(nn_image_from_pixels8(ink, px, w, h, c), NN_OK);
+    size_t inked = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        const unsigned char *p = px + i * (size_t)c;
+        float y = c >= 3 ? 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2] : p[0];
+        float a = c == 2 ? p[1] / 255.0f : c == 4 ? p[3] / 255.0f : 1.0f;
+        float want = 1.0f - ((y / 255.0f) * a + (1.0f - a));
+        want = want < 0.0f ? 0.0f : want > 1.0f ? 1.0f : want;
+        cr_assert_eq(ink[i], want, "pixel %zu: %.9g, want %.9g", i, ink[i], want);
+        inked += ink[i] > 0.5f;
+    }
+    cr_expect_gt(inked, 100, "the canvas has a digit on it");
+    free(ink);
+    stbi_image_free(px);
+}
+
+/* Paper with light falling off, noise and JPEG-like blockiness but no pen: no ink at all, so
+ * /predict answers "blank" instead of guessing. */
+Test(ink, a_photo_of_empty_paper_has_no_ink)
+{
+    enum { W = 320, H = 240 };
+    static uint8_t px[W * H * 3];
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 3);
+    for (int y = 0; y < H; y++) {
+        for (int x = 0; x < W; x++) {
+            float light = 1.0f - 0.3f * x / W - 0.1f * y / H;
+            for (int c = 0; c < 3; c++) {
+                float v = (c == 2 ? 0.80f : 0.88f) * light + 0.015f * nn_rng_normal(&rng) +
+                          0.01f * (((x / 8 + y / 8) & 1) ? 1 : -1);
+                px[(y * W + x) * 3 + c] = (uint8_t)lrintf(255.0f * (v < 0 ? 0 : v > 1 ? 1 : v));
+            }
+        }
+    }
+    static float ink[W * H];
+    float x28[NN_MNIST_PIXELS];
+    cr_assert_eq(nn_image_from_pixels8(ink, px, W, H, 3), NN_OK);
+    double sum = 0;
+    for (int i = 0; i < W * H; i++)
+        sum += ink[i];
+    cr_expect_eq(sum, 0.0, "empty paper has %g of ink", sum);
+    cr_expect_eq(nn_image_normalize(x28, ink, W, H), NN_EBLANK);
+}
+
+/* The same digit on white paper and on dark grey paper under a shadow gives nearly the same
+ * ink: the paper's level is taken out. */
+Test(ink, paper_level_and_shadow_are_taken_out)
+{
+    enum { W = 200, H = 200 };
+    static uint8_t a[W * H], b[W * H];
+    static float ia[W * H], ib[W * H];
+    for (int y = 0; y < H; y++) {
+        for (int x = 0; x < W; x++) {
+            double r = hypot(x - 100.0, (y - 100.0) * 0.7);
+            int pen = fabs(r - 55) < 7;
+            float paper_a = 0.97f, paper_b = x < 120 ? 0.62f : 0.45f; /* shadow on the right */
+            a[y * W + x] = (uint8_t)lrintf(255.0f * (pen ? 0.1f * paper_a : paper_a));
+            b[y * W + x] = (uint8_t)lrintf(255.0f * (pen ? 0.1f * paper_b : paper_b));
+        }
+    }
+    cr_assert_eq(nn_image_from_pixels8(ia, a, W, H, 1), NN_OK);
+    cr_assert_eq(nn_image_from_pixels8(ib, b, W, H, 1), NN_OK);
+    double diff = 0, mass = 0;
+    for (int i = 0; i < W * H; i++) {
+        diff += fabs(ia[i] - ib[i]);
+        mass += ia[i];
+    }
+    cr_expect_gt(mass, 1000, "the ring is ink");
+    cr_expect_lt(diff / mass, 0.05, "ink differs by %.3f of its mass", diff / mass);
+}

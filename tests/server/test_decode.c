@@ -1,0 +1,490 @@
+/*
+ * test_decode.c - phone photos through the decoder (server/decode.c, server/jpeg.c): the DCT
+ * scaling choice, EXIF orientations 1..8, size limits and the memory budget, truncated and
+ * hostile JPEGs. Every JPEG is made here (tests/server/photo.h), none is committed.
+ */
+#include "server/decode.h"
+#include "server/gate.h"
+#include "server/jpeg.h"
+#include "tests/server/photo.h"
+
+#include "nn/nn.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Scaling                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+struct scale_case {
+    int w, h, num, denom;
+};
+
+static const struct scale_case scale_cases[] = {
+    {28, 28, 1, 1},      {2048, 2048, 1, 1}, {2048, 1000, 1, 1}, /* small: as today */
+    {2049, 100, 1, 2},                                           /* 1025: 3/8 would be 769 */
+    {4032, 3024, 1, 4},                                          /* a 12 MP phone photo: 1008x756 */
+    {3024, 4032, 1, 4},                                          /* the same, portrait */
+    {4000, 3000, 1, 4},                                          /* exactly 1000 is still >= 1000 */
+    {3999, 3000, 1, 4},  /* 999.75 rounds up to 1000 (TJSCALED) */
+    {3900, 2925, 3, 8},  /* 975 at 1/4: 3/8 gives 1463 */
+    {8000, 6000, 1, 8},  /* 48 MP: 1000x750 */
+    {16384, 1000, 1, 8}, /* the widest accepted: 2048x125 */
+    {2500, 900, 1, 2},   /* 1250; 3/8 would be 938 */
+    {5000, 5000, 1, 4},  /* 1250; 1/8 would be 625 */
+};
+
+Test(jpeg_scale, picks_the_smallest_factor_that_keeps_1000_pixels_on_the_longer_side)
+{
+    for (size_t i = 0; i < sizeof scale_cases / sizeof scale_cases[0]; i++) {
+        const struct scale_case *c = &scale_cases[i];
+        int num = 0, denom = 0;
+        srv_jpeg_scale(c->w, c->h, &num, &denom);
+        cr_expect(num == c->num && denom == c->denom, "%dx%d: got %d/%d, expected %d/%d", c->w,
+                  c->h, num, denom, c->num, c->denom);
+        long longer = c->w > c->h ? c->w : c->h;
+        long scaled = (longer * num + denom - 1) / denom;
+        cr_expect(scaled >= 1000 || (num == 1 && denom == 1), "%dx%d: longer side %ld", c->w, c->h,
+                  scaled);
+        cr_expect(scaled <= SRV_JPEG_FULL_SIDE, "%dx%d: longer side %ld", c->w, c->h, scaled);
+    }
+}
+
+/* Decodes jpg through srv_image_decode_pixels and checks the size; returns the pixels. */
+static uint8_t *decode_ok(const uint8_t *jpg, size_t len, int ew, int eh, int ec)
+{
+    uint8_t *px = NULL;
+    int w = 0, h = 0, c = 0;
+    char err[256] = "";
+    int rc = srv_image_decode_pixels(&px, &w, &h, &c, jpg, len, err, sizeof err);
+    cr_assert_eq(rc, 0, "decode: %d: %s", rc, err);
+    cr_assert(w == ew && h == eh && c == ec, "got %dx%d x%d, expected %dx%d x%d", w, h, c, ew, eh,
+              ec);
+    return px;
+}
+
+Test(jpeg_scale, a_12_mp_photo_is_decoded_at_a_quarter_and_a_small_one_at_full_size)
+{
+    uint8_t *jpg = NULL;
+    size_t len = 0;
+    cr_assert_eq(photo_make(&jpg, &len, 4032, 3024, 3, 90, 0, 0), 0);
+    free(decode_ok(jpg, len, 1008, 756, 3));
+    free(jpg);
+    cr_assert_eq(photo_make(&jpg, &len, 2048, 1536, 1, 90, 0, 0), 0);
+    free(decode_ok(jpg, len, 2048, 1536, 1));
+    free(jpg);
+}
+
+Test(jpeg_scale, a_48_mp_photo_is_decoded_at_an_eighth_and_still_reads_as_ink)
+{
+    uint8_t *jpg = NULL;
+    size_t len = 0;
+    cr_assert_eq(photo_make(&jpg, &len, 8000, 6000, 1, 85, 0, 0), 0);
+    float *ink = NULL;
+    int w = 0, h = 0;
+    char err[256] = "";
+    cr_assert_eq(srv_image_decode(&ink, &w, &h, jpg, len, err, sizeof err), 0, "%s", err);
+    cr_expect(w == 1000 && h == 750, "%dx%d", w, h);
+    float out[NN_MNIST_PIXELS];
+    cr_expect_eq(nn_image_normalize(out, ink, w, h), NN_OK);
+    free(ink);
+    free(jpg);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Orientation                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+#define OW 96 /* the stored image, wider than tall */
+#define OH 64
+#define MARK 16
+
+/* Where the upright image's top-left and top-right corners are stored, for orientations 1..8,
+ * read off the EXIF 2.3 definitions ("the 0th row is the visual top/bottom/left/right, the
+ * 0th column the visual left/right/top/bottom"): 0 TL, 1 TR, 2 BL, 3 BR. */
+static const int upright_tl[9] = {0, 0, 1, 3, 2, 0, 2, 3, 1};
+static const int upright_tr[9] = {0, 1, 0, 2, 3, 2, 0, 1, 3};
+
+static void fill_corner(uint8_t *px, int corner, uint8_t v)
+{
+    int x0 = corner & 1 ? OW - MARK : 0, y0 = corner & 2 ? OH - MARK : 0;
+    for (int y = y0; y < y0 + MARK; y++)
+        for (int x = x0; x < x0 + MARK; x++)
+            px[y * OW + x] = v;
+}
+
+/* Mean of the 8x8 square centred in the corner's mark of the upright w x h image. */
+static double corner_mean(const uint8_t *px, int w, int h, int corner)
+{
+    int x0 = (corner & 1 ? w - MARK : 0) + 4, y0 = (corner & 2 ? h - MARK : 0) + 4;
+    double s = 0;
+    for (int y = y0; y < y0 + 8; y++)
+        for (int x = x0; x < x0 + 8; x++)
+            s += px[y * w + x];
+    return s / 64;
+}
+
+static void check_orientation(int o, int big)
+{
+    uint8_t stored[OW * OH];
+    memset(stored, 230, sizeof stored);
+    fill_corner(stored, upright_tl[o], 0);   /* upright top-left: black */
+    fill_corner(stored, upright_tr[o], 120); /* upright top-right: grey */
+    uint8_t *jpg = NULL, *ex = NULL;
+    size_t len = 0, elen = 0;
+    cr_assert_eq(photo_jpeg(&jpg, &len, stored, OW, OH, 1, 95, 0), 0);
+    ex = photo_with_exif(jpg, len, o, big, &elen);
+    cr_assert_not_null(ex);
+    int w = o >= 5 ? OH : OW, h = o >= 5 ? OW : OH;
+    uint8_t *px = decode_ok(ex, elen, w, h, 1);
+    double tl = corner_mean(px, w, h, 0), tr = corner_mean(px, w, h, 1);
+    double bl = corner_mean(px, w, h, 2), br = corner_mean(px, w, h, 3);
+    cr_expect(tl < 20 && tr > 100 && tr < 140 && bl > 210 && br > 210,
+              "orientation %d (%s): corners TL %.0f TR %.0f BL %.0f BR %.0f", o,
+              big ? "big-endian" : "little-endian", tl, tr, bl, br);
+    free(px);
+    free(ex);
+    free(jpg);
+}
+
+Test(jpeg_orientation, every_exif_orientation_from_1_to_8_comes_out_upright)
+{
+    for (int o = 1; o <= 8; o++)
+        check_orientation(o, 0);
+}
+
+Test(jpeg_orientation, a_big_endian_exif_block_is_read_too)
+{
+    for (int o = 1; o <= 8; o++)
+        check_orientation(o, 1);
+}
+
+Test(jpeg_orientation, a_rotated_12_mp_photo_is_scaled_then_turned_upright)
+{
+    uint8_t *jpg = NULL;
+    size_t len = 0;
+    cr_assert_eq(photo_make(&jpg, &len, 4032, 3024, 3, 90, 6, 0), 0);
+    free(decode_ok(jpg, len, 756, 1008, 3));
+    free(jpg);
+}
+
+Test(jpeg_orientation, a_missing_or_broken_exif_block_means_upright)
+{
+    cr_expect_eq(srv_jpeg_orientation(NULL, 0), 1);
+    cr_expect_eq(srv_jpeg_orientation((const uint8_t *)"Exif\0\0", 6), 1);
+    cr_expect_eq(srv_jpeg_orientation((const uint8_t *)"Exif\0\0II*\0\xff\xff\xff\xff", 14), 1);
+    /* an orientation of 9 is not one of the eight: ignored */
+    uint8_t px[64 * 64];
+    memset(px, 200, sizeof px);
+    uint8_t *jpg = NULL, *ex = NULL;
+    size_t len = 0, elen = 0;
+    cr_assert_eq(photo_jpeg(&jpg, &len, px, 64, 48, 1, 90, 0), 0);
+    ex = photo_with_exif(jpg, len, 9, 0, &elen);
+    cr_assert_not_null(ex);
+    struct srv_jpeg_info info;
+    cr_assert_eq(srv_jpeg_probe(&info, ex, elen), 0);
+    cr_expect_not_null(info.exif);
+    cr_expect_eq(srv_jpeg_orientation(info.exif, info.exif_len), 1);
+    free(decode_ok(ex, elen, 64, 48, 1));
+    free(ex);
+    free(jpg);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Limits and budget                                                                        */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A JPEG with only headers: SOI, SOF (marker sof, w x h, nc components with sampling hv for
+ * the first and 1x1 for the others), SOS naming ns components, EOI. Returns its length. */
+static size_t header_jpeg(uint8_t *b, int sof, int w, int h, int nc, int hv, int ns)
+{
+    size_t n = 0;
+    b[n++] = 0xff, b[n++] = 0xd8;
+    b[n++] = 0xff, b[n++] = (uint8_t)sof;
+    size_t seg = 8 + 3 * (size_t)nc;
+    b[n++] = (uint8_t)(seg >> 8), b[n++] = (uint8_t)seg;
+    b[n++] = 8;
+    b[n++] = (uint8_t)(h >> 8), b[n++] = (uint8_t)h;
+    b[n++] = (uint8_t)(w >> 8), b[n++] = (uint8_t)w;
+    b[n++] = (uint8_t)nc;
+    for (int c = 0; c < nc; c++) {
+        b[n++] = (uint8_t)(c + 1);
+        b[n++] = (uint8_t)(c == 0 ? hv : 0x11);
+        b[n++] = 0;
+    }
+    b[n++] = 0xff, b[n++] = 0xda;
+    seg = 6 + 2 * (size_t)ns;
+    b[n++] = 0, b[n++] = (uint8_t)seg;
+    b[n++] = (uint8_t)ns;
+    for (int c = 0; c < ns; c++)
+        b[n++] = (uint8_t)(c + 1), b[n++] = 0;
+    b[n++] = 0, b[n++] = 63, b[n++] = 0;
+    b[n++] = 0xff, b[n++] = 0xd9;
+    return n;
+}
+
+struct limit_case {
+    const char *what;
+    int sof, w, h, nc, hv, ns;
+    int rc;           /* expected from srv_image_decode */
+    const char *frag; /* in err */
+};
+
+static const struct limit_case limit_cases[] = {
+    {"16385 wide", 0xc0, 16385, 100, 3, 0x22, 3, NN_ERANGE, "up to 16384 pixels per side"},
+    {"16384x3073 (over 48 Mi)", 0xc0, 16384, 3073, 3, 0x22, 3, NN_ERANGE, "50331648 pixels"},
+    {"0 high", 0xc0, 100, 0, 3, 0x22, 3, NN_ERANGE, "is 100x0"},
+    {"CMYK", 0xc0, 100, 100, 4, 0x11, 4, NN_EFORMAT, "not CMYK"},
+    {"progressive 8000x6000 4:4:4", 0xc2, 8000, 6000, 3, 0x11, 1, NN_ERANGE,
+     "over the per-request budget of 192 MiB"},
+    {"non-interleaved 8000x6000 4:4:4", 0xc0, 8000, 6000, 3, 0x11, 1, NN_ERANGE, "budget"},
+    /* within every limit: the header is fine, the missing data is what fails */
+    {"progressive 8000x6000 4:2:0", 0xc2, 8000, 6000, 3, 0x22, 1, NN_EFORMAT, "cannot decode"},
+    {"baseline 16384x3072", 0xc0, 16384, 3072, 3, 0x22, 3, NN_EFORMAT, "cannot decode"},
+};
+
+Test(jpeg_limits, sizes_and_memory_are_checked_from_the_headers_before_decoding)
+{
+    for (size_t i = 0; i < sizeof limit_cases / sizeof limit_cases[0]; i++) {
+        const struct limit_case *c = &limit_cases[i];
+        uint8_t b[128];
+        size_t n = header_jpeg(b, c->sof, c->w, c->h, c->nc, c->hv, c->ns);
+        float *px = NULL;
+        int w = 0, h = 0;
+        char err[512] = "";
+        double t0 = now_s();
+        int rc = srv_image_decode(&px, &w, &h, b, n, err, sizeof err);
+        double dt = now_s() - t0;
+        cr_expect_eq(rc, c->rc, "%s: rc %d: %s", c->what, rc, err);
+        cr_expect(strstr(err, c->frag) != NULL, "%s: \"%s\" lacks \"%s\"", c->what, err, c->frag);
+        cr_expect_null(px, "%s", c->what);
+        cr_expect(dt < 0.5, "%s: %.3f s", c->what, dt);
+    }
+}
+
+Test(jpeg_limits, the_budget_covers_a_progressive_48_mp_photo_and_not_twice_that)
+{
+    uint8_t b[128];
+    struct srv_jpeg_info info;
+    size_t n = header_jpeg(b, 0xc2, 8000, 6000, 3, 0x22, 1);
+    cr_assert_eq(srv_jpeg_probe(&info, b, n), 0);
+    cr_expect(info.progressive && info.buffered);
+    size_t need = srv_jpeg_budget(&info, 1, 8);
+    /* 48 M pixels x 1.5 blocks' worth of components x 2 bytes = 144 MB of coefficients */
+    cr_expect(need > (size_t)144000000 && need <= SRV_DECODE_BUDGET, "%zu", need);
+    n = header_jpeg(b, 0xc0, 8000, 6000, 3, 0x22, 3);
+    cr_assert_eq(srv_jpeg_probe(&info, b, n), 0);
+    cr_expect(!info.progressive && !info.buffered);
+    cr_expect_lt(srv_jpeg_budget(&info, 1, 8), (size_t)8 << 20, "baseline needs no buffer");
+}
+
+Test(image_limits, a_png_over_4_mp_is_refused_with_the_limits_named)
+{
+    /* IHDR alone is enough: stbi_info reads the header */
+    static const struct {
+        unsigned w, h;
+    } sizes[] = {{4097, 1}, {2049, 2049}};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                           0,    0,   0,   13,  'I',  'H',  'D',  'R'};
+        for (int k = 0; k < 4; k++) {
+            png[16 + k] = (uint8_t)(sizes[i].w >> (24 - 8 * k));
+            png[20 + k] = (uint8_t)(sizes[i].h >> (24 - 8 * k));
+        }
+        png[24] = 8; /* 8-bit gray */
+        float *px = NULL;
+        int w, h;
+        char err[512] = "";
+        cr_expect_eq(srv_image_decode(&px, &w, &h, png, sizeof png, err, sizeof err), NN_ERANGE,
+                     "%s", err);
+        cr_expect(strstr(err, "PNG, BMP and GIF are accepted up to 4096 pixels per side and "
+                              "4194304 pixels in all") != NULL,
+                  "%s", err);
+        cr_expect(strstr(err, "send a photo as JPEG") != NULL, "%s", err);
+        cr_expect_eq(srv_image_is_large(png, sizeof png), i == 1);
+    }
+}
+
+Test(image_limits, only_images_over_4_mp_count_as_large_decodes)
+{
+    uint8_t b[128];
+    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 2048, 2048, 3, 0x22, 3)), 0);
+    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 2048, 2049, 3, 0x22, 3)), 1);
+    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 4032, 3024, 3, 0x22, 3)), 1);
+    cr_expect_eq(srv_image_is_large("hello", 5), 0);
+    cr_expect_eq(srv_image_is_large(b, 3), 0);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Corrupt and hostile input                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+Test(jpeg_corrupt, a_truncated_jpeg_is_refused_not_padded_with_grey)
+{
+    uint8_t *jpg = NULL;
+    size_t len = 0;
+    cr_assert_eq(photo_make(&jpg, &len, 640, 480, 3, 90, 0, 0), 0);
+    size_t cuts[] = {len * 6 / 10, len - 2, 20, 3};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        uint8_t *px = NULL;
+        int w, h, c;
+        char err[512] = "";
+        int rc = srv_image_decode_pixels(&px, &w, &h, &c, jpg, cuts[i], err, sizeof err);
+        cr_expect_eq(rc, NN_EFORMAT, "cut at %zu of %zu: rc %d", cuts[i], len, rc);
+        cr_expect(strstr(err, "jpeg") != NULL, "%s", err);
+        cr_expect_null(px);
+    }
+    /* the whole file decodes */
+    free(decode_ok(jpg, len, 640, 480, 3));
+    free(jpg);
+}
+
+/* Appends a marker segment (marker, payload of n bytes). */
+static size_t put_seg(uint8_t *b, size_t o, int marker, const uint8_t *p, size_t n)
+{
+    b[o++] = 0xff, b[o++] = (uint8_t)marker;
+    b[o++] = (uint8_t)((n + 2) >> 8), b[o++] = (uint8_t)(n + 2);
+    memcpy(b + o, p, n);
+    return o + n;
+}
+
+/* A valid progressive 4096x4096 gray JPEG of all-zero coefficients in 1 + ncoef x 14 scans:
+ * the DC, then for each of the first ncoef AC coefficients a first scan at Al = 13 and 13
+ * refinements down to Al = 0 (every one legal), each scan one EOB run per 16384 blocks, so the
+ * file is tiny and every scan makes libjpeg walk all 262144 blocks. ncoef = 63: 883 scans. */
+static uint8_t *scan_bomb(size_t *len, int ncoef)
+{
+    const int side = 4096, blocks = (side / 8) * (side / 8);
+    uint8_t *b = malloc((size_t)1 << 20);
+    cr_assert_not_null(b);
+    size_t o = 0;
+    b[o++] = 0xff, b[o++] = 0xd8;
+    uint8_t dqt[65] = {0};
+    for (int k = 1; k < 65; k++)
+        dqt[k] = 1;
+    o = put_seg(b, o, 0xdb, dqt, sizeof dqt);
+    uint8_t sof[9] = {8, side >> 8, side & 255, side >> 8, side & 255, 1, 1, 0x11, 0};
+    o = put_seg(b, o, 0xc2, sof, sizeof sof);
+    /* DC table 0: one code "0" for category 0; AC table 0: one code "0" for EOB14 (0xe0) */
+    uint8_t dht[2 * 18] = {0x00, 1};
+    dht[17] = 0x00;
+    dht[18] = 0x10, dht[19] = 1, dht[35] = 0xe0;
+    o = put_seg(b, o, 0xc4, dht, sizeof dht);
+    uint8_t sos[6] = {1, 1, 0x00, 0, 0, 0};
+    o = put_seg(b, o, 0xda, sos, sizeof sos);
+    memset(b + o, 0, (size_t)blocks / 8); /* one 0 bit per block: DC difference 0 */
+    o += (size_t)blocks / 8;
+    for (int k = 1; k <= ncoef; k++) {
+        for (int al = 13; al >= 0; al--) {
+            uint8_t s[6] = {1,          1,          0x00,
+                            (uint8_t)k, (uint8_t)k, (uint8_t)((al == 13 ? 0 : (al + 1) << 4) | al)};
+            o = put_seg(b, o, 0xda, s, sizeof s);
+            /* EOB14 with 14 extra bits of 0: a run of 16384 blocks, 15 bits each; 16 of them
+             * = 240 bits = 30 bytes of zeros */
+            memset(b + o, 0, (size_t)(blocks / 16384) * 15 / 8);
+            o += (size_t)(blocks / 16384) * 15 / 8;
+        }
+    }
+    b[o++] = 0xff, b[o++] = 0xd9;
+    *len = o;
+    return b;
+}
+
+Test(jpeg_corrupt, a_progressive_scan_bomb_is_refused_quickly)
+{
+    size_t len = 0;
+    uint8_t *b = scan_bomb(&len, 63);
+    uint8_t *px = NULL;
+    int w, h, c;
+    char err[512] = "";
+    double t0 = now_s();
+    int rc = srv_image_decode_pixels(&px, &w, &h, &c, b, len, err, sizeof err);
+    double dt = now_s() - t0;
+    cr_expect_eq(rc, NN_EFORMAT, "rc %d (%s), %zu bytes", rc, err, len);
+    cr_expect(strstr(err, "it has 883 scans; at most 64") != NULL, "%s", err);
+    cr_expect_null(px);
+    cr_expect(dt < 0.1, "took %.3f s", dt);
+    free(b);
+}
+
+Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
+{
+    size_t len = 0;
+    uint8_t *b = scan_bomb(&len, 4); /* 57 scans */
+    uint8_t *px = decode_ok(b, len, 1024, 1024, 1);
+    cr_expect(px[0] == 128 && px[1024 * 1024 - 1] == 128, "%d %d", px[0], px[1024 * 1024 - 1]);
+    free(px);
+    free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The large-decode gate                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+Test(gate, a_full_gate_refuses_after_the_wait_and_opens_when_a_place_is_left)
+{
+    struct srv_gate g;
+    cr_assert_eq(srv_gate_init(&g, 2, 1), 0);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    double t0 = now_s();
+    cr_expect_eq(srv_gate_enter(&g, 50), -1, "a third holder of a gate of 2");
+    double dt = now_s() - t0;
+    cr_expect(dt >= 0.045 && dt < 1.0, "waited %.3f s, expected 0.05", dt);
+    srv_gate_leave(&g);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    srv_gate_leave(&g);
+    srv_gate_leave(&g);
+    srv_gate_free(&g);
+}
+
+static void *hold_then_leave(void *p)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    srv_gate_leave(p);
+    return NULL;
+}
+
+Test(gate, a_waiting_decode_gets_the_place_as_soon_as_it_is_left)
+{
+    struct srv_gate g;
+    cr_assert_eq(srv_gate_init(&g, 1, 1), 0);
+    cr_assert_eq(srv_gate_enter(&g, 0), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, hold_then_leave, &g), 0);
+    double t0 = now_s();
+    cr_expect_eq(srv_gate_enter(&g, 5000), 0);
+    double dt = now_s() - t0;
+    cr_expect(dt >= 0.04 && dt < 2.0, "waited %.3f s, expected about 0.05", dt);
+    pthread_join(t, NULL);
+    srv_gate_leave(&g);
+    srv_gate_free(&g);
+}
+
+Test(gate, with_every_waiting_place_taken_a_large_decode_is_refused_at_once)
+{
+    struct srv_gate g;
+    cr_assert_eq(srv_gate_init(&g, 1, 0), 0);
+    cr_assert_eq(srv_gate_enter(&g, 0), 0);
+    double t0 = now_s();
+    cr_expect_eq(srv_gate_enter(&g, 5000), -1, "no place to wait in");
+    double dt = now_s() - t0;
+    cr_expect(dt < 0.5, "waited %.3f s although no waiting place was free", dt);
+    srv_gate_leave(&g);
+    cr_expect_eq(srv_gate_enter(&g, 0), 0);
+    srv_gate_leave(&g);
+    srv_gate_free(&g);
+}
