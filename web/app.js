@@ -70,8 +70,10 @@ function pct(p, digits = 1) {
     return `${(p * 100).toFixed(digits)}%`;
 }
 
-function showProbabilities(probs) {
-    const top = probs ? probs.indexOf(Math.max(...probs)) : -1;
+// unsure: no bar is marked as the winner and the bars are greyed (a drawing too small to read).
+function showProbabilities(probs, unsure = false) {
+    const top = probs && !unsure ? probs.indexOf(Math.max(...probs)) : -1;
+    $('bars').classList.toggle('unsure', !!probs && unsure);
     for (const bar of $('bars').children) {
         const d = Number(bar.dataset.digit);
         const p = probs ? probs[d] : 0;
@@ -91,12 +93,33 @@ function showBlankVerdict(prompt) {
     $('confidence').textContent = '';
     $('runner-up').textContent = '';
     $('timing').textContent = '';
+    $('cue').hidden = true;
     showProbabilities(null);
 }
 
-function showAnswer(ans, settled) {
+// A drawing too small for the pen (pad.tooSmall): no digit, greyed bars, and once the stroke
+// ends a "draw bigger" cue where the digit would be.
+function showTooSmall(ans, settled) {
+    $('prediction').textContent = '';
+    $('prediction').dataset.settled = String(settled);
+    $('prompt').hidden = true;
+    $('cue').hidden = !settled;
+    $('confidence').textContent = '';
+    $('runner-up').textContent = '';
+    $('timing').textContent = Number.isFinite(ans.elapsed_us) ? `${ans.elapsed_us} µs on the server` : '';
+    showProbabilities(ans.probabilities || null, true);
+    drawInput(ans.input || null);
+    if (settled) announce('Too small to read. Draw the digit bigger.');
+}
+
+function showAnswer(ans, settled, small = false) {
     const pred = $('prediction');
     pred.dataset.settled = String(settled);
+    if (small && ans.probabilities) {
+        showTooSmall(ans, settled);
+        return;
+    }
+    $('cue').hidden = true;
     if (ans.prediction === null || ans.prediction === undefined || !ans.probabilities) {
         showBlankVerdict(ans.reason === 'blank' ? 'No ink found: draw a digit' : 'Draw a digit');
         pred.dataset.settled = String(settled);
@@ -328,6 +351,7 @@ async function predictNow(settled) {
     $('prediction').dataset.settled = 'false';
     const compare = state.models.length > 1;
     const names = state.models.map((m) => m.name);
+    const small = !state.upload && pad.tooSmall;
     try {
         let answers;
         if (state.upload) {
@@ -343,7 +367,7 @@ async function predictNow(settled) {
         state.shown = seq;
         if (state.inflight === ctl) state.inflight = null;
         const mine = compare ? answers[names.indexOf(state.model)] : answers[0];
-        showAnswer(mine, settled);
+        showAnswer(mine, settled, small);
         showCompare(compare ? answers : null);
         if (state.offline || $('status').dataset.state !== 'ok') {
             state.offline = false;

@@ -9,6 +9,15 @@
 export const STROKE = 1 / 10;
 export const SEND_SIDE = 140;
 
+// A drawing whose strokes span less than this many pen widths from top to bottom is too small
+// to read: at that size the pen's own width fills the loops and gaps (a 3 a fifth of the pad
+// tall is a blob the network reads as 8), so the page asks for a bigger drawing instead of
+// guessing. The pen stays a fixed width rather than following the drawing's size because a pen
+// that changes width while you draw is confusing, and it would have to change after the fact
+// (the size is only known once drawn); nor can the server recover detail the pen has already
+// merged, so the fix has to be a bigger drawing.
+export const MIN_PENS = 4;
+
 function tracePath(ctx, pts, side) {
     // Quadratic curves through the midpoints: smooth, and still touching every sample
     // region, so fast strokes have no gaps (the segments interpolate between samples).
@@ -69,6 +78,19 @@ export class Pad {
 
     get empty() {
         return this.strokes.length === 0;
+    }
+
+    // The strokes' centre lines span less than MIN_PENS pen widths vertically (see MIN_PENS).
+    get tooSmall() {
+        if (this.empty || this.background) return false;
+        let lo = Infinity, hi = -Infinity;
+        for (const s of this.strokes) {
+            for (const p of s) {
+                lo = Math.min(lo, p[1]);
+                hi = Math.max(hi, p[1]);
+            }
+        }
+        return hi - lo < MIN_PENS * STROKE;
     }
 
     resize() {

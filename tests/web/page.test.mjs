@@ -336,3 +336,30 @@ test('server down: a clear message, then recovery when it is back', async () => 
         await srv.stop();
     }
 });
+
+// A 3 a fifth of the pad tall: with the fixed pen its loops fill in and it reads as 8.
+const TINY_3 = [[[0.45, 0.4], [0.52, 0.38], [0.56, 0.42], [0.55, 0.47], [0.5, 0.5], [0.56, 0.53],
+    [0.57, 0.57], [0.52, 0.6], [0.45, 0.59]]];
+
+test('a tiny digit shows a "draw bigger" cue and no prediction; a normal-size one does not', async () => {
+    const { page, errors } = await open(ctx, server.url);
+    await drawMouse(page, TINY_3);
+    assert.equal(await settledPrediction(page), '', 'no big digit for a tiny drawing');
+    assert.equal(await page.isVisible('#cue'), true, 'the cue is shown');
+    assert.match(await page.textContent('#cue'), /draw bigger/i);
+    assert.equal(await page.$$eval('#bars .is-top', (e) => e.length), 0, 'no bar is the winner');
+    assert.equal(await page.$eval('#bars', (b) => b.classList.contains('unsure')), true);
+    assert.equal(await page.textContent('#confidence'), '');
+    await page.waitForFunction(() => /too small/i.test(document.querySelector('#announce').textContent));
+    await page.waitForTimeout(300);
+    await shot(page, 'desktop-light-too-small');
+
+    await page.click('#clear');
+    assert.equal(await page.isHidden('#cue'), true, 'clear hides the cue');
+    await drawMouse(page, DIGITS[7]);
+    assert.equal(await settledPrediction(page), '7');
+    assert.equal(await page.isHidden('#cue'), true, 'no cue for a normal-size digit');
+    assert.equal(await page.$$eval('#bars .is-top', (e) => e.length), 1);
+    noErrors(errors);
+    await page.close();
+});
