@@ -33,8 +33,9 @@ int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
     size_t chunks = (ds->n + CHUNK - 1) / CHUNK;
     double *losses = calloc(chunks ? chunks : 1, sizeof *losses);
     uint32_t(*conf)[NN_CLASSES_MAX][NN_CLASSES_MAX] = calloc((size_t)threads, sizeof *conf);
+    size_t *nd_right = calloc((size_t)threads, sizeof *nd_right);
     int rc = NN_OK;
-    if (!losses || !conf) {
+    if (!losses || !conf || !nd_right) {
         rc = NN_ENOMEM;
         goto done;
     }
@@ -57,10 +58,16 @@ int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
             losses[c] =
                 nn_softmax_xent(net.probs, NULL, logits, ds->labels + lo, (int)n, classes, 0.0f, 1);
             for (size_t i = 0; i < n; i++) {
-                int p = nn_argmax(net.probs + i * classes, classes);
+                const float *pr = net.probs + i * classes;
                 int y = ds->labels[lo + i];
+                /* a digit is scored by the digit its model finds most likely (rejection is
+                 * measured apart, nn_model_answer); a non-digit by whether class 10 wins */
+                int p = y < NN_CLASSES_MAX ? nn_argmax(pr, classes < 10 ? classes : 10)
+                                           : nn_argmax(pr, classes);
                 if (y < NN_CLASSES_MAX && p < NN_CLASSES_MAX)
                     conf[t][y][p]++;
+                else if (y == p)
+                    nd_right[t]++;
                 if (predicted)
                     predicted[lo + i] = (uint8_t)p;
             }
@@ -79,11 +86,14 @@ int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
                 out->confusion[y][p] += conf[t][y][p];
     for (int y = 0; y < NN_CLASSES_MAX; y++)
         correct += out->confusion[y][y];
+    for (int t = 0; t < threads; t++)
+        correct += nd_right[t];
     out->n = ds->n;
     out->loss = ds->n ? loss / (double)ds->n : 0.0;
     out->accuracy = ds->n ? (double)correct / (double)ds->n : 0.0;
 done:
     free(losses);
     free(conf);
+    free(nd_right);
     return rc;
 }

@@ -67,7 +67,7 @@ struct set_item {
 };
 
 /* What the one path every input takes made of a file. */
-enum set_result { SET_ANSWERED = 0, SET_REFUSED, SET_BLANK, SET_FAILED };
+enum set_result { SET_ANSWERED = 0, SET_REFUSED, SET_BLANK, SET_REJECTED, SET_FAILED };
 struct set_outcome {
     enum set_result result;
     int prediction;
@@ -226,7 +226,7 @@ static void classify_file(struct set_outcome *out, const nn_model *model, nn_wor
         out->result = rc == NN_ENOMEM ? SET_FAILED : SET_REFUSED; /* a 400 from /predict */
         return;
     }
-    float x[NN_MNIST_PIXELS], probs[NN_CLASSES_MAX];
+    float x[NN_MNIST_PIXELS], probs[NN_OUTPUTS_MAX], p10[10], reject;
     rc = nn_image_normalize(x, px, w, h);
     free(px);
     if (rc == NN_EBLANK) {
@@ -238,9 +238,13 @@ static void classify_file(struct set_outcome *out, const nn_model *model, nn_wor
         snprintf(out->why, sizeof out->why, "%.100s: %s", path, nn_strerror(rc ? rc : NN_ENOMEM));
         return;
     }
-    int classes = nn_model_classes(model);
-    out->prediction = nn_argmax(probs, classes);
-    out->top = probs[out->prediction];
+    int answer = nn_model_answer(model, probs, p10, &reject);
+    out->top = p10[nn_argmax(p10, 10)];
+    if (answer == NN_NOT_A_DIGIT) { /* /predict's "not_a_digit" */
+        out->result = SET_REJECTED;
+        return;
+    }
+    out->prediction = answer;
 }
 
 /* "<300", "300-599", ... from a conditions "WxH" field. */
@@ -468,6 +472,7 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
     long answered = 0, correct = 0, refused = 0, blank = 0, failed = 0, low = 0;
     long exif_n = 0, exif_ok = 0, up_n = 0, up_ok = 0;
     unsigned confusion[10][10] = {{0}}, predicted[10] = {0};
+    long rejected = 0;
     const char *first_refusal = NULL, *first_failure = NULL;
     struct set_group groups[SET_MAX_GROUPS];
     int ng = 0;
@@ -497,6 +502,7 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
             first_refusal = first_refusal ? first_refusal : o->why;
             break;
         case SET_BLANK: blank++; break;
+        case SET_REJECTED: rejected++; break;
         default:
             failed++;
             first_failure = first_failure ? first_failure : o->why;
@@ -542,9 +548,14 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
                    first_refusal);
         if (blank)
             printf("read as blank (no ink found): %ld\n", blank);
+        if (nn_model_reject_threshold(model) > 0.0f)
+            printf("rejected as not a digit (p >= %.4g): %ld of %ld (%.2f%%)\n",
+                   (double)nn_model_reject_threshold(model), rejected, n,
+                   100.0 * (double)rejected / n);
     }
     if (digits && !json) {
-        printf("accuracy %.2f%% (%ld/%ld; refused and blank images count as errors)\n",
+        printf("accuracy %.2f%% (%ld/%ld; refused, blank and rejected images count as "
+               "errors)\n",
                100.0 * correct / n, correct, n);
         if (answered)
             printf("accuracy on the images answered: %.2f%% (%ld/%ld)\n",
@@ -580,24 +591,27 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
             print_groups(stdout, groups, ng, 1);
         }
     } else if (!json) {
-        printf("answered: %ld; top probability below 0.5: %ld of %ld (%.2f%%)\n", answered, low, n,
-               100.0 * (double)(low + refused + blank) / n);
-        printf("(a placeholder figure: nothing rejects non-digits yet, and a softmax threshold is "
-               "not the rejection issue 18 asks for; refused and blank count as below 0.5)\n");
+        if (nn_model_reject_threshold(model) <= 0.0f)
+            printf("(this model has no \"not a digit\" class: it rejects nothing)\n");
+        printf("not a digit: %ld of %ld (%.2f%%: rejected, blank or refused by the decoder)\n",
+               rejected + blank + refused, n, 100.0 * (double)(rejected + blank + refused) / n);
+        printf("answered: %ld; of them with a top probability below 0.5: %ld\n", answered, low);
         printf("predicted as:");
         for (int d = 0; d < 10; d++)
             printf(" %d:%u", d, predicted[d]);
         printf("\n");
         if (ng) {
-            printf("\nby kind (conditions.tsv)           n  top below 0.5\n");
+            printf("\nby kind (conditions.tsv)           n  not answered or top below 0.5\n");
             print_groups(stdout, groups, ng, 0);
         }
         printf("\n");
     }
     /* the machine-readable line, always last */
     printf("{\"eval\":\"set\",\"set\":\"%s\",\"sets\":\"%s\",\"model\":\"%s\",\"name\":\"%s\","
-           "\"n\":%ld,\"answered\":%ld,\"refused\":%ld,\"blank\":%ld,",
-           set, dir, model_path, meta->name, n, answered, refused, blank);
+           "\"n\":%ld,\"answered\":%ld,\"refused\":%ld,\"blank\":%ld,\"rejected\":%ld,"
+           "\"threshold\":%.6g,",
+           set, dir, model_path, meta->name, n, answered, refused, blank, rejected,
+           (double)nn_model_reject_threshold(model));
     if (digits) {
         printf("\"correct\":%ld,\"accuracy\":%.6f,\"accuracy_answered\":%.6f,", correct,
                (double)correct / n, answered ? (double)correct / answered : 0.0);
@@ -611,9 +625,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
         }
         printf("],\"by\":");
     } else {
-        printf("\"top_below_0_5\":%ld,\"fraction_top_below_0_5\":%.6f,\"placeholder\":true,"
-               "\"predicted\":[",
-               low + refused + blank, (double)(low + refused + blank) / n);
+        printf("\"top_below_0_5\":%ld,\"fraction_rejected\":%.6f,\"predicted\":[", low,
+               (double)(rejected + refused + blank) / n);
         for (int d = 0; d < 10; d++)
             printf("%s%u", d ? "," : "", predicted[d]);
         printf("],\"by\":");

@@ -156,8 +156,9 @@ typedef struct nn_workspace nn_workspace;
 
 struct nn_read_digit {
     int x, y, w, h;                /* box of the digit's ink in the input image */
-    int prediction;                /* argmax of probs */
-    float probs[NN_CLASSES_MAX];   /* the model's output for this digit */
+    int prediction;                /* the digit, or NN_NOT_A_DIGIT (nn_model_answer) */
+    float probs[NN_CLASSES_MAX];   /* the digit probabilities (nn_model_answer's p10) */
+    float not_a_digit;             /* p(not a digit): 0 for a 10-class model */
     float input[NN_MNIST_PIXELS];  /* the 28x28 the network saw */
 };
 
@@ -184,12 +185,14 @@ struct nn_read_result {
  * split again in turn.
  * Each digit is normalised exactly as /predict does: its own ink inside its box (nothing of
  * its neighbours) through nn_image_normalize, then nn_model_predict.
- * out->digits[0..out->n) receive boxes, probabilities and inputs.
+ * out->digits[0..out->n) receive boxes, probabilities and inputs; each digit's answer is
+ * nn_model_answer's (a model with a "not a digit" class may answer NN_NOT_A_DIGIT for one),
+ * and cuts are scored with the digit probabilities times 1 - p(not a digit).
  * Cost: O(w*h) to label, O(k^2) to group k marks, and at most 1 + 2 * 20 classifier calls per
  * wide group examined (counted in out->classified; a 6-digit 1000x300 image takes ~1 ms).
  * Memory: 8 bytes per pixel plus O(w + marks), all freed before returning.
  * Errors: NN_EINVAL (NULL, or a model whose input is not 28x28x1 or with more than
- * NN_CLASSES_MAX classes), NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE, more than
+ * NN_OUTPUTS_MAX outputs), NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE, more than
  * NN_READ_MAX_DIGITS digits, or more than NN_READ_MAX_MARKS separate marks), NN_EBLANK when
  * there is no ink (out->n = 0), NN_ENOMEM. Thread-safe for distinct workspaces.
  */
@@ -358,7 +361,10 @@ struct nn_eval {
 };
 
 /* Evaluates the model on a dataset (pixels scaled to [0,1], no further preprocessing) with
- * `threads` threads. If predicted is not NULL it receives the n predicted labels. */
+ * `threads` threads. If predicted is not NULL it receives the n predicted labels. With a
+ * "not a digit" class (11 outputs), a digit's prediction is the most likely of the 10 digits
+ * (how often it would be rejected is nn_model_answer's business, measured apart) and a
+ * non-digit (label 10) is right when class 10 wins. */
 int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,
                 struct nn_eval *out, uint8_t *predicted);
 

@@ -248,8 +248,8 @@ static int classify(struct seg *s, const struct group *gb, int g, int cx0, int c
     int rc = nn_image_normalize(d->input, s->sub, bw, bh);
     if (rc != NN_OK)
         return rc;
-    memset(d->probs, 0, sizeof d->probs);
-    rc = nn_model_predict(s->model, d->input, d->probs, s->ws);
+    float raw[NN_OUTPUTS_MAX] = {0};
+    rc = nn_model_predict(s->model, d->input, raw, s->ws);
     if (rc != NN_OK)
         return rc;
     s->classified++;
@@ -257,11 +257,16 @@ static int classify(struct seg *s, const struct group *gb, int g, int cx0, int c
     d->y = y0;
     d->w = bw;
     d->h = bh;
-    d->prediction = nn_argmax(d->probs, s->classes);
+    d->prediction = nn_model_answer(s->model, raw, d->probs, &d->not_a_digit);
     return NN_OK;
 }
 
-static double top(const struct nn_read_digit *d) { return d->probs[d->prediction]; }
+/* How much d looks like one digit: its best digit's probability, less what "not a digit"
+ * takes (the same as the raw output for a 10-class model). */
+static double top(const struct nn_read_digit *d)
+{
+    return (double)d->probs[nn_argmax(d->probs, 10)] * (1.0 - (double)d->not_a_digit);
+}
 
 static int append(struct nn_read_result *out, const struct nn_read_digit *d)
 {
@@ -377,7 +382,7 @@ int nn_read_number(struct nn_read_result *out, const nn_model *model, nn_workspa
     nn_model_input_shape(model, &c, &mh, &mw);
     int classes = nn_model_classes(model);
     if (c != 1 || mh != NN_MNIST_SIDE || mw != NN_MNIST_SIDE || classes < 1 ||
-        classes > NN_CLASSES_MAX)
+        classes > NN_OUTPUTS_MAX)
         return NN_EINVAL;
     if (w < 1 || h < 1 || w > NN_IMAGE_MAX_SIDE || h > NN_IMAGE_MAX_SIDE)
         return NN_ERANGE;

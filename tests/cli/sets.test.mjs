@@ -249,7 +249,7 @@ test('MANIFEST.tsv lists every fixture, one or two per case, each with a mask of
     assert.equal(listFiles(fixtures).length, 2 * rows.length + 1, 'an image and a mask per row');
 });
 
-test('digits-eval --set reports accuracy on paper, a placeholder on nondigits, exact numbers', () => {
+test('digits-eval --set reports accuracy on paper, rejection on nondigits, exact numbers', () => {
     const dir = tmp();
     try {
         makeSets([...small, '--out', dir, '--count', '12', '--sets', 'paper,nondigits,numbers']);
@@ -260,7 +260,7 @@ test('digits-eval --set reports accuracy on paper, a placeholder on nondigits, e
         const pj = JSON.parse(p.stdout.trim().split('\n').pop());
         assert.equal(pj.set, 'paper');
         assert.equal(pj.n, 12);
-        assert.equal(pj.answered + pj.refused + pj.blank, 12);
+        assert.equal(pj.answered + pj.refused + pj.blank + pj.rejected, 12);
         assert.equal(pj.confusion.flat().reduce((a, b) => a + b, 0), pj.answered);
         assert.equal(pj.upright[0] + pj.exif_rotated[0], 12);
 
@@ -270,11 +270,11 @@ test('digits-eval --set reports accuracy on paper, a placeholder on nondigits, e
 
         const nd = run('digits-eval', ['--model', model, '--set', 'nondigits', '--sets', dir]);
         assert.equal(nd.status, 0, nd.stderr);
-        assert.match(nd.stdout, /placeholder/);
+        assert.match(nd.stdout, /^not a digit: \d+ of 20 /m);
         const nj = JSON.parse(nd.stdout.trim().split('\n').pop());
         assert.equal(nj.n, 20);
-        assert.equal(nj.placeholder, true);
-        assert.ok(nj.fraction_top_below_0_5 >= 0 && nj.fraction_top_below_0_5 <= 1);
+        assert.equal(nj.answered + nj.refused + nj.blank + nj.rejected, 20);
+        assert.equal(nj.fraction_rejected, (nj.rejected + nj.refused + nj.blank) / 20);
 
         const num = run('digits-eval', ['--model', model, '--set', 'numbers', '--sets', dir]);
         assert.equal(num.status, 0, num.stderr);
