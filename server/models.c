@@ -77,6 +77,14 @@ int srv_model_json(const nn_model *model, const char *name, const char *path, ch
     srv_buf_json_string(&b, nn_model_preprocess(model) == NN_PREP_MNIST ? "mnist" : "none");
     srv_buf_printf(&b, ",\"parameters\":%zu,\"classes\":%d,", nn_model_param_count(model),
                    nn_model_classes(model));
+    /* a model with an 11th class "not a digit" rejects from this p(not a digit) on */
+    if (nn_model_classes(model) > NN_NOT_A_DIGIT_CLASS) {
+        srv_buf_puts(&b, "\"not_a_digit\":{\"class\":");
+        srv_buf_i64(&b, NN_NOT_A_DIGIT_CLASS);
+        srv_buf_puts(&b, ",\"threshold\":");
+        num(&b, nn_model_reject_threshold(model));
+        srv_buf_puts(&b, "},");
+    }
     key(&b, "training");
     srv_buf_putc(&b, '{');
     key(&b, "dataset");
@@ -185,7 +193,7 @@ static void model_name(char *out, size_t len, const nn_model *model, const char 
 static void warm_up(const nn_model *model)
 {
     nn_workspace *ws = NULL;
-    float x[NN_MNIST_PIXELS] = {0}, probs[NN_CLASSES_MAX];
+    float x[NN_MNIST_PIXELS] = {0}, probs[NN_OUTPUTS_MAX];
     if (nn_workspace_new(&ws, model, 1) == NN_OK)
         nn_model_predict(model, x, probs, ws);
     nn_workspace_free(ws);
@@ -216,12 +224,12 @@ static int snapshot_load(struct srv_snapshot **out, char *const *paths, int n, c
         nn_model_input_shape(sm->model, &c, &h, &w);
         int classes = nn_model_classes(sm->model);
         if (c != 1 || h != NN_MNIST_SIDE || w != NN_MNIST_SIDE || classes < 2 ||
-            classes > NN_CLASSES_MAX) {
+            classes > NN_OUTPUTS_MAX) {
             rc =
                 srv_seterr(err, errlen, NN_EFORMAT,
                            "%s: input %dx%dx%d with %d classes; the server needs 1x28x28 input and "
                            "2..%d classes",
-                           paths[i], c, h, w, classes, NN_CLASSES_MAX);
+                           paths[i], c, h, w, classes, NN_OUTPUTS_MAX);
             goto fail;
         }
         warm_up(sm->model);

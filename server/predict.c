@@ -223,8 +223,9 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
                 return -1;
             }
         }
-        float probs[NN_CLASSES_MAX];
-        int classes = nn_model_classes(m->model);
+        float probs[NN_OUTPUTS_MAX], p10[10], reject = 0.0f;
+        const int classes = nn_model_classes(m->model);
+        const int shown = classes < 10 ? classes : 10;
         int digit = -1;
         if (!blank) {
             nn_workspace *ws = thread_workspace(s, m);
@@ -232,24 +233,32 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
                 srv_response_error(res, 500, "out of memory for the prediction workspace");
                 return -1;
             }
-            digit = nn_argmax(probs, classes);
+            digit = nn_model_answer(m->model, probs, p10, &reject);
         }
         if (metrics)
-            srv_metrics_prediction(metrics, digit);
+            srv_metrics_prediction(metrics, digit < 0 ? -1 : digit);
         if (i)
             srv_buf_putc(b, ',');
         if (blank) {
             srv_buf_puts(b, "{\"prediction\":null,\"reason\":\"blank\",\"probabilities\":null");
         } else {
-            srv_buf_puts(b, "{\"prediction\":");
-            srv_buf_i64(b, digit);
+            if (digit == NN_NOT_A_DIGIT) {
+                srv_buf_puts(b, "{\"prediction\":null,\"reason\":\"not_a_digit\"");
+            } else {
+                srv_buf_puts(b, "{\"prediction\":");
+                srv_buf_i64(b, digit);
+            }
             srv_buf_puts(b, ",\"probabilities\":[");
-            for (int k = 0; k < classes; k++) {
+            for (int k = 0; k < shown; k++) {
                 if (k)
                     srv_buf_putc(b, ',');
-                srv_buf_num(b, probs[k]);
+                srv_buf_num(b, p10[k]);
             }
             srv_buf_putc(b, ']');
+            if (classes > NN_NOT_A_DIGIT_CLASS) {
+                srv_buf_puts(b, ",\"not_a_digit\":");
+                srv_buf_num(b, reject);
+            }
         }
         srv_buf_puts(b, ",\"model\":");
         srv_buf_json_string(b, m->name);

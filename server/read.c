@@ -49,29 +49,45 @@ static int read_one(struct srv_response *res, struct srv_buf *b, const struct sr
         srv_response_error(res, rc == NN_ENOMEM ? 500 : 400, msg);
         return -1;
     }
-    int classes = nn_model_classes(m->model);
+    const int classes = nn_model_classes(m->model), shown = classes < 10 ? classes : 10;
+    int rejected = 0;
+    for (int j = 0; rc != NN_EBLANK && j < r->n; j++)
+        rejected += r->digits[j].prediction == NN_NOT_A_DIGIT;
     if (rc == NN_EBLANK) {
         if (metrics)
             srv_metrics_prediction(metrics, -1);
         srv_buf_puts(b, "{\"number\":null,\"reason\":\"blank\",\"digits\":[]");
     } else {
-        srv_buf_puts(b, "{\"number\":\"");
-        for (int j = 0; j < r->n; j++)
-            srv_buf_putc(b, (char)('0' + r->digits[j].prediction));
-        srv_buf_puts(b, "\",\"digits\":[");
+        if (rejected) { /* one mark that is not a digit: no number */
+            srv_buf_puts(b, "{\"number\":null,\"reason\":\"not_a_digit\"");
+        } else {
+            srv_buf_puts(b, "{\"number\":\"");
+            for (int j = 0; j < r->n; j++)
+                srv_buf_putc(b, (char)('0' + r->digits[j].prediction));
+            srv_buf_putc(b, '"');
+        }
+        srv_buf_puts(b, ",\"digits\":[");
         for (int j = 0; j < r->n; j++) {
             const struct nn_read_digit *d = &r->digits[j];
             if (metrics)
-                srv_metrics_prediction(metrics, d->prediction);
+                srv_metrics_prediction(metrics, d->prediction < 0 ? -1 : d->prediction);
             srv_buf_puts(b, j ? ",{\"prediction\":" : "{\"prediction\":");
-            srv_buf_i64(b, d->prediction);
+            if (d->prediction == NN_NOT_A_DIGIT)
+                srv_buf_puts(b, "null,\"reason\":\"not_a_digit\"");
+            else
+                srv_buf_i64(b, d->prediction);
             srv_buf_puts(b, ",\"probabilities\":[");
-            for (int k = 0; k < classes; k++) {
+            for (int k = 0; k < shown; k++) {
                 if (k)
                     srv_buf_putc(b, ',');
                 srv_buf_num(b, d->probs[k]);
             }
-            srv_buf_printf(b, "],\"box\":[%d,%d,%d,%d]", d->x, d->y, d->w, d->h);
+            srv_buf_putc(b, ']');
+            if (classes > NN_NOT_A_DIGIT_CLASS) {
+                srv_buf_puts(b, ",\"not_a_digit\":");
+                srv_buf_num(b, d->not_a_digit);
+            }
+            srv_buf_printf(b, ",\"box\":[%d,%d,%d,%d]", d->x, d->y, d->w, d->h);
             if (im->return_input) {
                 srv_buf_puts(b, ",\"input\":[");
                 srv_buf_reserve(b, NN_MNIST_PIXELS * 6);
