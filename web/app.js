@@ -120,6 +120,14 @@ function showAnswer(ans, settled, small = false) {
         return;
     }
     $('cue').hidden = true;
+    if (ans.reason === 'not_a_digit' && ans.probabilities) { // an 11-class model rejected it
+        showBlankVerdict('That does not look like a digit');
+        pred.dataset.settled = String(settled);
+        showProbabilities(ans.probabilities, true);
+        drawInput(ans.input || null);
+        if (settled) announce('That does not look like a digit.');
+        return;
+    }
     if (ans.prediction === null || ans.prediction === undefined || !ans.probabilities) {
         showBlankVerdict(ans.reason === 'blank' ? 'No ink found: draw a digit' : 'Draw a digit');
         pred.dataset.settled = String(settled);

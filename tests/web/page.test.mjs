@@ -363,3 +363,26 @@ test('a tiny digit shows a "draw bigger" cue and no prediction; a normal-size on
     noErrors(errors);
     await page.close();
 });
+
+// An X on the page, read by the shipped CNN (which has a "not a digit" class): no digit, the
+// page says so, the bars are greyed; a 7 afterwards is a 7 again.
+const X_MARK = [[[0.25, 0.25], [0.75, 0.75]], [[0.75, 0.25], [0.25, 0.75]]];
+
+test('an X is "not a digit" on the page with the shipped CNN', async () => {
+    const srv = await startServer(['models/mnist-cnn.model']);
+    try {
+        const { page, errors } = await open(ctx, srv.url);
+        await drawMouse(page, X_MARK);
+        assert.equal(await settledPrediction(page), '', 'no digit for an X');
+        await page.waitForFunction(() => /does not look like a digit/i.test(document.querySelector('#prompt').textContent));
+        assert.equal(await page.isVisible('#prompt'), true);
+        assert.equal(await page.$$eval('#bars .is-top', (e) => e.length), 0, 'no bar is the winner');
+        await page.click('#clear');
+        await drawMouse(page, DIGITS[7]);
+        assert.equal(await settledPrediction(page), '7');
+        noErrors(errors);
+        await page.close();
+    } finally {
+        await srv.stop();
+    }
+});
