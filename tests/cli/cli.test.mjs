@@ -121,3 +121,32 @@ test('--val holds out images and --keep-best restores the best validation epoch'
     assert.equal(accs.indexOf(Math.max(...accs)) + 1, Number(best[1]));
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('--init refuses a model of other layers, and --nondigits grows a 10-unit last layer to 11', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'digits-init-'));
+  try {
+    const mlp = join(dir, 'mlp.model');
+    const base = ['--data', data, '--hidden', '16', '--iterations', '20', '--batch', '64', '--lr', '0.05',
+      '--seed', '3', '--no-reports', '--quiet'];
+    let r = run('digits-train', [...base, '--out', mlp]);
+    assert.equal(r.status, 0, r.stderr);
+
+    r = run('digits-train', [...base, '--hidden', '32', '--init', mlp, '--out', join(dir, 'x.model')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--init .*mlp\.model: layer 1 is dense:16, the network's is dense:32/);
+    r = run('digits-train', [...base, '--init', join(dir, 'missing.model'), '--out', join(dir, 'x.model')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--init: .*missing\.model/);
+
+    const nd = join(dir, 'nd.model');
+    r = run('digits-train', [...base.filter((a) => a !== '--quiet'), '--init', mlp, '--nondigits', '500',
+      '--out', nd]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /dense:16,relu,dense:11, /);
+    assert.match(r.stdout, /not a digit: threshold p >= [\d.e-]+ \(answers 99\.50% of 5000 held-out/);
+    assert.match(r.stdout, /generated non-digits \(other seed\): [\d.]+% rejected/);
+    assert.ok(existsSync(nd));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
