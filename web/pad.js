@@ -80,17 +80,20 @@ export class Pad {
         return this.strokes.length === 0;
     }
 
-    // The strokes' centre lines span less than MIN_PENS pen widths vertically (see MIN_PENS).
+    // The strokes' centre lines span less than MIN_PENS pen widths both ways (see MIN_PENS): a
+    // small blob. A long thin stroke (a 7's bar alone, a 1) is legible at any height.
     get tooSmall() {
         if (this.empty || this.background) return false;
-        let lo = Infinity, hi = -Infinity;
+        let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
         for (const s of this.strokes) {
             for (const p of s) {
-                lo = Math.min(lo, p[1]);
-                hi = Math.max(hi, p[1]);
+                x0 = Math.min(x0, p[0]);
+                x1 = Math.max(x1, p[0]);
+                y0 = Math.min(y0, p[1]);
+                y1 = Math.max(y1, p[1]);
             }
         }
-        return hi - lo < MIN_PENS * STROKE;
+        return Math.max(x1 - x0, y1 - y0) < MIN_PENS * STROKE;
     }
 
     resize() {
