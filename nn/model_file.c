@@ -623,8 +623,8 @@ static int read_directory(struct loader *ld)
 /* The optional REJT section into m->reject_threshold (after the architecture is known). */
 static int read_rejt(struct loader *ld, struct nn_model *m)
 {
-    struct reader r = {ld->p + ld->rejt_off, ld->rejt_len, 0, "rejection threshold", ld->err,
-                       ld->errlen};
+    struct reader r = {ld->p + ld->rejt_off,  ld->rejt_len, 0,
+                       "rejection threshold", ld->err,      ld->errlen};
     uint32_t cls;
     float t;
     int rc;
@@ -639,8 +639,8 @@ static int read_rejt(struct loader *ld, struct nn_model *m)
                          "of an %d-class model)",
                          cls, nn_model_classes(m), NN_NOT_A_DIGIT_CLASS, NN_NOT_A_DIGIT_CLASS + 1);
     if (!(t > 0.0f && t <= 1.0f))
-        return nn_seterr(ld->err, ld->errlen, NN_ERANGE,
-                         "rejection threshold: %g is not in (0, 1]", (double)t);
+        return nn_seterr(ld->err, ld->errlen, NN_ERANGE, "rejection threshold: %g is not in (0, 1]",
+                         (double)t);
     m->reject_threshold = t;
     return NN_OK;
 }

@@ -13,11 +13,11 @@
 #define MAX_PTS 64
 
 struct pen {
-    float *c;           /* SIDE x SIDE canvas, 1 = ink */
-    float ca, sa, s;    /* rotation and scale of the local frame ([-1,1] square) */
-    float ax, ay;       /* aspect */
-    float ox, oy;       /* centre on the canvas */
-    float r;            /* pen radius in canvas pixels */
+    float *c;        /* SIDE x SIDE canvas, 1 = ink */
+    float ca, sa, s; /* rotation and scale of the local frame ([-1,1] square) */
+    float ax, ay;    /* aspect */
+    float ox, oy;    /* centre on the canvas */
+    float r;         /* pen radius in canvas pixels */
 };
 
 static void to_canvas(const struct pen *p, float x, float y, float *cx, float *cy)
@@ -88,7 +88,10 @@ static void fill(struct pen *p, const float *xy, int n)
         }
 }
 
-static float uni(struct nn_rng *g, float lo, float hi) { return lo + (hi - lo) * nn_rng_uniform(g); }
+static float uni(struct nn_rng *g, float lo, float hi)
+{
+    return lo + (hi - lo) * nn_rng_uniform(g);
+}
 
 static void circle(struct pen *p, float cx, float cy, float r, int n)
 {
@@ -141,8 +144,8 @@ static const signed char *const LETTERS[] = {
     (const signed char[]){5, -5, 10, -5, -10, 5, -10, 5, 0, -5, 0, 2, -9, 5, 4, 5, 0},
     /* e */ (const signed char[]){8, -6, 0, 6, 0, 5, -5, 0, -7, -5, -5, -6, 0, -4, 6, 5, 6, 0},
     /* k */ (const signed char[]){2, -5, -10, -5, 10, 3, 5, -3, -5, 4, 6, 10, 0},
-    /* m */ (const signed char[]){2, -8, -4, -8, 10, 4, -8, -2, -4, -4, 0, -2, 0, 10, 4, 0, -2,
-                                  4, -4, 8, -2, 8, 10, 0},
+    /* m */ (const signed char[]){2, -8, -4, -8, 10, 4, -8, -2, -4, -4, 0,  -2,
+                                  0, 10, 4,  0,  -2, 4, -4, 8,  -2, 8,  10, 0},
     /* n */ (const signed char[]){2, -6, -4, -6, 10, 4, -6, -1, 0, -4, 6, -1, 6, 10, 0},
     /* r */ (const signed char[]){2, -4, -4, -4, 10, 3, -4, 0, 0, -4, 5, -3, 0},
     /* w */ (const signed char[]){5, -9, -4, -5, 10, 0, 0, 5, 10, 9, -4, 0},
@@ -151,8 +154,8 @@ static const signed char *const LETTERS[] = {
     /* t */ (const signed char[]){3, -1, -10, -1, 8, 4, 8, 2, -6, -4, 4, -4, 0},
     /* u */ (const signed char[]){4, -6, -4, -6, 8, 6, 8, 6, -4, 2, 6, -4, 6, 10, 0},
     /* v */ (const signed char[]){3, -7, -4, 0, 10, 7, -4, 0},
-    /* a */ (const signed char[]){7, 5, -2, 0, -4, -5, 0, -5, 7, 0, 9, 5, 5, 5, -2, 2, 5, -4,
-                                  6, 10, 0},
+    /* a */ (const signed char[]){7, 5, -2, 0,  -4, -5, 0,  -5, 7,  0, 9,
+                                  5, 5, 5,  -2, 2,  5,  -4, 6,  10, 0},
 };
 #define N_LETTERS ((int)(sizeof LETTERS / sizeof LETTERS[0]))
 
@@ -170,8 +173,22 @@ static void letter(struct pen *p, int which)
 }
 
 enum kind {
-    K_SCRIBBLE, K_X, K_PLUS, K_SQUARE_FILLED, K_SQUARE, K_CIRCLE_CROSS, K_TRIANGLE, K_STAR,
-    K_HASH, K_ZIGZAG, K_SPIRAL, K_LETTER, K_CROSSING, K_BLOB, K_NOISE, K_TRIANGLE_FILLED,
+    K_SCRIBBLE,
+    K_X,
+    K_PLUS,
+    K_SQUARE_FILLED,
+    K_SQUARE,
+    K_CIRCLE_CROSS,
+    K_TRIANGLE,
+    K_STAR,
+    K_HASH,
+    K_ZIGZAG,
+    K_SPIRAL,
+    K_LETTER,
+    K_CROSSING,
+    K_BLOB,
+    K_NOISE,
+    K_TRIANGLE_FILLED,
     K_COUNT
 };
 
@@ -182,9 +199,7 @@ static void draw(struct pen *p, struct nn_rng *g, int kind)
     case K_SCRIBBLE:
         scribble(p, g, 34 + (int)nn_rng_below(g, 30)); /* long enough to be a tangle */
         break;
-    case K_X:
-        seg(p, -1, -1, 1, 1), seg(p, 1, -1, -1, 1);
-        break;
+    case K_X: seg(p, -1, -1, 1, 1), seg(p, 1, -1, -1, 1); break;
     case K_PLUS: {
         float a = uni(g, -0.3f, 0.3f);
         seg(p, -1, a, 1, a), seg(p, -a, -1, -a, 1);
@@ -231,7 +246,8 @@ static void draw(struct pen *p, struct nn_rng *g, int kind)
     case K_ZIGZAG: {
         int n = 5 + (int)nn_rng_below(g, 6);
         for (int i = 0; i < n; i++)
-            pts[2 * i] = -1 + 2.0f * (float)i / (float)(n - 1), pts[2 * i + 1] = i % 2 ? 0.6f : -0.6f;
+            pts[2 * i] = -1 + 2.0f * (float)i / (float)(n - 1),
+                    pts[2 * i + 1] = i % 2 ? 0.6f : -0.6f;
         polyline(p, pts, n, 0);
         break;
     }
@@ -244,9 +260,7 @@ static void draw(struct pen *p, struct nn_rng *g, int kind)
         polyline(p, pts, MAX_PTS, 0);
         break;
     }
-    case K_LETTER:
-        letter(p, (int)nn_rng_below(g, N_LETTERS));
-        break;
+    case K_LETTER: letter(p, (int)nn_rng_below(g, N_LETTERS)); break;
     case K_CROSSING: { /* two long gently curved strokes crossing near the middle */
         for (int k = 0; k < 2; k++) {
             float a = uni(g, 0, 3.1415927f) + (float)k * 1.5707963f, bend = uni(g, -0.5f, 0.5f);
@@ -299,9 +313,14 @@ int nn_nondigit_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t inde
             kind == K_BLOB)
             rot = uni(&g, 0, 6.2831853f);
         float s = uni(&g, 10.0f, 22.0f), asp = uni(&g, 0.75f, 1.3f);
-        struct pen p = {.c = canvas, .ca = cosf(rot), .sa = sinf(rot), .s = s,
-                        .ax = asp, .ay = 1.0f / asp,
-                        .ox = SIDE / 2.0f + uni(&g, -6, 6), .oy = SIDE / 2.0f + uni(&g, -6, 6),
+        struct pen p = {.c = canvas,
+                        .ca = cosf(rot),
+                        .sa = sinf(rot),
+                        .s = s,
+                        .ax = asp,
+                        .ay = 1.0f / asp,
+                        .ox = SIDE / 2.0f + uni(&g, -6, 6),
+                        .oy = SIDE / 2.0f + uni(&g, -6, 6),
                         .r = uni(&g, 0.8f, 3.2f)};
         draw(&p, &g, kind);
         if (nn_image_normalize(out, canvas, SIDE, SIDE) != NN_OK)

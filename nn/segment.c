@@ -41,12 +41,13 @@
 #define CUTS 4   /* lowest-ink columns tried as cut points */
 #define SPREAD 2 /* and this many columns either side of each */
 #define MAX_CUTS (CUTS * (2 * SPREAD + 1))
-#define MIN_PART 0.1 /* each side of a cut at least this fraction of the height */
-#define MIN_PART_PX 3 /* and at least this many pixels */
+#define MIN_PART 0.1    /* each side of a cut at least this fraction of the height */
+#define MIN_PART_PX 3   /* and at least this many pixels */
 #define SPLIT_MIN_H 0.5 /* a part under this fraction of the tallest group is not cut */
-#define FRAGMENT 0.5 /* a rejected mark under this fraction of the answered digits' median \
+#define FRAGMENT                                                                                   \
+    0.5         /* a rejected mark under this fraction of the answered digits' median \
                         height is a fragment (a speck, a piece of ruling), not a digit */
-#define SLOTS 4      /* scratch digits per level of splitting */
+#define SLOTS 4 /* scratch digits per level of splitting */
 
 struct mark {
     int x0, y0, x1, y1; /* inclusive box */

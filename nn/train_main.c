@@ -37,9 +37,9 @@ struct options {
     int eval_every;
     int quiet;
     int reports;
-    long nondigits;      /* --nondigits N: generated non-digits (label 10) added to training */
-    const char *init;    /* --init MODEL: start from this model's weights */
-    float answer_rate;   /* --answer-rate R: held-out digits the threshold must answer */
+    long nondigits;    /* --nondigits N: generated non-digits (label 10) added to training */
+    const char *init;  /* --init MODEL: start from this model's weights */
+    float answer_rate; /* --answer-rate R: held-out digits the threshold must answer */
     struct nn_train_config cfg;
 };
 
@@ -860,8 +860,7 @@ static int init_from(nn_model *dst, const nn_model *src, const char *path)
             nn_arch_format(sa, sizeof sa, &b[i], 1);
             nn_arch_format(sb, sizeof sb, &a[i], 1);
             fprintf(stderr, "%s: --init %s: layer %d is %s, the network's is %s%s\n", prog, path,
-                    i + 1, sa, sb,
-                    last ? " (a last layer can only grow from 10 to 11 units)" : "");
+                    i + 1, sa, sb, last ? " (a last layer can only grow from 10 to 11 units)" : "");
             return -1;
         }
     }

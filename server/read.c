@@ -42,8 +42,7 @@ static int read_one(struct srv_response *res, struct srv_buf *b, const struct sr
                      "of 1 to %d digits",
                      where, NN_READ_MAX_DIGITS, NN_READ_MAX_MARKS, NN_READ_MAX_DIGITS);
         else if (rc == NN_EINVAL)
-            snprintf(msg, sizeof msg, "%smodel \"%s\" does not read 28x28 digits", where,
-                     m->name);
+            snprintf(msg, sizeof msg, "%smodel \"%s\" does not read 28x28 digits", where, m->name);
         else
             snprintf(msg, sizeof msg, "%sout of memory", where);
         srv_response_error(res, rc == NN_ENOMEM ? 500 : 400, msg);

@@ -39,8 +39,7 @@ Test(nondigit, fill_is_the_images_one_by_one)
     cr_assert_eq(nn_nondigit_fill(all, N, 99), NN_OK);
     for (int i = 0; i < N; i++) {
         cr_assert_eq(nn_nondigit_image(one, 99, (uint64_t)i), NN_OK);
-        cr_assert_eq(memcmp(all + (size_t)i * NN_MNIST_PIXELS, one, sizeof one), 0, "image %d",
-                     i);
+        cr_assert_eq(memcmp(all + (size_t)i * NN_MNIST_PIXELS, one, sizeof one), 0, "image %d", i);
     }
     free(all);
 }

@@ -124,8 +124,7 @@ static void check_canvas_invariance(const char *path)
     struct nn_rng rng;
     nn_workspace *ws = NULL;
     nn_model *m = load_model(path);
-    float *canvas = malloc(sizeof(float) * SIDE * SIDE), x[NN_MNIST_PIXELS],
-          probs[NN_OUTPUTS_MAX];
+    float *canvas = malloc(sizeof(float) * SIDE * SIDE), x[NN_MNIST_PIXELS], probs[NN_OUTPUTS_MAX];
     size_t correct = 0;
     load_test(&test);
     cr_assert_eq(nn_evaluate(m, &test, 2, &ev, NULL), NN_OK);
