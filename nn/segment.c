@@ -338,7 +338,7 @@ static int read_part(struct seg *s, const struct group *gb, int g,
                 s->proj[x] += s->src[p];
         }
     /* Cut c: left [x0, c-1], right [c, x1]. Pick the CUTS lowest columns, apart. */
-    int lo = x0 + minw, hi = x1 + 1 - minw, picked[CUTS], np = 0;
+    int lo = x0 + minw, hi = x1 + 1 - minw, picked[CUTS] = {0}, np = 0;
     for (int k = 0; k < CUTS; k++) {
         int best = -1;
         for (int c = lo; c <= hi; c++) {
