@@ -474,7 +474,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
     unsigned confusion[10][10] = {{0}}, predicted[10] = {0};
     long rejected = 0;
     const char *first_refusal = NULL, *first_failure = NULL;
-    struct set_group groups[SET_MAX_GROUPS] = {{{0}}};
+    struct set_group groups[SET_MAX_GROUPS];
+    memset(groups, 0, sizeof groups);
     int ng = 0;
     static const char *const by_digits[] = {"orientation", "paper", "ink",    "lines",
                                             "shadow",      "size",  "quality"};
