@@ -217,7 +217,7 @@ static void latency_of(const struct bench *b, nn_model *m, const char *name, con
     int calls = b->quick ? 1000 : 10000;
     float *x = malloc(NN_MNIST_PIXELS * sizeof *x);
     double *t = malloc((size_t)calls * sizeof *t);
-    float probs[NN_CLASSES_MAX];
+    float probs[NN_OUTPUTS_MAX];
     if (!x || !t)
         die("latency", NN_ENOMEM, NULL);
     int sink = 0;

@@ -128,7 +128,7 @@ Test(ink, every_fixture_reads_as_its_digit_with_the_shipped_cnn)
     cr_assert_eq(nn_workspace_new(&ws, model, 1), NN_OK);
     for (int k = 0; k < n; k++) {
         int w, h;
-        float *ink = fixture_ink(&fx[k], &w, &h), x[NN_MNIST_PIXELS], probs[NN_CLASSES_MAX];
+        float *ink = fixture_ink(&fx[k], &w, &h), x[NN_MNIST_PIXELS], probs[NN_OUTPUTS_MAX];
         cr_assert_eq(nn_image_normalize(x, ink, w, h), NN_OK, "%s", fx[k].file);
         cr_assert_eq(nn_model_predict(model, x, probs, ws), NN_OK);
         int got = nn_argmax(probs, 10);

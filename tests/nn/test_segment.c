@@ -92,7 +92,7 @@ static void paste(struct canvas *c, int i, int k, int ox, int oy)
 /* Whether the shipped CNN reads test image i alone as its label with confidence. */
 static int legible(int i)
 {
-    float x[784], p[NN_CLASSES_MAX], im[784];
+    float x[784], p[NN_OUTPUTS_MAX], im[784];
     for (int k = 0; k < 784; k++)
         im[k] = test.images[(size_t)i * 784 + k] / 255.0f;
     if (nn_image_normalize(x, im, 28, 28) != NN_OK || nn_model_predict(model, x, p, ws) != NN_OK)
