@@ -83,3 +83,28 @@ export function predictFile(file, { model, returnInput = true, signal } = {}) {
         signal,
     });
 }
+
+// A whole number (POST /read): the drawing as {width, height, pixels}, or an image File sent as
+// its own bytes. Answers {number, digits:[{prediction, probabilities, box}], ...}; a drawing
+// with no ink answers number null with reason "blank".
+export function read(image, { model, signal } = {}) {
+    const body = { ...image };
+    if (model) body.model = model;
+    return call('read', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        signal,
+    });
+}
+
+export function readFile(file, { model, signal } = {}) {
+    const q = new URLSearchParams();
+    if (model) q.set('model', model);
+    return call(`read?${q}`, {
+        method: 'POST',
+        headers: { 'Content-Type': file.type || 'application/octet-stream' },
+        body: file,
+        signal,
+    });
+}

@@ -9,7 +9,7 @@
 //   it answers again the models are reloaded and the current drawing re-predicted.
 
 import * as api from './api.js';
-import { Pad } from './pad.js';
+import { Pad, NUMBER_ASPECT } from './pad.js';
 import { lineChart } from './chart.js';
 
 const THROTTLE_MS = 100;
@@ -19,6 +19,7 @@ const state = {
     models: [],       // MODEL objects from /models
     model: null,      // selected model name
     upload: null,     // the uploaded File being shown, or null
+    mode: 'digit',    // 'digit' (POST /predict) or 'number' (POST /read, the wide pad)
     seq: 0,           // last request number issued
     shown: 0,         // request number of what is on screen
     inflight: null,   // AbortController of the request in flight
@@ -336,10 +337,97 @@ function cancelPending() {
 function showBlank() {
     cancelPending();
     state.shown = ++state.seq;
-    showBlankVerdict('Draw a digit');
+    showBlankVerdict(state.mode === 'number' ? 'Write a number' : 'Draw a digit');
     drawInput(null);
     showCompare(null);
+    $('boxes').replaceChildren();
+    $('digits').replaceChildren();
     $('pad-hint').hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number mode: the wide pad, POST /read, the number and each digit's box over the pad
+
+function showBoxes(ans, width, height) {
+    const layer = $('boxes');
+    layer.replaceChildren();
+    if (!ans || !ans.digits || !width || !height) return;
+    for (const d of ans.digits) {
+        const [x, y, w, h] = d.box;
+        const el = document.createElement('div');
+        el.className = 'box' + (d.prediction === null ? ' rejected' : '');
+        el.style.left = `${(100 * x) / width}%`;
+        el.style.top = `${(100 * y) / height}%`;
+        el.style.width = `${(100 * w) / width}%`;
+        el.style.height = `${(100 * h) / height}%`;
+        el.textContent = d.prediction === null ? '?' : String(d.prediction);
+        layer.append(el);
+    }
+}
+
+function showDigits(ans) {
+    const list = $('digits');
+    list.replaceChildren();
+    for (const d of (ans && ans.digits) || []) {
+        const li = document.createElement('li');
+        const top = d.probabilities ? Math.max(...d.probabilities) : 0;
+        li.textContent = d.prediction === null ? 'not a digit' : `${d.prediction}: ${pct(top, 0)}`;
+        list.append(li);
+    }
+}
+
+function showNumber(ans, settled, size) {
+    const pred = $('prediction');
+    pred.dataset.settled = String(settled);
+    $('cue').hidden = true;
+    showBoxes(ans, size && size.width, size && size.height);
+    showDigits(ans);
+    if (ans.number === null || ans.number === undefined) {
+        showBlankVerdict(ans.reason === 'not_a_digit' ? 'That does not look like a number'
+            : ans.reason === 'blank' ? 'No ink found: write a number' : 'Write a number');
+        pred.dataset.settled = String(settled);
+        if (settled) announce(ans.reason === 'not_a_digit' ? 'That does not look like a number.' : 'Nothing to read yet.');
+        return;
+    }
+    pred.textContent = ans.number;
+    $('prompt').hidden = true;
+    $('confidence').textContent = `${ans.digits.length} digit${ans.digits.length === 1 ? '' : 's'}`;
+    $('runner-up').textContent = '';
+    $('timing').textContent = Number.isFinite(ans.elapsed_us) ? `${ans.elapsed_us} µs on the server` : '';
+    if (settled) announce(`Number: ${ans.number}`);
+}
+
+function setMode(mode) {
+    if (mode === state.mode) return;
+    state.mode = mode;
+    document.body.dataset.mode = mode;
+    $('bars').hidden = mode === 'number';
+    $('digits').hidden = mode !== 'number';
+    $('pad-hint').textContent = mode === 'number' ? 'Write a number here' : 'Draw a digit here';
+    $('pad').setAttribute('aria-label', mode === 'number'
+        ? 'Drawing area: write a number of up to 16 digits, left to right, with a mouse, finger or pen'
+        : 'Drawing area: draw one digit from 0 to 9 with a mouse, finger or pen');
+    $('boxes').replaceChildren();
+    $('digits').replaceChildren();
+    state.upload = null;
+    $('pad-caption').hidden = true;
+    pad.setAspect(mode === 'number' ? NUMBER_ASPECT : 1);
+}
+
+async function readNow(settled, ctl, seq) {
+    const image = state.upload ? null : pad.pixels();
+    const ans = state.upload
+        ? await api.readFile(state.upload, { model: state.model, signal: ctl.signal })
+        : await api.read(image, { model: state.model, signal: ctl.signal });
+    if (seq <= state.shown) return;
+    state.shown = seq;
+    if (state.inflight === ctl) state.inflight = null;
+    showNumber(ans, settled, image);
+    showCompare(null);
+    if (state.offline || $('status').dataset.state !== 'ok') {
+        state.offline = false;
+        readyStatus();
+    }
 }
 
 async function predictNow(settled) {
@@ -361,6 +449,10 @@ async function predictNow(settled) {
     const names = state.models.map((m) => m.name);
     const small = !state.upload && pad.tooSmall;
     try {
+        if (state.mode === 'number') {
+            await readNow(settled, ctl, seq);
+            return;
+        }
         let answers;
         if (state.upload) {
             const file = state.upload;
@@ -522,6 +614,8 @@ $('undo').addEventListener('click', () => {
     if (state.upload) clearAll(); else pad.undo();
 });
 $('clear').addEventListener('click', clearAll);
+for (const radio of document.querySelectorAll('#mode input[name="mode"]'))
+    radio.addEventListener('change', (e) => { if (e.target.checked) setMode(e.target.value); });
 $('open').addEventListener('click', () => $('file').click());
 $('file').addEventListener('change', (e) => useFile(e.target.files[0]));
 $('model-select').addEventListener('change', (e) => {

@@ -1,13 +1,18 @@
-// pad.js - the drawing canvas. Strokes are kept as a list of point arrays in unit coordinates
-// ([0,1] across the square), so every render (screen at devicePixelRatio, or the 140x140
-// offscreen image sent to the server) is a replay of the same list; undo pops a stroke.
+// pad.js - the drawing canvas. Strokes are kept as a list of point arrays in units of the pad's
+// height ([0,1] down, [0,aspect] across: the square digit pad or the wide number pad), so every
+// render (screen at devicePixelRatio, or the offscreen image sent to the server) is a replay of
+// the same list; undo pops a stroke.
 // Mouse, touch and pen all arrive as Pointer Events through one code path.
 
-// Line width as a fraction of the side. A digit drawn ~0.6 of the side tall with this width
+// Line width as a fraction of the pad's height. A digit drawn ~0.6 of it tall with this width
 // carries about as much ink after the server's normalisation as the average MNIST digit (a
 // ~2.5-3 px stroke in the 20 px box); checked against the t10k means for 0, 1 and 7.
 export const STROKE = 1 / 10;
 export const SEND_SIDE = 140;
+// The number pad is NUMBER_ASPECT times as wide as tall and is sent at NUMBER_HEIGHT pixels
+// high (300x100: a digit drawn 0.6 of the height is 60 px, plenty for /read's 20 px box).
+export const NUMBER_ASPECT = 3;
+export const NUMBER_HEIGHT = 100;
 
 // A drawing whose strokes span less than this many pen widths from top to bottom is too small
 // to read: at that size the pen's own width fills the loops and gaps (a 3 a fifth of the pad
@@ -39,7 +44,7 @@ function tracePath(ctx, pts, side) {
     ctx.stroke();
 }
 
-// Draws strokes onto ctx whose drawing area is side x side (in ctx units).
+// Draws strokes onto ctx whose pad is side (in ctx units) tall.
 export function renderStrokes(ctx, strokes, side, color) {
     ctx.lineCap = 'round';
     ctx.lineJoin = 'round';
@@ -60,9 +65,8 @@ export class Pad {
         this.active = null; // pointerId of the stroke being drawn
         this.background = null; // an uploaded image shown in place of strokes
         this.frame = 0;
-        this.side = 0;
+        this.aspect = 1; // width / height: 1 for a digit, NUMBER_ASPECT for a number
         this.offscreen = document.createElement('canvas');
-        this.offscreen.width = this.offscreen.height = SEND_SIDE;
         this.offCtx = this.offscreen.getContext('2d', { willReadFrequently: true });
 
         canvas.addEventListener('pointerdown', (e) => this.down(e));
@@ -99,18 +103,28 @@ export class Pad {
     resize() {
         const rect = this.canvas.getBoundingClientRect();
         const dpr = window.devicePixelRatio || 1;
-        const px = Math.max(1, Math.round(rect.width * dpr));
-        if (px !== this.canvas.width) {
-            this.canvas.width = this.canvas.height = px;
+        const w = Math.max(1, Math.round(rect.width * dpr));
+        const h = Math.max(1, Math.round(rect.height * dpr));
+        if (w !== this.canvas.width || h !== this.canvas.height) {
+            this.canvas.width = w;
+            this.canvas.height = h;
         }
-        this.side = rect.width;
         this.redraw();
+    }
+
+    // Switches between the square digit pad (1) and the wide number pad (NUMBER_ASPECT). The
+    // strokes are dropped: a digit's strokes mean nothing on the other pad. The caller sizes
+    // the canvas (CSS aspect-ratio); the ResizeObserver then redraws.
+    setAspect(aspect) {
+        if (aspect === this.aspect) return;
+        this.aspect = aspect;
+        this.clear();
     }
 
     point(e) {
         const r = this.canvas.getBoundingClientRect();
-        const c = (v) => Math.min(1, Math.max(0, v));
-        return [c((e.clientX - r.left) / r.width), c((e.clientY - r.top) / r.height)];
+        const c = (v, hi) => Math.min(hi, Math.max(0, v));
+        return [c((e.clientX - r.left) / r.height, r.width / r.height), c((e.clientY - r.top) / r.height, 1)];
     }
 
     down(e) {
@@ -195,21 +209,28 @@ export class Pad {
             return;
         }
         const ink = getComputedStyle(canvas).getPropertyValue('--ink').trim() || '#111';
-        renderStrokes(ctx, this.strokes, canvas.width, ink);
+        renderStrokes(ctx, this.strokes, canvas.height, ink);
     }
 
-    // The drawing as the JSON body's image: SEND_SIDE x SEND_SIDE ink values in [0,1]. The
-    // strokes are rasterised straight at that size, so the canvas does the area averaging.
+    // The drawing as the JSON body's image: ink values in [0,1], SEND_SIDE x SEND_SIDE for a
+    // digit, NUMBER_HEIGHT tall and as wide as the pad's aspect for a number. The strokes are
+    // rasterised straight at that size, so the canvas does the area averaging.
     pixels() {
+        const height = this.aspect === 1 ? SEND_SIDE : NUMBER_HEIGHT;
+        const width = Math.round(height * this.aspect);
         const ctx = this.offCtx;
-        ctx.clearRect(0, 0, SEND_SIDE, SEND_SIDE);
-        renderStrokes(ctx, this.strokes, SEND_SIDE, '#000');
-        const data = ctx.getImageData(0, 0, SEND_SIDE, SEND_SIDE).data;
-        const out = new Array(SEND_SIDE * SEND_SIDE);
+        if (this.offscreen.width !== width || this.offscreen.height !== height) {
+            this.offscreen.width = width;
+            this.offscreen.height = height;
+        }
+        ctx.clearRect(0, 0, width, height);
+        renderStrokes(ctx, this.strokes, height, '#000');
+        const data = ctx.getImageData(0, 0, width, height).data;
+        const out = new Array(width * height);
         for (let i = 0; i < out.length; i++) {
             const a = data[4 * i + 3];
             out[i] = a === 0 ? 0 : a === 255 ? 1 : Math.round(a / 2.55) / 100;
         }
-        return { width: SEND_SIDE, height: SEND_SIDE, pixels: out };
+        return { width, height, pixels: out };
     }
 }

@@ -386,3 +386,32 @@ test('an X is "not a digit" on the page with the shipped CNN', async () => {
         await srv.stop();
     }
 });
+
+// Number mode: the wide pad posts to /read; two digits side by side come back as a two-digit
+// number with a box over each; back in digit mode the square pad and the bars return.
+test('number mode reads two digits side by side and draws their boxes', async () => {
+    const { page, errors } = await open(ctx, server.url);
+    await page.check('#mode input[value="number"]');
+    const b = await page.locator('#pad').boundingBox();
+    assert.ok(b.width > 2.5 * b.height, `a wide pad (${b.width}x${b.height})`);
+    const third = (strokes, k) => strokes.map((s) => s.map(([x, y]) => [(x + k) / 3, y]));
+    const req = page.waitForRequest((r) => r.url().includes('/read'));
+    await drawMouse(page, [...third(DIGITS[1], 0), ...third(DIGITS[0], 1)]);
+    const body = JSON.parse((await req).postData());
+    assert.equal(body.width, 3 * body.height, 'the drawing is sent at the pad\'s aspect');
+    assert.equal(await settledPrediction(page), '10');
+    assert.equal(await page.$$eval('#boxes .box', (e) => e.length), 2, 'a box over each digit');
+    assert.equal(await page.$$eval('#digits li', (e) => e.length), 2);
+    assert.equal(await page.isHidden('#bars'), true, 'no digit bars for a number');
+    await shot(page, 'desktop-light-number');
+
+    await page.check('#mode input[value="digit"]');
+    const sq = await page.locator('#pad').boundingBox();
+    assert.ok(Math.abs(sq.width - sq.height) < 2, 'the square pad is back');
+    assert.equal(await page.isVisible('#bars'), true);
+    assert.equal(await page.$$eval('#boxes .box', (e) => e.length), 0);
+    await drawMouse(page, DIGITS[7]);
+    assert.equal(await settledPrediction(page), '7');
+    noErrors(errors);
+    await page.close();
+});
