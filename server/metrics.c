@@ -63,6 +63,8 @@ void srv_metrics_prediction(struct srv_metrics *m, int digit)
     add(&m->predictions[digit >= 0 && digit < 10 ? digit : 10], 1);
 }
 
+void srv_metrics_not_a_digit(struct srv_metrics *m) { add(&m->predictions[11], 1); }
+
 void srv_metrics_reload(struct srv_metrics *m, int ok)
 {
     add(ok ? &m->reloads_ok : &m->reloads_failed, 1);
@@ -105,14 +107,16 @@ void srv_metrics_render(const struct srv_metrics *m, struct srv_buf *b, int mode
                    "digits_http_request_duration_seconds_sum %.6f\n"
                    "digits_http_request_duration_seconds_count %llu\n",
                    (double)get(&m->latency_sum_us) / 1e6, (unsigned long long)cum);
-    srv_buf_puts(b, "# HELP digits_predictions_total Images answered, by predicted digit "
-                    "(blank: no ink).\n# TYPE digits_predictions_total counter\n");
-    for (int d = 0; d < 11; d++) {
+    srv_buf_puts(
+        b, "# HELP digits_predictions_total Images answered, by predicted digit "
+           "(blank: no ink; not_a_digit: rejected).\n# TYPE digits_predictions_total counter\n");
+    for (int d = 0; d < 12; d++) {
         if (d < 10)
             srv_buf_printf(b, "digits_predictions_total{digit=\"%d\"} %llu\n", d,
                            (unsigned long long)get(&m->predictions[d]));
         else
-            srv_buf_printf(b, "digits_predictions_total{digit=\"blank\"} %llu\n",
+            srv_buf_printf(b, "digits_predictions_total{digit=\"%s\"} %llu\n",
+                           d == 10 ? "blank" : "not_a_digit",
                            (unsigned long long)get(&m->predictions[d]));
     }
     srv_buf_printf(b,

@@ -30,7 +30,7 @@ struct srv_metrics {
     uint64_t requests[SRV_ROUTE_COUNT][SRV_METRICS_STATUSES];
     uint64_t latency[SRV_METRICS_BUCKETS]; /* non-cumulative; cumulated when rendered */
     uint64_t latency_sum_us;
-    uint64_t predictions[11 /* 0..9, then blank */];
+    uint64_t predictions[12 /* 0..9, blank, not a digit */];
     uint64_t reloads_ok, reloads_failed;
     uint64_t bytes_out;
     int64_t start_unix;
@@ -43,6 +43,8 @@ void srv_metrics_request(struct srv_metrics *m, enum srv_route route, int status
                          uint64_t bytes);
 /* Counts one answered image: digit 0..9, or -1 for a blank image. */
 void srv_metrics_prediction(struct srv_metrics *m, int digit);
+/* One image rejected as "not a digit" by a model with that class. */
+void srv_metrics_not_a_digit(struct srv_metrics *m);
 void srv_metrics_reload(struct srv_metrics *m, int ok);
 /* Appends the Prometheus text exposition (version 0.0.4). models: models loaded now;
  * generation: the registry's snapshot generation. */

@@ -235,8 +235,10 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
             }
             digit = nn_model_answer(m->model, probs, p10, &reject);
         }
-        if (metrics)
-            srv_metrics_prediction(metrics, digit < 0 ? -1 : digit);
+        if (metrics && !blank && digit == NN_NOT_A_DIGIT)
+            srv_metrics_not_a_digit(metrics);
+        else if (metrics)
+            srv_metrics_prediction(metrics, digit);
         if (i)
             srv_buf_putc(b, ',');
         if (blank) {

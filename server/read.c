@@ -68,8 +68,10 @@ static int read_one(struct srv_response *res, struct srv_buf *b, const struct sr
         srv_buf_puts(b, ",\"digits\":[");
         for (int j = 0; j < r->n; j++) {
             const struct nn_read_digit *d = &r->digits[j];
-            if (metrics)
-                srv_metrics_prediction(metrics, d->prediction < 0 ? -1 : d->prediction);
+            if (metrics && d->prediction == NN_NOT_A_DIGIT)
+                srv_metrics_not_a_digit(metrics);
+            else if (metrics)
+                srv_metrics_prediction(metrics, d->prediction);
             srv_buf_puts(b, j ? ",{\"prediction\":" : "{\"prediction\":");
             if (d->prediction == NN_NOT_A_DIGIT)
                 srv_buf_puts(b, "null,\"reason\":\"not_a_digit\"");

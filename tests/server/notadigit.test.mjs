@@ -97,3 +97,12 @@ test('/models shows the classes and the rejection threshold', async () => {
   assert.equal(cnn.not_a_digit.class, 10);
   assert.ok(cnn.not_a_digit.threshold > 0 && cnn.not_a_digit.threshold <= 1);
 });
+
+test('/metrics counts rejections apart from blanks', async () => {
+  const before = await (await fetch(`${srv.url}/metrics`)).text();
+  const count = (t) => Number((t.match(/^digits_predictions_total\{digit="not_a_digit"\} (\d+)$/m) || [])[1]);
+  assert.ok(Number.isFinite(count(before)), 'a not_a_digit series');
+  await post('/predict', shapes.X);
+  const after = await (await fetch(`${srv.url}/metrics`)).text();
+  assert.equal(count(after), count(before) + 1);
+});
