@@ -48,6 +48,8 @@ static void usage(FILE *f)
             "                 that line)\n"
             "  --sets DIR     where the sets are (default data/sets; data/sets-dev is made\n"
             "                 from training images, for tuning)\n"
+            "  --misses       with --set numbers: list each number not read exactly on\n"
+            "                 stderr (file, its number, what was read, digit boxes)\n"
             "  --help, --version\n",
             prog);
 }
@@ -296,11 +298,28 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* --misses: one line on stderr for a number not read exactly. */
+static void print_miss(const char *file, const char *label, int w, int h,
+                       const struct nn_read_result *res)
+{
+    fprintf(stderr, "miss %s %dx%d want %s read ", file, w, h, label);
+    for (int k = 0; k < res->n; k++) {
+        int p = res->digits[k].prediction;
+        fputc(p == NN_NOT_A_DIGIT ? '?' : '0' + p, stderr);
+    }
+    for (int k = 0; k < res->n; k++) {
+        const struct nn_read_digit *d = &res->digits[k];
+        fprintf(stderr, " [%d,%d,%d,%d]", d->x, d->y, d->w, d->h);
+    }
+    fputc('\n', stderr);
+}
+
 /* digits-eval --set numbers: each image read whole by nn_read_number (the steps POST /read
  * takes), scored as an exact whole-number match and digit by digit (a number read with the
  * wrong count of digits scores none of them), split by whether it has touching neighbours.
  * Returns the exit status. */
-static int eval_numbers(const nn_model *model, const char *model_path, const char *dir, int json)
+static int eval_numbers(const nn_model *model, const char *model_path, const char *dir, int json,
+                        int misses)
 {
     char path[4096], cpath[4096], file[256], label[64], touch[16];
     char *labels = NULL, *conds = NULL, **lrows = NULL, **crows = NULL;
@@ -360,6 +379,8 @@ static int eval_numbers(const nn_model *model, const char *model_path, const cha
             right += res->digits[k].prediction == label[k] - '0';
         dig_ok[t] += right;
         exact[t] += same && right == res->n;
+        if (misses && !(same && right == res->n))
+            print_miss(file, label, w, h, res);
     }
     double secs = (double)(now_ns() - t0) * 1e-9;
     const char *names[2] = {"separated", "touching"};
@@ -657,11 +678,12 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, 'S'},  {"threads", required_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},     {"set", required_argument, 0, 'E'},
-        {"sets", required_argument, 0, 'D'},  {0, 0, 0, 0},
+        {"sets", required_argument, 0, 'D'},  {"misses", no_argument, 0, 'M'},
+        {0, 0, 0, 0},
     };
     const char *model_path = NULL, *data = "data/mnist", *split = "test";
     const char *set = NULL, *sets_dir = "data/sets";
-    int json = 0, robust = 0, opt, status = 1;
+    int json = 0, robust = 0, misses = 0, opt, status = 1;
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t seed = 1;
     char err[512];
@@ -677,6 +699,7 @@ int main(int argc, char **argv)
         case 's': split = optarg; break;
         case 'r': robust = 1; break;
         case 'j': json = 1; break;
+        case 'M': misses = 1; break;
         case 'E': set = optarg; break;
         case 'D': sets_dir = optarg; break;
         case 'S':
@@ -715,7 +738,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (set && !strcmp(set, "numbers")) {
-        status = eval_numbers(model, model_path, sets_dir, json);
+        status = eval_numbers(model, model_path, sets_dir, json, misses);
         goto done;
     }
     if (set) {
