@@ -176,20 +176,23 @@ struct nn_read_result {
  * (a 5's flag, a crossed 7, a broken stroke) belong together, and so does a short mark next to
  * a tall one within a stroke's gap that lies inside the tall one's height (the two strokes of
  * an open 4); two marks of similar height side by side (a 1 beside an 8) do not. Groups made
- * only of marks under 5% of the largest mark's pixels are specks and are dropped. Groups are
- * ordered left to right; one wider than its height may hold touching digits: cuts at the 4
- * columns with the least ink (and 2 columns either side of each) are scored by the classifier
- * (the product of the halves' top probabilities), and the best split is kept when it beats the
- * whole's top probability weighed by a prior on the aspect ratio (segment.c: past ~1.4x wide
- * a group is split, under ~1.2x it is not unless the split reads much better); halves are
- * split again in turn.
+ * only of marks under 5% of the largest mark's pixels are specks and are dropped, and a group
+ * under half the median group height (a broken-off stroke) joins the nearest digit within a
+ * quarter of that height. Groups are ordered left to right; one wider than the number's digit
+ * height (its own or the median group's, whichever is larger) may hold touching digits, and so
+ * may one the model rejects as "not a digit" from 0.6 of it: cuts at the 4 columns with the
+ * least ink and at 16 evenly spaced ones are scored by the classifier (the product of the
+ * halves' top probabilities), and the best split is kept when it beats the whole's top
+ * probability weighed by a prior on the aspect ratio (segment.c: past ~1.4x wide a group is
+ * split, under ~1.2x it is not unless the split reads much better; for a rejected whole the
+ * prior is centred at 0.6x); halves are split again in turn.
  * Each digit is normalised exactly as /predict does: its own ink inside its box (nothing of
  * its neighbours) through nn_image_normalize, then nn_model_predict.
  * out->digits[0..out->n) receive boxes, probabilities and inputs; each digit's answer is
  * nn_model_answer's (a model with a "not a digit" class may answer NN_NOT_A_DIGIT for one),
  * and cuts are scored with the digit probabilities times 1 - p(not a digit).
  * Cost: O(w*h) to label, O(k^2) to group k marks, and at most 1 + 2 * 20 classifier calls per
- * wide group examined (counted in out->classified; a 6-digit 1000x300 image takes ~1 ms).
+ * cut examined (counted in out->classified; a 6-digit 1000x300 image takes ~1 ms).
  * Memory: 8 bytes per pixel plus O(w + marks), all freed before returning.
  * Errors: NN_EINVAL (NULL, or a model whose input is not 28x28x1 or with more than
  * NN_OUTPUTS_MAX outputs), NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE, more than
@@ -545,6 +548,19 @@ int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows
 int nn_nondigit_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t index);
 /* Images 0..n-1 of the stream seed into dst (n * 784 bytes). */
 int nn_nondigit_fill(uint8_t *dst, size_t n, uint64_t seed);
+
+/*
+ * Touching digits, the other kind of non-digit (pairs.c): sample `index` of the stream `seed`
+ * is two (or, one time in five, three) digits of ds (28x28, e.g. the training images) side by
+ * side, each overlapping the last by 1-4 px where they come closest, with +-3 px of baseline
+ * jitter, normalised as one digit (nn_image_normalize) into img. Teaching the "not a digit"
+ * class these is what lets nn_read_number cut touching digits apart. Deterministic for
+ * (ds, seed, index). NN_EINVAL for an empty or non-28x28 ds.
+ */
+int nn_touching_image(uint8_t img[NN_MNIST_PIXELS], const struct nn_dataset *ds, uint64_t seed,
+                      uint64_t index);
+/* Samples 0..n-1 of the stream seed into dst (n * 784 bytes). */
+int nn_touching_fill(uint8_t *dst, size_t n, const struct nn_dataset *ds, uint64_t seed);
 
 /* The answer for one image from the model's output probs (nn_model_classes entries): the
  * digit probabilities renormalised over 0..9 into p10, *reject = p(not a digit) (0 for a

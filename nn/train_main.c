@@ -38,6 +38,7 @@ struct options {
     int quiet;
     int reports;
     long nondigits;    /* --nondigits N: generated non-digits (label 10) added to training */
+    long touching;     /* --touching N: touching training digits (label 10) added too */
     const char *init;  /* --init MODEL: start from this model's weights */
     float answer_rate; /* --answer-rate R: held-out digits the threshold must answer */
     struct nn_train_config cfg;
@@ -84,6 +85,8 @@ static void usage(FILE *f)
         "  --nondigits N        add N generated non-digits (scribbles, shapes, letters, noise)\n"
         "                       as an 11th class \"not a digit\"; the last layer gets 11 units\n"
         "                       and the file a rejection threshold (see --answer-rate)\n"
+        "  --touching N         add N samples of two or three touching training digits to\n"
+        "                       \"not a digit\" (so that POST /read cuts touching digits apart)\n"
         "  --answer-rate R      the threshold is the smallest p(not a digit) that still answers\n"
         "                       R of the held-out training digits (--val, else the last 5000)\n"
         "                       (default 0.995)\n"
@@ -237,6 +240,7 @@ enum {
     OPT_VAL,
     OPT_KEEP_BEST,
     OPT_NONDIGITS,
+    OPT_TOUCHING,
     OPT_INIT,
     OPT_ANSWER_RATE,
 };
@@ -282,6 +286,7 @@ static const struct option long_opts[] = {
     {"val", required_argument, 0, OPT_VAL},
     {"keep-best", no_argument, 0, OPT_KEEP_BEST},
     {"nondigits", required_argument, 0, OPT_NONDIGITS},
+    {"touching", required_argument, 0, OPT_TOUCHING},
     {"init", required_argument, 0, OPT_INIT},
     {"answer-rate", required_argument, 0, OPT_ANSWER_RATE},
     {0, 0, 0, 0},
@@ -475,6 +480,11 @@ static int parse_args(struct options *o, int argc, char **argv)
             if (parse_int(a, 0, 1000000L, &v))
                 return bad_value(flag, a, "0..1000000 images");
             o->nondigits = v;
+            break;
+        case OPT_TOUCHING:
+            if (parse_int(a, 0, 1000000L, &v))
+                return bad_value(flag, a, "0..1000000 images");
+            o->touching = v;
             break;
         case OPT_INIT: o->init = a; break;
         case OPT_ANSWER_RATE:
@@ -808,26 +818,33 @@ static void default_options(struct options *o)
  * own non-digit test. tests/nn/test_shipped.c uses another stream. */
 #define NONDIGIT_TRAIN_STREAM 0x4e445452u /* "NDTR" */
 #define NONDIGIT_TEST_STREAM 0x4e445445u  /* "NDTE" */
+#define TOUCHING_TRAIN_STREAM 0x54435452u /* "TCTR" */
+#define TOUCHING_TEST_STREAM 0x54435445u  /* "TCTE" */
 
-/* A copy of ds with n generated non-digits (label 10) appended. */
+/* A copy of ds with n generated non-digits of stream `seed` and nt touching digits of
+ * `digits` (stream tseed) appended, all labelled 10. */
 static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds, size_t n,
-                            uint64_t seed)
+                            uint64_t seed, size_t nt, const struct nn_dataset *digits,
+                            uint64_t tseed)
 {
     const size_t px = (size_t)ds->rows * ds->cols;
+    int rc;
     memset(out, 0, sizeof *out);
     if (px != NN_MNIST_PIXELS)
         return NN_EINVAL;
-    out->images = malloc((ds->n + n) * px);
-    out->labels = malloc(ds->n + n ? ds->n + n : 1);
+    out->images = malloc((ds->n + n + nt) * px);
+    out->labels = malloc(ds->n + n + nt ? ds->n + n + nt : 1);
     if (!out->images || !out->labels) {
         nn_dataset_free(out);
         return NN_ENOMEM;
     }
     if (ds->n)
         memcpy(out->images, ds->images, ds->n * px), memcpy(out->labels, ds->labels, ds->n);
-    memset(out->labels + ds->n, NN_NOT_A_DIGIT_CLASS, n);
-    out->n = ds->n + n, out->rows = ds->rows, out->cols = ds->cols;
-    return nn_nondigit_fill(out->images + ds->n * px, n, seed);
+    memset(out->labels + ds->n, NN_NOT_A_DIGIT_CLASS, n + nt);
+    out->n = ds->n + n + nt, out->rows = ds->rows, out->cols = ds->cols;
+    if ((rc = nn_nondigit_fill(out->images + ds->n * px, n, seed)))
+        return rc;
+    return nt ? nn_touching_fill(out->images + (ds->n + n) * px, nt, digits, tseed) : NN_OK;
 }
 
 /*
@@ -1001,12 +1018,17 @@ int main(int argc, char **argv)
         held.labels = train.labels + (train.n - held.n);
     }
     struct nn_dataset mnist_train = train;
-    if (o.nondigits > 0) {
+    if (o.nondigits > 0 || o.touching > 0) {
+        /* the touching samples' digits: training images, never the held-out ones */
         if ((rc = append_nondigits(&mix, &train, (size_t)o.nondigits,
-                                   nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0))) ||
+                                   nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0),
+                                   (size_t)o.touching, &train,
+                                   nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0))) ||
             (rc = append_nondigits(&ndtest, &(struct nn_dataset){.rows = 28, .cols = 28},
                                    (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
-                                   nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0)))) {
+                                   nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0),
+                                   (size_t)(o.touching / 10), &train,
+                                   nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0)))) {
             fprintf(stderr, "%s: --nondigits: %s\n", prog, nn_strerror(rc));
             goto done;
         }
@@ -1045,7 +1067,7 @@ int main(int argc, char **argv)
             status = 2;
             goto done;
         }
-        if (o.nondigits > 0 && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
+        if ((o.nondigits > 0 || o.touching > 0) && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
             layers[n_layers - 1].units == 10)
             layers[n_layers - 1].units = NN_NOT_A_DIGIT_CLASS + 1; /* the "not a digit" class */
         nn_rng_seed(&rng, o.cfg.seed);
@@ -1068,8 +1090,9 @@ int main(int argc, char **argv)
                 goto done;
             }
         }
-        if (o.nondigits > 0 && nn_model_classes(model) != NN_NOT_A_DIGIT_CLASS + 1) {
-            fprintf(stderr, "%s: --nondigits needs a last layer of 10 or 11 units (it has %d)\n",
+        if ((o.nondigits > 0 || o.touching > 0) &&
+            nn_model_classes(model) != NN_NOT_A_DIGIT_CLASS + 1) {
+            fprintf(stderr, "%s: --nondigits and --touching need a last layer of 10 or 11 units (it has %d)\n",
                     prog, nn_model_classes(model));
             status = 2;
             goto done;

@@ -156,3 +156,86 @@ Test(answer, the_threshold_survives_the_model_file_and_a_file_without_it_has_non
     free(buf);
     nn_model_free(m);
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Touching digits (nn/pairs.c)                                                             */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A dataset of one drawn digit: a ring 16 px wide and 20 tall, 2 px of stroke (a 0). */
+static uint8_t ring[NN_MNIST_PIXELS];
+static struct nn_dataset ring_set(void)
+{
+    for (int y = 0; y < NN_MNIST_SIDE; y++)
+        for (int x = 0; x < NN_MNIST_SIDE; x++) {
+            double dx = (x - 13.5) / 8.0, dy = (y - 13.5) / 10.0, r = sqrt(dx * dx + dy * dy);
+            ring[y * NN_MNIST_SIDE + x] = fabs(r - 0.9) < 0.12 ? 255 : 0;
+        }
+    static uint8_t label = 0;
+    return (struct nn_dataset){.images = ring, .labels = &label, .n = 1, .rows = 28, .cols = 28};
+}
+
+/* Runs of ink (>= 128) along row y. */
+static int runs(const uint8_t *img, int y)
+{
+    int n = 0;
+    for (int x = 0; x < NN_MNIST_SIDE; x++)
+        n += img[y * NN_MNIST_SIDE + x] >= 128 && (x == 0 || img[y * NN_MNIST_SIDE + x - 1] < 128);
+    return n;
+}
+
+Test(touching, samples_are_deterministic_and_fill_is_them_one_by_one)
+{
+    struct nn_dataset ds = ring_set();
+    enum { N = 10 };
+    uint8_t *all = malloc(N * NN_MNIST_PIXELS), one[NN_MNIST_PIXELS];
+    cr_assert_not_null(all);
+    cr_assert_eq(nn_touching_fill(all, N, &ds, 3), NN_OK);
+    int differ = 0;
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(nn_touching_image(one, &ds, 3, (uint64_t)i), NN_OK);
+        cr_assert_eq(memcmp(all + (size_t)i * NN_MNIST_PIXELS, one, sizeof one), 0, "sample %d", i);
+        differ += i > 0 && memcmp(all + (size_t)i * NN_MNIST_PIXELS, all, sizeof one) != 0;
+    }
+    cr_assert_geq(differ, 5, "the samples hardly vary (%d of %d differ from the first)", differ,
+                  N - 1);
+    free(all);
+}
+
+/* One ring crosses the middle row twice; two or three rings side by side, normalised as one
+ * digit, cross it at least three times, and the sample is wider than tall. */
+Test(touching, a_sample_is_two_or_three_digits_side_by_side)
+{
+    struct nn_dataset ds = ring_set();
+    cr_assert_eq(runs(ring, 14), 2);
+    uint8_t img[NN_MNIST_PIXELS];
+    for (uint64_t i = 0; i < 20; i++) {
+        cr_assert_eq(nn_touching_image(img, &ds, 11, i), NN_OK);
+        int best = 0, x0 = 28, x1 = -1, y0 = 28, y1 = -1;
+        for (int y = 0; y < NN_MNIST_SIDE; y++) {
+            int r = runs(img, y);
+            best = r > best ? r : best;
+            for (int x = 0; x < NN_MNIST_SIDE; x++)
+                if (img[y * NN_MNIST_SIDE + x] >= 128) {
+                    x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+                    y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+                }
+        }
+        cr_assert_geq(best, 3, "sample %llu has at most %d strokes across a row",
+                      (unsigned long long)i, best);
+        cr_assert_gt(x1 - x0, y1 - y0, "sample %llu is %dx%d", (unsigned long long)i,
+                     x1 - x0 + 1, y1 - y0 + 1);
+    }
+}
+
+Test(touching, an_empty_or_foreign_dataset_is_refused)
+{
+    uint8_t img[NN_MNIST_PIXELS];
+    struct nn_dataset ds = ring_set();
+    cr_assert_eq(nn_touching_image(img, NULL, 1, 0), NN_EINVAL);
+    struct nn_dataset empty = ds;
+    empty.n = 0;
+    cr_assert_eq(nn_touching_image(img, &empty, 1, 0), NN_EINVAL);
+    struct nn_dataset wide = ds;
+    wide.cols = 32;
+    cr_assert_eq(nn_touching_image(img, &wide, 1, 0), NN_EINVAL);
+}
