@@ -331,6 +331,26 @@ Test(segment, a_5_whose_flag_is_not_connected_is_one_digit)
     free(c.px);
 }
 
+/* A stroke broken near its end (a faint bit of ink, a thin pen) leaves a short piece beside
+ * its digit, here a 5's flag that starts past the stem and reaches beyond the bowl: it joins
+ * the digit instead of being read as one more. */
+Test(segment, a_broken_off_piece_joins_its_digit)
+{
+    struct canvas c = canvas_new(260, 120);
+    stroke(&c, 30, 20, 30, 92, 4);       /* 1 */
+    stroke(&c, 90, 28, 88, 56, 4);       /* 5: the stem */
+    arc(&c, 104, 72, 20, -150, 140, 4);  /* the bowl */
+    stroke(&c, 112, 16, 146, 16, 4);     /* the flag, broken off the stem */
+    stroke(&c, 200, 20, 200, 92, 4);     /* 1 */
+    struct nn_read_result r;
+    char s[32];
+    cr_assert_eq(read_string(s, &c, &r), NN_OK);
+    cr_expect_str_eq(s, "151");
+    if (r.n == 3)
+        cr_expect_leq(r.digits[1].y, 13, "the 5's box holds its flag");
+    free(c.px);
+}
+
 Test(segment, a_crossed_7_is_one_digit)
 {
     struct canvas c = canvas_new(120, 120);
