@@ -239,3 +239,53 @@ Test(touching, an_empty_or_foreign_dataset_is_refused)
     wide.cols = 32;
     cr_assert_eq(nn_touching_image(img, &wide, 1, 0), NN_EINVAL);
 }
+
+/* A dataset of two digits: the ring (label 0) and a bar (label 1). */
+static uint8_t two[2 * NN_MNIST_PIXELS], two_labels[2] = {0, 1};
+static struct nn_dataset ring_and_bar(void)
+{
+    ring_set();
+    memcpy(two, ring, sizeof ring);
+    memset(two + NN_MNIST_PIXELS, 0, NN_MNIST_PIXELS);
+    for (int y = 4; y < 24; y++)
+        for (int x = 13; x < 16; x++)
+            two[NN_MNIST_PIXELS + y * NN_MNIST_SIDE + x] = 255;
+    return (struct nn_dataset){.images = two, .labels = two_labels, .n = 2, .rows = 28, .cols = 28};
+}
+
+/* A cut sample is one side of a touching pair with that side's digit as its label: a bar's
+ * side is a narrow stroke labelled 1, a ring's side wide and labelled 0. */
+Test(touching, a_cut_sample_is_one_side_with_its_own_label)
+{
+    struct nn_dataset ds = ring_and_bar();
+    uint8_t img[NN_MNIST_PIXELS], again[NN_MNIST_PIXELS], label, label2;
+    int seen[2] = {0, 0};
+    for (uint64_t i = 0; i < 40; i++) {
+        cr_assert_eq(nn_touching_cut_image(img, &label, &ds, 8, i), NN_OK);
+        cr_assert_eq(nn_touching_cut_image(again, &label2, &ds, 8, i), NN_OK);
+        cr_assert(label == label2 && !memcmp(img, again, sizeof img), "sample %llu differs",
+                  (unsigned long long)i);
+        cr_assert_leq(label, 1);
+        seen[label]++;
+        int x0 = 28, x1 = -1;
+        for (int y = 0; y < NN_MNIST_SIDE; y++)
+            for (int x = 0; x < NN_MNIST_SIDE; x++)
+                if (img[y * NN_MNIST_SIDE + x] >= 128)
+                    x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+        cr_assert_geq(x1, x0, "sample %llu has no ink", (unsigned long long)i);
+        if (label == 1)
+            cr_expect_leq(x1 - x0 + 1, 9, "a bar's side is %d px wide", x1 - x0 + 1);
+        else
+            cr_expect_geq(x1 - x0 + 1, 8, "a ring's side is %d px wide", x1 - x0 + 1);
+    }
+    cr_expect(seen[0] > 5 && seen[1] > 5, "labels seen: %d zeros, %d ones", seen[0], seen[1]);
+    uint8_t *all = malloc(5 * NN_MNIST_PIXELS), labels[5];
+    cr_assert_not_null(all);
+    cr_assert_eq(nn_touching_cut_fill(all, labels, 5, &ds, 8), NN_OK);
+    cr_assert_eq(nn_touching_cut_image(img, &label, &ds, 8, 4), NN_OK);
+    cr_expect(labels[4] == label && !memcmp(all + 4 * NN_MNIST_PIXELS, img, sizeof img));
+    free(all);
+    struct nn_dataset unlabelled = ds;
+    unlabelled.labels = NULL;
+    cr_assert_eq(nn_touching_cut_image(img, &label, &unlabelled, 8, 0), NN_EINVAL);
+}
