@@ -561,18 +561,6 @@ int nn_touching_image(uint8_t img[NN_MNIST_PIXELS], const struct nn_dataset *ds,
                       uint64_t index);
 /* Samples 0..n-1 of the stream seed into dst (n * 784 bytes). */
 int nn_touching_fill(uint8_t *dst, size_t n, const struct nn_dataset *ds, uint64_t seed);
-/*
- * The other side of it: a digit as nn_read_number sees it after cutting touching digits
- * apart. Two digits of ds are composed as nn_touching_image does, cut at a column where they
- * meet (from 2 px before the right one's ink to 2 px past the left one's), and one side,
- * normalised, goes into img with its digit in *label: a digit with a bit of its neighbour
- * or a bit of its own stroke missing is still that digit. NN_EINVAL also without labels.
- */
-int nn_touching_cut_image(uint8_t img[NN_MNIST_PIXELS], uint8_t *label,
-                          const struct nn_dataset *ds, uint64_t seed, uint64_t index);
-/* Samples 0..n-1 into dst (n * 784 bytes) and labels (n). */
-int nn_touching_cut_fill(uint8_t *dst, uint8_t *labels, size_t n, const struct nn_dataset *ds,
-                         uint64_t seed);
 
 /* The answer for one image from the model's output probs (nn_model_classes entries): the
  * digit probabilities renormalised over 0..9 into p10, *reject = p(not a digit) (0 for a

@@ -39,7 +39,6 @@ struct options {
     int reports;
     long nondigits;    /* --nondigits N: generated non-digits (label 10) added to training */
     long touching;     /* --touching N: touching training digits (label 10) added too */
-    long touching_cuts; /* --touching-cuts N: digits cut out of touching pairs (their label) */
     const char *init;  /* --init MODEL: start from this model's weights */
     float answer_rate; /* --answer-rate R: held-out digits the threshold must answer */
     struct nn_train_config cfg;
@@ -88,8 +87,6 @@ static void usage(FILE *f)
         "                       and the file a rejection threshold (see --answer-rate)\n"
         "  --touching N         add N samples of two or three touching training digits to\n"
         "                       \"not a digit\" (so that POST /read cuts touching digits apart)\n"
-        "  --touching-cuts N    add N digits cut out of touching pairs, with a bit of their\n"
-        "                       neighbour or of their own stroke missing, as their digit\n"
         "  --answer-rate R      the threshold is the smallest p(not a digit) that still answers\n"
         "                       R of the held-out training digits (--val, else the last 5000)\n"
         "                       (default 0.995)\n"
@@ -244,7 +241,6 @@ enum {
     OPT_KEEP_BEST,
     OPT_NONDIGITS,
     OPT_TOUCHING,
-    OPT_TOUCHING_CUTS,
     OPT_INIT,
     OPT_ANSWER_RATE,
 };
@@ -291,7 +287,6 @@ static const struct option long_opts[] = {
     {"keep-best", no_argument, 0, OPT_KEEP_BEST},
     {"nondigits", required_argument, 0, OPT_NONDIGITS},
     {"touching", required_argument, 0, OPT_TOUCHING},
-    {"touching-cuts", required_argument, 0, OPT_TOUCHING_CUTS},
     {"init", required_argument, 0, OPT_INIT},
     {"answer-rate", required_argument, 0, OPT_ANSWER_RATE},
     {0, 0, 0, 0},
@@ -490,11 +485,6 @@ static int parse_args(struct options *o, int argc, char **argv)
             if (parse_int(a, 0, 1000000L, &v))
                 return bad_value(flag, a, "0..1000000 images");
             o->touching = v;
-            break;
-        case OPT_TOUCHING_CUTS:
-            if (parse_int(a, 0, 1000000L, &v))
-                return bad_value(flag, a, "0..1000000 images");
-            o->touching_cuts = v;
             break;
         case OPT_INIT: o->init = a; break;
         case OPT_ANSWER_RATE:
@@ -830,28 +820,20 @@ static void default_options(struct options *o)
 #define NONDIGIT_TEST_STREAM 0x4e445445u  /* "NDTE" */
 #define TOUCHING_TRAIN_STREAM 0x54435452u /* "TCTR" */
 #define TOUCHING_TEST_STREAM 0x54435445u  /* "TCTE" */
-#define CUTS_TRAIN_STREAM 0x43555452u     /* "CUTR" */
 
-/* What is generated and appended to a dataset: n non-digits of stream `seed` and nt touching
- * digits of `digits` (stream tseed), labelled 10, and nc digits cut out of touching pairs
- * (stream cseed) with their own labels. */
-struct generated {
-    size_t n, nt, nc;
-    uint64_t seed, tseed, cseed;
-    const struct nn_dataset *digits;
-};
-
-static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds,
-                            const struct generated *gen)
+/* A copy of ds with n generated non-digits of stream `seed` and nt touching digits of
+ * `digits` (stream tseed) appended, all labelled 10. */
+static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds, size_t n,
+                            uint64_t seed, size_t nt, const struct nn_dataset *digits,
+                            uint64_t tseed)
 {
-    const size_t px = (size_t)ds->rows * ds->cols, n = gen->n, nt = gen->nt, nc = gen->nc;
-    const size_t total = ds->n + n + nt + nc;
+    const size_t px = (size_t)ds->rows * ds->cols;
     int rc;
     memset(out, 0, sizeof *out);
     if (px != NN_MNIST_PIXELS)
         return NN_EINVAL;
-    out->images = malloc(total * px);
-    out->labels = malloc(total ? total : 1);
+    out->images = malloc((ds->n + n + nt) * px);
+    out->labels = malloc(ds->n + n + nt ? ds->n + n + nt : 1);
     if (!out->images || !out->labels) {
         nn_dataset_free(out);
         return NN_ENOMEM;
@@ -859,14 +841,10 @@ static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds,
     if (ds->n)
         memcpy(out->images, ds->images, ds->n * px), memcpy(out->labels, ds->labels, ds->n);
     memset(out->labels + ds->n, NN_NOT_A_DIGIT_CLASS, n + nt);
-    out->n = total, out->rows = ds->rows, out->cols = ds->cols;
-    if ((rc = nn_nondigit_fill(out->images + ds->n * px, n, gen->seed)))
+    out->n = ds->n + n + nt, out->rows = ds->rows, out->cols = ds->cols;
+    if ((rc = nn_nondigit_fill(out->images + ds->n * px, n, seed)))
         return rc;
-    if (nt && (rc = nn_touching_fill(out->images + (ds->n + n) * px, nt, gen->digits, gen->tseed)))
-        return rc;
-    return nc ? nn_touching_cut_fill(out->images + (ds->n + n + nt) * px,
-                                     out->labels + ds->n + n + nt, nc, gen->digits, gen->cseed)
-              : NN_OK;
+    return nt ? nn_touching_fill(out->images + (ds->n + n) * px, nt, digits, tseed) : NN_OK;
 }
 
 /*
@@ -1040,25 +1018,17 @@ int main(int argc, char **argv)
         held.labels = train.labels + (train.n - held.n);
     }
     struct nn_dataset mnist_train = train;
-    if (o.nondigits > 0 || o.touching > 0 || o.touching_cuts > 0) {
+    if (o.nondigits > 0 || o.touching > 0) {
         /* the touching samples' digits: training images, never the held-out ones */
-        const struct generated gen = {(size_t)o.nondigits,
-                                      (size_t)o.touching,
-                                      (size_t)o.touching_cuts,
-                                      nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0),
-                                      nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0),
-                                      nn_hash3(o.cfg.seed, CUTS_TRAIN_STREAM, 0),
-                                      &train};
-        const struct generated gen_test = {(size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
-                                           (size_t)(o.touching / 10),
-                                           0,
-                                           nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0),
-                                           nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0),
-                                           0,
-                                           &train};
-        if ((rc = append_nondigits(&mix, &train, &gen)) ||
+        if ((rc = append_nondigits(&mix, &train, (size_t)o.nondigits,
+                                   nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0),
+                                   (size_t)o.touching, &train,
+                                   nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0))) ||
             (rc = append_nondigits(&ndtest, &(struct nn_dataset){.rows = 28, .cols = 28},
-                                   &gen_test))) {
+                                   (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
+                                   nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0),
+                                   (size_t)(o.touching / 10), &train,
+                                   nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0)))) {
             fprintf(stderr, "%s: --nondigits: %s\n", prog, nn_strerror(rc));
             goto done;
         }
