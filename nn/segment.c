@@ -426,7 +426,7 @@ static int read_part(struct seg *s, const struct group *gb, int g,
     /* Cut c: left [x0, c-1], right [c, x1]. The CUTS lowest columns, apart, then SCAN cuts
      * evenly spaced: touching strokes often overlap, so the lightest column is not always
      * where one digit ends. */
-    int lo = x0 + minw, hi = x1 + 1 - minw, cuts[MAX_CUTS], nc = 0;
+    int lo = x0 + minw, hi = x1 + 1 - minw, cuts[MAX_CUTS] = {0}, nc = 0;
     for (int k = 0; k < CUTS; k++) {
         int best = -1;
         for (int c = lo; c <= hi; c++) {
@@ -550,8 +550,18 @@ int nn_read_number(struct nn_read_result *out, const nn_model *model, nn_workspa
     for (int g = 0; g < ng && rc == NN_OK; g++) {
         struct nn_read_digit *whole = &slots[SLOTS * NN_READ_MAX_DIGITS];
         rc = classify(&s, &groups[g], g, groups[g].x0, groups[g].x1, whole);
+        const int first = out->n;
         if (rc == NN_OK)
             rc = read_part(&s, &groups[g], g, whole, out, slots, 0);
+        /* Cutting is kept only if every piece reads as a digit: an X cut in two is still not
+         * a digit, and one mark that is not a digit says more than two. */
+        int pieces_rejected = 0;
+        for (int j = first; rc == NN_OK && out->n - first > 1 && j < out->n; j++)
+            pieces_rejected |= out->digits[j].prediction == NN_NOT_A_DIGIT;
+        if (pieces_rejected) {
+            out->n = first;
+            rc = append(out, whole);
+        }
     }
     if (rc == NN_OK)
         drop_fragments(out);
