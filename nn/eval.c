@@ -8,6 +8,7 @@
 #include "nn_impl.h"
 #include "net.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -20,6 +21,14 @@ void nn_bytes_to_float(float *dst, const uint8_t *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = (float)src[i] * (1.0f / 255.0f);
+}
+
+void nn_float_to_bytes(uint8_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = src[i] < 0.0f ? 0.0f : src[i] > 1.0f ? 1.0f : src[i];
+        dst[i] = (uint8_t)lrintf(v * 255.0f);
+    }
 }
 
 int nn_evaluate(const nn_model *model, const struct nn_dataset *ds, int threads,

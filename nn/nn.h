@@ -548,6 +548,12 @@ int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows
 int nn_nondigit_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t index);
 /* Images 0..n-1 of the stream seed into dst (n * 784 bytes). */
 int nn_nondigit_fill(uint8_t *dst, size_t n, uint64_t seed);
+/* A piece of a non-digit: one is drawn (its own stream of seed), cut at a column 30-70% across
+ * its ink, and one side normalised into img. When a number is read, a rejected mark is cut
+ * and its halves read; these teach the network that half an X is no 7. NN_EBLANK if 8 tries
+ * left nothing to cut (does not happen). */
+int nn_nondigit_piece_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t index);
+int nn_nondigit_piece_fill(uint8_t *dst, size_t n, uint64_t seed);
 
 /*
  * Touching digits, the other kind of non-digit (pairs.c): sample `index` of the stream `seed`

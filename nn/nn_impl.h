@@ -284,5 +284,7 @@ void nn_maxpool_backward(float *dinp, const float *dout, const int32_t *idx,
 
 /* dst[i] = src[i] / 255 (dataset bytes to network input). */
 void nn_bytes_to_float(float *dst, const uint8_t *src, size_t n);
+/* The other way: src clamped to [0,1], times 255, rounded (a generated sample to bytes). */
+void nn_float_to_bytes(uint8_t *dst, const float *src, size_t n);
 
 #endif

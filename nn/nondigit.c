@@ -4,7 +4,7 @@
  * as MNIST digits are (nn_image_normalize). Deterministic: image i of a seed depends only on
  * (seed, i). No fonts and no MNIST images are used.
  */
-#include "nn.h"
+#include "nn_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -325,10 +325,7 @@ int nn_nondigit_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t inde
         draw(&p, &g, kind);
         if (nn_image_normalize(out, canvas, SIDE, SIDE) != NN_OK)
             continue; /* nothing drawn: try another */
-        for (int i = 0; i < NN_MNIST_PIXELS; i++) {
-            float v = out[i] < 0 ? 0 : out[i] > 1 ? 1 : out[i];
-            img[i] = (uint8_t)lrintf(v * 255.0f);
-        }
+        nn_float_to_bytes(img, out, NN_MNIST_PIXELS);
         return NN_OK;
     }
     return NN_EBLANK;
@@ -338,6 +335,52 @@ int nn_nondigit_fill(uint8_t *dst, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) {
         int rc = nn_nondigit_image(dst + i * NN_MNIST_PIXELS, seed, i);
+        if (rc)
+            return rc;
+    }
+    return NN_OK;
+}
+
+/* Pieces: reading a number cuts a mark the network rejects and reads the halves (segment.c),
+ * so the halves of a non-digit must not read as digits either: the left half of an X is no
+ * 7, nor its right half a 5. */
+int nn_nondigit_piece_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t index)
+{
+    uint8_t whole[NN_MNIST_PIXELS];
+    float part[NN_MNIST_PIXELS], out[NN_MNIST_PIXELS];
+    struct nn_rng g;
+    nn_rng_seed(&g, nn_hash3(seed, 0x70696563u, index)); /* "piec" */
+    for (uint64_t attempt = 0; attempt < 8; attempt++) {
+        int rc = nn_nondigit_image(whole, nn_hash3(seed, 0x70637372u, attempt), index); /* "pcsr" */
+        if (rc)
+            return rc;
+        int x0 = NN_MNIST_SIDE, x1 = -1;
+        for (int i = 0; i < NN_MNIST_PIXELS; i++)
+            if (whole[i] >= 64) {
+                int x = i % NN_MNIST_SIDE;
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+            }
+        if (x1 - x0 < 4)
+            continue; /* too narrow to cut */
+        int c = x0 + (int)lrintf((float)(x1 - x0 + 1) * uni(&g, 0.3f, 0.7f));
+        int right = nn_rng_uniform(&g) < 0.5f;
+        for (int i = 0; i < NN_MNIST_PIXELS; i++) {
+            int x = i % NN_MNIST_SIDE;
+            part[i] = (right ? x >= c : x < c) ? (float)whole[i] / 255.0f : 0.0f;
+        }
+        if (nn_image_normalize(out, part, NN_MNIST_SIDE, NN_MNIST_SIDE) != NN_OK)
+            continue;
+        nn_float_to_bytes(img, out, NN_MNIST_PIXELS);
+        return NN_OK;
+    }
+    return NN_EBLANK;
+}
+
+int nn_nondigit_piece_fill(uint8_t *dst, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = nn_nondigit_piece_image(dst + i * NN_MNIST_PIXELS, seed, i);
         if (rc)
             return rc;
     }

@@ -39,6 +39,7 @@ struct options {
     int reports;
     long nondigits;    /* --nondigits N: generated non-digits (label 10) added to training */
     long touching;     /* --touching N: touching training digits (label 10) added too */
+    long pieces;       /* --nondigit-pieces N: halves of generated non-digits (label 10) */
     const char *init;  /* --init MODEL: start from this model's weights */
     float answer_rate; /* --answer-rate R: held-out digits the threshold must answer */
     struct nn_train_config cfg;
@@ -87,6 +88,8 @@ static void usage(FILE *f)
         "                       and the file a rejection threshold (see --answer-rate)\n"
         "  --touching N         add N samples of two or three touching training digits to\n"
         "                       \"not a digit\" (so that POST /read cuts touching digits apart)\n"
+        "  --nondigit-pieces N  add N halves of generated non-digits to \"not a digit\" (so that\n"
+        "                       POST /read does not read half an X as a 7)\n"
         "  --answer-rate R      the threshold is the smallest p(not a digit) that still answers\n"
         "                       R of the held-out training digits (--val, else the last 5000)\n"
         "                       (default 0.995)\n"
@@ -241,6 +244,7 @@ enum {
     OPT_KEEP_BEST,
     OPT_NONDIGITS,
     OPT_TOUCHING,
+    OPT_PIECES,
     OPT_INIT,
     OPT_ANSWER_RATE,
 };
@@ -287,6 +291,7 @@ static const struct option long_opts[] = {
     {"keep-best", no_argument, 0, OPT_KEEP_BEST},
     {"nondigits", required_argument, 0, OPT_NONDIGITS},
     {"touching", required_argument, 0, OPT_TOUCHING},
+    {"nondigit-pieces", required_argument, 0, OPT_PIECES},
     {"init", required_argument, 0, OPT_INIT},
     {"answer-rate", required_argument, 0, OPT_ANSWER_RATE},
     {0, 0, 0, 0},
@@ -485,6 +490,11 @@ static int parse_args(struct options *o, int argc, char **argv)
             if (parse_int(a, 0, 1000000L, &v))
                 return bad_value(flag, a, "0..1000000 images");
             o->touching = v;
+            break;
+        case OPT_PIECES:
+            if (parse_int(a, 0, 1000000L, &v))
+                return bad_value(flag, a, "0..1000000 images");
+            o->pieces = v;
             break;
         case OPT_INIT: o->init = a; break;
         case OPT_ANSWER_RATE:
@@ -821,17 +831,18 @@ static void default_options(struct options *o)
 #define TOUCHING_TRAIN_STREAM 0x54435452u /* "TCTR" */
 #define TOUCHING_TEST_STREAM 0x54435445u  /* "TCTE" */
 
-/* A copy of ds with n generated non-digits of stream `seed` and nt touching digits of
- * `digits` (stream tseed) appended, all labelled 10. */
+/* A copy of ds with n generated non-digits of stream `seed`, nt touching digits of `digits`
+ * (stream tseed) and np pieces of non-digits (stream seed too) appended, all labelled 10. */
 static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds, size_t n,
                             uint64_t seed, size_t nt, const struct nn_dataset *digits,
-                            uint64_t tseed)
+                            uint64_t tseed, size_t np)
 {
     const size_t px = (size_t)ds->rows * ds->cols;
     int rc;
     memset(out, 0, sizeof *out);
     if (px != NN_MNIST_PIXELS)
         return NN_EINVAL;
+    nt += np; /* the pieces follow the touching digits */
     out->images = malloc((ds->n + n + nt) * px);
     out->labels = malloc(ds->n + n + nt ? ds->n + n + nt : 1);
     if (!out->images || !out->labels) {
@@ -844,7 +855,9 @@ static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds,
     out->n = ds->n + n + nt, out->rows = ds->rows, out->cols = ds->cols;
     if ((rc = nn_nondigit_fill(out->images + ds->n * px, n, seed)))
         return rc;
-    return nt ? nn_touching_fill(out->images + (ds->n + n) * px, nt, digits, tseed) : NN_OK;
+    if (nt - np && (rc = nn_touching_fill(out->images + (ds->n + n) * px, nt - np, digits, tseed)))
+        return rc;
+    return np ? nn_nondigit_piece_fill(out->images + (ds->n + n + nt - np) * px, np, seed) : NN_OK;
 }
 
 /*
@@ -1018,17 +1031,19 @@ int main(int argc, char **argv)
         held.labels = train.labels + (train.n - held.n);
     }
     struct nn_dataset mnist_train = train;
-    if (o.nondigits > 0 || o.touching > 0) {
+    if (o.nondigits > 0 || o.touching > 0 || o.pieces > 0) {
         /* the touching samples' digits: training images, never the held-out ones */
         if ((rc = append_nondigits(&mix, &train, (size_t)o.nondigits,
                                    nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0),
                                    (size_t)o.touching, &train,
-                                   nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0))) ||
+                                   nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0),
+                                   (size_t)o.pieces)) ||
             (rc = append_nondigits(&ndtest, &(struct nn_dataset){.rows = 28, .cols = 28},
                                    (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
                                    nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0),
                                    (size_t)(o.touching / 10), &train,
-                                   nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0)))) {
+                                   nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0),
+                                   (size_t)(o.pieces / 10)))) {
             fprintf(stderr, "%s: --nondigits: %s\n", prog, nn_strerror(rc));
             goto done;
         }
@@ -1067,7 +1082,7 @@ int main(int argc, char **argv)
             status = 2;
             goto done;
         }
-        if ((o.nondigits > 0 || o.touching > 0) && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
+        if ((o.nondigits > 0 || o.touching > 0 || o.pieces > 0) && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
             layers[n_layers - 1].units == 10)
             layers[n_layers - 1].units = NN_NOT_A_DIGIT_CLASS + 1; /* the "not a digit" class */
         nn_rng_seed(&rng, o.cfg.seed);
@@ -1090,7 +1105,7 @@ int main(int argc, char **argv)
                 goto done;
             }
         }
-        if ((o.nondigits > 0 || o.touching > 0) &&
+        if ((o.nondigits > 0 || o.touching > 0 || o.pieces > 0) &&
             nn_model_classes(model) != NN_NOT_A_DIGIT_CLASS + 1) {
             fprintf(stderr, "%s: --nondigits and --touching need a last layer of 10 or 11 units (it has %d)\n",
                     prog, nn_model_classes(model));

@@ -157,6 +157,27 @@ Test(answer, the_threshold_survives_the_model_file_and_a_file_without_it_has_non
     nn_model_free(m);
 }
 
+/* Pieces of non-digits: deterministic, fill is them one by one, each has ink, and they are
+ * not the whole non-digits. */
+Test(nondigit, pieces_are_deterministic_have_ink_and_are_not_the_wholes)
+{
+    enum { N = 16 };
+    uint8_t *all = malloc(N * NN_MNIST_PIXELS), one[NN_MNIST_PIXELS], whole[NN_MNIST_PIXELS];
+    cr_assert_not_null(all);
+    cr_assert_eq(nn_nondigit_piece_fill(all, N, 21), NN_OK);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(nn_nondigit_piece_image(one, 21, (uint64_t)i), NN_OK);
+        cr_assert_eq(memcmp(all + (size_t)i * NN_MNIST_PIXELS, one, sizeof one), 0, "piece %d", i);
+        int ink = 0;
+        for (int k = 0; k < NN_MNIST_PIXELS; k++)
+            ink += one[k] >= 128;
+        cr_assert_geq(ink, 10, "piece %d has %d ink pixels", i, ink);
+        cr_assert_eq(nn_nondigit_image(whole, 21, (uint64_t)i), NN_OK);
+        cr_expect_neq(memcmp(whole, one, sizeof one), 0, "piece %d is a whole non-digit", i);
+    }
+    free(all);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Touching digits (nn/pairs.c)                                                             */
 /* ---------------------------------------------------------------------------------------- */
