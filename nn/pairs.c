@@ -9,7 +9,7 @@
  * come from the training images passed in (never the test set), so the pairs stay as varied
  * as the handwriting is.
  */
-#include "nn.h"
+#include "nn_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -87,10 +87,7 @@ int nn_touching_image(uint8_t img[NN_MNIST_PIXELS], const struct nn_dataset *ds,
     int rc = nn_image_normalize(out, canvas, CANVAS_W, CANVAS_H);
     if (rc != NN_OK)
         return rc;
-    for (int i = 0; i < NN_MNIST_PIXELS; i++) {
-        float v = out[i] < 0 ? 0 : out[i] > 1 ? 1 : out[i];
-        img[i] = (uint8_t)lrintf(v * 255.0f);
-    }
+    nn_float_to_bytes(img, out, NN_MNIST_PIXELS);
     return NN_OK;
 }
 
