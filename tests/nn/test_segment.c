@@ -243,8 +243,9 @@ Test(segment, touching_pairs_are_split_by_the_classifier)
             cr_log_info("touching: wanted %s, read %s", want, s);
         free(c.px);
     }
-    /* measured: 26 of 40 (65%); the rest are read as one digit (a narrow "11" or "47") */
-    cr_expect_geq(ok, touching * 60 / 100, "%d of %d touching pairs read", ok, touching);
+    /* measured: 26 of 40 (65%) before the model learnt touching digits as "not a digit"
+     * (nn/pairs.c) and rejected wholes were cut; 40 of 40 since */
+    cr_expect_geq(ok, touching * 85 / 100, "%d of %d touching pairs read", ok, touching);
 }
 
 Test(segment, a_lone_1_beside_an_8_stays_two_digits)
