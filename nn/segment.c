@@ -45,20 +45,22 @@
  * 24% (with the cuts below, 43%), separated ones unchanged. */
 #define REJECTED_WIDE 0.6
 #define REJECTED_ASPECT 0.6
-#define CUTS 4   /* lowest-ink columns tried as cut points, at least 2 SPREAD + 1 apart ... */
-#define SPREAD 2
-#define SCAN 16 /* ... and this many evenly spaced (dev set: 4 lowest-ink columns and 2 either
-                   side of each read 24% of touching numbers; with 16 evenly spaced, 43%) */
+/* Cut points: the CUTS columns with the least ink, more than CUT_APART apart, and SCAN evenly
+ * spaced ones (dev set: the 4 lightest columns and 2 either side of each read 24% of touching
+ * numbers exactly; with 16 evenly spaced, 43%). */
+#define CUTS 4
+#define CUT_APART 4
+#define SCAN 16
 #define MAX_CUTS (CUTS + SCAN)
 #define MIN_PART 0.1    /* each side of a cut at least this fraction of the height */
 #define MIN_PART_PX 3   /* and at least this many pixels */
 #define SPLIT_MIN_H 0.5 /* a part under this fraction of the tallest group is not cut */
 #define FRAGMENT                                                                                   \
-    0.5         /* a rejected mark under this fraction of the answered digits' median \
+    0.5                /* a rejected mark under this fraction of the answered digits' median \
                         height is a fragment (a speck, a piece of ruling), not a digit */
-#define PIECE 0.5 /* a group under this fraction of the median group height is a piece ... */
+#define PIECE 0.5      /* a group under this fraction of the median group height is a piece ... */
 #define PIECE_GAP 0.25 /* ... joined to a neighbour within this fraction of that height */
-#define SLOTS 4 /* scratch digits per level of splitting */
+#define SLOTS 4        /* scratch digits per level of splitting */
 
 struct mark {
     int x0, y0, x1, y1; /* inclusive box */
@@ -86,7 +88,7 @@ struct seg {
     nn_workspace *ws;
     int classes;
     int classified;
-    int ref_h; /* the tallest group's height: the number's digit size */
+    int ref_h;    /* the tallest group's height: the number's digit size */
     double med_h; /* the median group's height */
 };
 
@@ -156,6 +158,13 @@ static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
+}
+
+/* The median of v[0..n-1], n >= 1, sorting v. */
+static double median(int *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_int);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static int find(struct mark *m, int i)
@@ -248,8 +257,7 @@ static double median_height(const struct group *groups, int ng)
         return 0.0;
     for (int g = 0; g < ng; g++)
         hs[g] = groups[g].y1 - groups[g].y0 + 1;
-    qsort(hs, (size_t)ng, sizeof *hs, cmp_int);
-    return ng % 2 ? hs[ng / 2] : 0.5 * (hs[ng / 2 - 1] + hs[ng / 2]);
+    return median(hs, ng);
 }
 
 /* Joins each piece (a group much shorter than the median group: a stroke broken off by a faint
@@ -262,15 +270,15 @@ static int join_pieces(struct seg *s, struct group *groups, int ng)
     if (ng < 2)
         return ng;
     int into[NN_READ_MAX_DIGITS + 1], joined = 0;
-    const double median = median_height(groups, ng);
+    const double mid = median_height(groups, ng);
     for (int g = 0; g < ng; g++) {
         into[g] = g;
-        if (groups[g].y1 - groups[g].y0 + 1 >= PIECE * median)
+        if (groups[g].y1 - groups[g].y0 + 1 >= PIECE * mid)
             continue;
         int best = -1;
-        double best_gap = PIECE_GAP * median;
+        double best_gap = PIECE_GAP * mid;
         for (int t = 0; t < ng; t++) {
-            if (t == g || groups[t].y1 - groups[t].y0 + 1 < PIECE * median)
+            if (t == g || groups[t].y1 - groups[t].y0 + 1 < PIECE * mid)
                 continue;
             int gap = groups[t].x0 > groups[g].x1   ? groups[t].x0 - groups[g].x1 - 1
                       : groups[g].x0 > groups[t].x1 ? groups[g].x0 - groups[t].x1 - 1
@@ -382,11 +390,10 @@ static void drop_fragments(struct nn_read_result *out)
             hs[na++] = out->digits[j].h;
     if (na == 0 || na == out->n)
         return;
-    qsort(hs, (size_t)na, sizeof *hs, cmp_int);
-    const double median = na % 2 ? hs[na / 2] : 0.5 * (hs[na / 2 - 1] + hs[na / 2]);
+    const double answered_h = median(hs, na);
     for (int j = 0; j < out->n; j++) {
         const struct nn_read_digit *d = &out->digits[j];
-        if (d->prediction == NN_NOT_A_DIGIT && d->h < FRAGMENT * median)
+        if (d->prediction == NN_NOT_A_DIGIT && d->h < FRAGMENT * answered_h)
             continue;
         if (k != j)
             out->digits[k] = *d;
@@ -432,7 +439,7 @@ static int read_part(struct seg *s, const struct group *gb, int g,
         for (int c = lo; c <= hi; c++) {
             int taken = 0;
             for (int j = 0; j < nc; j++)
-                taken |= abs(c - cuts[j]) <= 2 * SPREAD;
+                taken |= abs(c - cuts[j]) <= CUT_APART;
             if (taken)
                 continue;
             /* the cut's ink: the lighter of the two columns it separates */
@@ -485,10 +492,20 @@ static int read_part(struct seg *s, const struct group *gb, int g,
     if (best_score <= 0.0 || log(best_score) + SPLIT_SLOPE * (aspect - pivot) <=
                                  log(top(whole) > 1e-30 ? top(whole) : 1e-30))
         return append(out, whole);
+    const int first = out->n;
     int rc = read_part(s, gb, g, best_l, out, slots + SLOTS, depth + 1);
+    if (rc == NN_OK)
+        rc = read_part(s, gb, g, best_r, out, slots + SLOTS, depth + 1);
     if (rc != NN_OK)
         return rc;
-    return read_part(s, gb, g, best_r, out, slots + SLOTS, depth + 1);
+    /* The cut is kept only if every piece reads as a digit: an X cut in two is still not a
+     * digit, and one mark that is not a digit says more than two. */
+    for (int j = first; j < out->n; j++)
+        if (out->digits[j].prediction == NN_NOT_A_DIGIT) {
+            out->n = first;
+            return append(out, whole);
+        }
+    return NN_OK;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -550,18 +567,8 @@ int nn_read_number(struct nn_read_result *out, const nn_model *model, nn_workspa
     for (int g = 0; g < ng && rc == NN_OK; g++) {
         struct nn_read_digit *whole = &slots[SLOTS * NN_READ_MAX_DIGITS];
         rc = classify(&s, &groups[g], g, groups[g].x0, groups[g].x1, whole);
-        const int first = out->n;
         if (rc == NN_OK)
             rc = read_part(&s, &groups[g], g, whole, out, slots, 0);
-        /* Cutting is kept only if every piece reads as a digit: an X cut in two is still not
-         * a digit, and one mark that is not a digit says more than two. */
-        int pieces_rejected = 0;
-        for (int j = first; rc == NN_OK && out->n - first > 1 && j < out->n; j++)
-            pieces_rejected |= out->digits[j].prediction == NN_NOT_A_DIGIT;
-        if (pieces_rejected) {
-            out->n = first;
-            rc = append(out, whole);
-        }
     }
     if (rc == NN_OK)
         drop_fragments(out);
