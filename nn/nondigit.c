@@ -331,14 +331,21 @@ int nn_nondigit_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t inde
     return NN_EBLANK;
 }
 
-int nn_nondigit_fill(uint8_t *dst, size_t n, uint64_t seed)
+/* Images 0..n-1 of one generator and stream into dst. */
+static int fill_images(uint8_t *dst, size_t n, uint64_t seed,
+                       int (*image)(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_t index))
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = nn_nondigit_image(dst + i * NN_MNIST_PIXELS, seed, i);
+        int rc = image(dst + i * NN_MNIST_PIXELS, seed, i);
         if (rc)
             return rc;
     }
     return NN_OK;
+}
+
+int nn_nondigit_fill(uint8_t *dst, size_t n, uint64_t seed)
+{
+    return fill_images(dst, n, seed, nn_nondigit_image);
 }
 
 /* Pieces: reading a number cuts a mark the network rejects and reads the halves (segment.c),
@@ -379,10 +386,5 @@ int nn_nondigit_piece_image(uint8_t img[NN_MNIST_PIXELS], uint64_t seed, uint64_
 
 int nn_nondigit_piece_fill(uint8_t *dst, size_t n, uint64_t seed)
 {
-    for (size_t i = 0; i < n; i++) {
-        int rc = nn_nondigit_piece_image(dst + i * NN_MNIST_PIXELS, seed, i);
-        if (rc)
-            return rc;
-    }
-    return NN_OK;
+    return fill_images(dst, n, seed, nn_nondigit_piece_image);
 }

@@ -482,19 +482,13 @@ static int parse_args(struct options *o, int argc, char **argv)
             break;
         case OPT_KEEP_BEST: o->keep_best = 1; break;
         case OPT_NONDIGITS:
-            if (parse_int(a, 0, 1000000L, &v))
-                return bad_value(flag, a, "0..1000000 images");
-            o->nondigits = v;
-            break;
         case OPT_TOUCHING:
-            if (parse_int(a, 0, 1000000L, &v))
-                return bad_value(flag, a, "0..1000000 images");
-            o->touching = v;
-            break;
         case OPT_PIECES:
             if (parse_int(a, 0, 1000000L, &v))
                 return bad_value(flag, a, "0..1000000 images");
-            o->pieces = v;
+            *(opt == OPT_NONDIGITS  ? &o->nondigits
+              : opt == OPT_TOUCHING ? &o->touching
+                                    : &o->pieces) = v;
             break;
         case OPT_INIT: o->init = a; break;
         case OPT_ANSWER_RATE:
@@ -837,27 +831,34 @@ static int append_nondigits(struct nn_dataset *out, const struct nn_dataset *ds,
                             uint64_t seed, size_t nt, const struct nn_dataset *digits,
                             uint64_t tseed, size_t np)
 {
-    const size_t px = (size_t)ds->rows * ds->cols;
+    const size_t px = (size_t)ds->rows * ds->cols, added = n + nt + np;
     int rc;
     memset(out, 0, sizeof *out);
     if (px != NN_MNIST_PIXELS)
         return NN_EINVAL;
-    nt += np; /* the pieces follow the touching digits */
-    out->images = malloc((ds->n + n + nt) * px);
-    out->labels = malloc(ds->n + n + nt ? ds->n + n + nt : 1);
+    out->images = malloc((ds->n + added) * px);
+    out->labels = malloc(ds->n + added ? ds->n + added : 1);
     if (!out->images || !out->labels) {
         nn_dataset_free(out);
         return NN_ENOMEM;
     }
     if (ds->n)
         memcpy(out->images, ds->images, ds->n * px), memcpy(out->labels, ds->labels, ds->n);
-    memset(out->labels + ds->n, NN_NOT_A_DIGIT_CLASS, n + nt);
-    out->n = ds->n + n + nt, out->rows = ds->rows, out->cols = ds->cols;
-    if ((rc = nn_nondigit_fill(out->images + ds->n * px, n, seed)))
+    memset(out->labels + ds->n, NN_NOT_A_DIGIT_CLASS, added);
+    out->n = ds->n + added, out->rows = ds->rows, out->cols = ds->cols;
+    uint8_t *shapes = out->images + ds->n * px, *touching = shapes + n * px,
+            *pieces = touching + nt * px;
+    if ((rc = nn_nondigit_fill(shapes, n, seed)))
         return rc;
-    if (nt - np && (rc = nn_touching_fill(out->images + (ds->n + n) * px, nt - np, digits, tseed)))
+    if ((rc = nn_touching_fill(touching, nt, digits, tseed)))
         return rc;
-    return np ? nn_nondigit_piece_fill(out->images + (ds->n + n + nt - np) * px, np, seed) : NN_OK;
+    return nn_nondigit_piece_fill(pieces, np, seed);
+}
+
+/* Whether the run adds "not a digit" samples, and so trains 11 classes. */
+static int rejects(const struct options *o)
+{
+    return o->nondigits > 0 || o->touching > 0 || o->pieces > 0;
 }
 
 /*
@@ -1031,19 +1032,17 @@ int main(int argc, char **argv)
         held.labels = train.labels + (train.n - held.n);
     }
     struct nn_dataset mnist_train = train;
-    if (o.nondigits > 0 || o.touching > 0 || o.pieces > 0) {
+    if (rejects(&o)) {
         /* the touching samples' digits: training images, never the held-out ones */
-        if ((rc = append_nondigits(&mix, &train, (size_t)o.nondigits,
-                                   nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0),
-                                   (size_t)o.touching, &train,
-                                   nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0),
-                                   (size_t)o.pieces)) ||
-            (rc = append_nondigits(&ndtest, &(struct nn_dataset){.rows = 28, .cols = 28},
-                                   (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
-                                   nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0),
-                                   (size_t)(o.touching / 10), &train,
-                                   nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0),
-                                   (size_t)(o.pieces / 10)))) {
+        if ((rc = append_nondigits(
+                 &mix, &train, (size_t)o.nondigits, nn_hash3(o.cfg.seed, NONDIGIT_TRAIN_STREAM, 0),
+                 (size_t)o.touching, &train, nn_hash3(o.cfg.seed, TOUCHING_TRAIN_STREAM, 0),
+                 (size_t)o.pieces)) ||
+            (rc = append_nondigits(
+                 &ndtest, &(struct nn_dataset){.rows = 28, .cols = 28},
+                 (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
+                 nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0), (size_t)(o.touching / 10), &train,
+                 nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0), (size_t)(o.pieces / 10)))) {
             fprintf(stderr, "%s: --nondigits: %s\n", prog, nn_strerror(rc));
             goto done;
         }
@@ -1082,7 +1081,7 @@ int main(int argc, char **argv)
             status = 2;
             goto done;
         }
-        if ((o.nondigits > 0 || o.touching > 0 || o.pieces > 0) && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
+        if (rejects(&o) && layers[n_layers - 1].kind == NN_LAYER_DENSE &&
             layers[n_layers - 1].units == 10)
             layers[n_layers - 1].units = NN_NOT_A_DIGIT_CLASS + 1; /* the "not a digit" class */
         nn_rng_seed(&rng, o.cfg.seed);
@@ -1105,9 +1104,10 @@ int main(int argc, char **argv)
                 goto done;
             }
         }
-        if ((o.nondigits > 0 || o.touching > 0 || o.pieces > 0) &&
-            nn_model_classes(model) != NN_NOT_A_DIGIT_CLASS + 1) {
-            fprintf(stderr, "%s: --nondigits and --touching need a last layer of 10 or 11 units (it has %d)\n",
+        if (rejects(&o) && nn_model_classes(model) != NN_NOT_A_DIGIT_CLASS + 1) {
+            fprintf(stderr,
+                    "%s: --nondigits, --touching and --nondigit-pieces need a last layer of 10 "
+                    "or 11 units (it has %d)\n",
                     prog, nn_model_classes(model));
             status = 2;
             goto done;
