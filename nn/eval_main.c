@@ -49,7 +49,7 @@ static void usage(FILE *f)
             "  --sets DIR     where the sets are (default data/sets; data/sets-dev is made\n"
             "                 from training images, for tuning)\n"
             "  --misses       with --set numbers: list each number not read exactly on\n"
-            "                 stderr (file, its number, what was read, digit boxes)\n"
+            "                 stderr (file, its number, what was read or -, digit boxes)\n"
             "  --help, --version\n",
             prog);
 }
@@ -368,6 +368,9 @@ static int eval_numbers(const nn_model *model, const char *model_path, const cha
         if (!bytes || srv_image_decode(&px, &w, &h, bytes, blen, why, sizeof why) != 0 ||
             nn_read_number(res, model, ws, px, w, h) != NN_OK) {
             lost[t]++;
+            if (misses)
+                fprintf(stderr, "miss %s %dx%d want %s read - (refused or blank)\n", file, w, h,
+                        label);
             free(bytes);
             free(px);
             continue;
@@ -673,12 +676,18 @@ done:
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
-        {"split", required_argument, 0, 's'}, {"robust", no_argument, 0, 'r'},
-        {"seed", required_argument, 0, 'S'},  {"threads", required_argument, 0, 't'},
-        {"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},     {"set", required_argument, 0, 'E'},
-        {"sets", required_argument, 0, 'D'},  {"misses", no_argument, 0, 'M'},
+        {"model", required_argument, 0, 'm'},
+        {"data", required_argument, 0, 'd'},
+        {"split", required_argument, 0, 's'},
+        {"robust", no_argument, 0, 'r'},
+        {"seed", required_argument, 0, 'S'},
+        {"threads", required_argument, 0, 't'},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {"set", required_argument, 0, 'E'},
+        {"sets", required_argument, 0, 'D'},
+        {"misses", no_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
     const char *model_path = NULL, *data = "data/mnist", *split = "test";
@@ -731,6 +740,10 @@ int main(int argc, char **argv)
         threads = 1;
     if (set && strcmp(set, "paper") && strcmp(set, "numbers") && strcmp(set, "nondigits")) {
         fprintf(stderr, "%s: --set: unknown set '%s' (paper, numbers or nondigits)\n", prog, set);
+        return 2;
+    }
+    if (misses && !(set && !strcmp(set, "numbers"))) {
+        fprintf(stderr, "%s: --misses lists the numbers of --set numbers only\n", prog);
         return 2;
     }
     if (nn_model_load(&model, model_path, err, sizeof err)) {

@@ -288,6 +288,21 @@ test('digits-eval --set reports accuracy on paper, rejection on nondigits, exact
         }
         assert.ok(mj.separated.exact > 0, 'some separated numbers are read exactly');
 
+        // --misses: one line on stderr per number not read exactly, with its truth and boxes
+        const mi = run('digits-eval', ['--model', model, '--set', 'numbers', '--sets', dir,
+            '--misses', '--json']);
+        assert.equal(mi.status, 0, mi.stderr);
+        const lines = mi.stderr.split('\n').filter((l) => l.startsWith('miss '));
+        assert.equal(lines.length, mj.n - mj.separated.exact - mj.touching.exact, mi.stderr);
+        const labels = tsv(join(dir, 'numbers/labels.tsv'), 'file\tlabel');
+        for (const l of lines) {
+            const m = l.match(/^miss (\S+) \d+x\d+ want (\d+) read ([0-9?]*|- \(refused or blank\))( \[\d+,\d+,\d+,\d+\])*$/);
+            assert.ok(m, l);
+            assert.ok(labels.some((r) => r[0] === m[1] && r[1] === m[2]), l);
+            assert.notEqual(m[3], m[2], l);
+        }
+        assert.equal(run('digits-eval', ['--model', model, '--set', 'paper', '--misses']).status, 2);
+
         const missing = run('digits-eval', ['--model', model, '--set', 'paper', '--sets', join(dir, 'none')]);
         assert.equal(missing.status, 1);
         assert.match(missing.stderr, /make sets/);
