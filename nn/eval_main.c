@@ -48,8 +48,10 @@ static void usage(FILE *f)
             "                 that line)\n"
             "  --sets DIR     where the sets are (default data/sets; data/sets-dev is made\n"
             "                 from training images, for tuning)\n"
-            "  --misses       with --set numbers: list each number not read exactly on\n"
-            "                 stderr (file, its number, what was read or -, digit boxes)\n"
+            "  --misses       list on stderr each image not read right: with --set\n"
+            "                 numbers the file, its number, what was read or -, the digit\n"
+            "                 boxes; with --set paper the file, its digit, the answer or\n"
+            "                 why none, its conditions\n"
             "  --help, --version\n",
             prog);
 }
@@ -314,6 +316,21 @@ static void print_miss(const char *file, const char *label, int w, int h,
     fputc('\n', stderr);
 }
 
+/* --misses with --set paper: one line on stderr for an image not read right, with its
+ * conditions (the rest of its conditions.tsv row). */
+static void print_paper_miss(const char *file, int truth, const struct set_outcome *o,
+                             const char *cond)
+{
+    fprintf(stderr, "miss %s want %d read ", file, truth);
+    switch (o->result) {
+    case SET_ANSWERED: fprintf(stderr, "%d (p %.3f)", o->prediction, (double)o->top); break;
+    case SET_REJECTED: fputs("- (not a digit)", stderr); break;
+    case SET_BLANK: fputs("- (blank)", stderr); break;
+    default: fputs("- (refused)", stderr); break;
+    }
+    fprintf(stderr, " %s\n", cond);
+}
+
 /* digits-eval --set numbers: each image read whole by nn_read_number (the steps POST /read
  * takes), scored as an exact whole-number match and digit by digit (a number read with the
  * wrong count of digits scores none of them), split by whether it has touching neighbours.
@@ -416,7 +433,7 @@ done:
 
 /* digits-eval --set paper|nondigits: returns the exit status. */
 static int eval_set(const nn_model *model, const char *model_path, const char *set, const char *dir,
-                    int threads, int json)
+                    int threads, int json, int misses)
 {
     int digits = !strcmp(set, "paper"), status = 1;
     char path[4096], cpath[4096];
@@ -511,6 +528,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
         int truth = digits ? items[i].label[0] - '0' : -1;
         int ok = digits && o->result == SET_ANSWERED && o->prediction == truth;
         int is_low = o->result != SET_ANSWERED || o->top < 0.5f;
+        if (misses && digits && !ok)
+            print_paper_miss(items[i].file, truth, o, items[i].cond);
         switch (o->result) {
         case SET_ANSWERED:
             answered++;
@@ -742,8 +761,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --set: unknown set '%s' (paper, numbers or nondigits)\n", prog, set);
         return 2;
     }
-    if (misses && !(set && !strcmp(set, "numbers"))) {
-        fprintf(stderr, "%s: --misses lists the numbers of --set numbers only\n", prog);
+    if (misses && !(set && strcmp(set, "nondigits"))) {
+        fprintf(stderr, "%s: --misses lists the misses of --set paper or numbers only\n", prog);
         return 2;
     }
     if (nn_model_load(&model, model_path, err, sizeof err)) {
@@ -755,7 +774,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (set) {
-        status = eval_set(model, model_path, set, sets_dir, (int)threads, json);
+        status = eval_set(model, model_path, set, sets_dir, (int)threads, json, misses);
         goto done;
     }
     if (nn_dataset_load_mnist(&ds, data, split, err, sizeof err)) {

@@ -301,7 +301,20 @@ test('digits-eval --set reports accuracy on paper, rejection on nondigits, exact
             assert.ok(labels.some((r) => r[0] === m[1] && r[1] === m[2]), l);
             assert.notEqual(m[3], m[2], l);
         }
-        assert.equal(run('digits-eval', ['--model', model, '--set', 'paper', '--misses']).status, 2);
+        // with --set paper: one line per image not read right, with its digit and conditions
+        const pm = run('digits-eval', ['--model', model, '--set', 'paper', '--sets', dir,
+            '--misses', '--json']);
+        assert.equal(pm.status, 0, pm.stderr);
+        const plines = pm.stderr.split('\n').filter((l) => l.startsWith('miss '));
+        assert.equal(plines.length, 12 - pj.correct, pm.stderr);
+        const plabels = tsv(join(dir, 'paper/labels.tsv'), 'file\tlabel');
+        for (const l of plines) {
+            const m = l.match(/^miss (\S+) want (\d) read (\d \(p [01]\.\d{3}\)|- \((not a digit|blank|refused)\)) \S+\t/);
+            assert.ok(m, l);
+            assert.ok(plabels.some((r) => r[0] === m[1] && r[1] === m[2]), l);
+            assert.notEqual(m[3][0], m[2], l);
+        }
+        assert.equal(run('digits-eval', ['--model', model, '--set', 'nondigits', '--misses']).status, 2);
 
         const missing = run('digits-eval', ['--model', model, '--set', 'paper', '--sets', join(dir, 'none')]);
         assert.equal(missing.status, 1);
