@@ -61,6 +61,17 @@
 #define PIECE 0.5      /* a group under this fraction of the median group height is a piece ... */
 #define PIECE_GAP 0.25 /* ... joined to a neighbour within this fraction of that height */
 #define SLOTS 4        /* scratch digits per level of splitting */
+/* A part at least CHAIN_ASPECT wide may be three touching digits or more: the halves of such
+ * a chain are numbers, whose scores mean nothing, so its cut is the one whose left piece reads
+ * best as one digit (times the right piece's score when that is one digit wide), from
+ * CHAIN_MIN to CHAIN_MAX of a digit's height from its left edge; the rest is read the same way
+ * in turn. Dev numbers set, touching: 44.4% read exactly with every cut scored by both halves;
+ * left piece alone from an aspect of 2.4, 43.7%; 2.0, 48.4%; 1.8, 50.0%; 1.5, 51.6%; 1.2,
+ * 50.8%; 1.5 with the right piece's score when one digit wide, 52.4% (separated: 354 -> 352
+ * of 374). */
+#define CHAIN_ASPECT 1.5
+#define CHAIN_MIN 0.25
+#define CHAIN_MAX 1.2
 
 struct mark {
     int x0, y0, x1, y1; /* inclusive box */
@@ -432,8 +443,14 @@ static int read_part(struct seg *s, const struct group *gb, int g,
         }
     /* Cut c: left [x0, c-1], right [c, x1]. The CUTS lowest columns, apart, then SCAN cuts
      * evenly spaced: touching strokes often overlap, so the lightest column is not always
-     * where one digit ends. */
+     * where one digit ends. A chain's cut is near its left end. */
+    const int chain = aspect >= CHAIN_ASPECT;
     int lo = x0 + minw, hi = x1 + 1 - minw, cuts[MAX_CUTS] = {0}, nc = 0;
+    if (chain) {
+        int cl = x0 + (int)(CHAIN_MIN * dh), ch = x0 + (int)(CHAIN_MAX * dh);
+        lo = cl > lo ? cl : lo;
+        hi = ch < hi ? ch : hi;
+    }
     for (int k = 0; k < CUTS; k++) {
         int best = -1;
         for (int c = lo; c <= hi; c++) {
@@ -478,7 +495,8 @@ static int read_part(struct seg *s, const struct group *gb, int g,
             continue;
         if (rc != NN_OK)
             return rc;
-        double score = top(cur_l) * top(cur_r);
+        /* the right piece's score counts when it is one digit's width */
+        double score = top(cur_l) * (!chain || cur_r->w <= WIDE * dh ? top(cur_r) : 1.0);
         if (score > best_score) {
             best_score = score;
             struct nn_read_digit *t = best_l;

@@ -2,7 +2,8 @@
  * bench_read.c - nn_read_number on a 6-digit number 1000x300 (issue 18's target: under 2 ms),
  * the work of POST /read after decoding: marks, groups, the cuts tried, one classification per
  * digit and per candidate half, with the shipped CNN on one core. Digits are MNIST test images
- * drawn 4x: their 112 px boxes 20 px apart, then overlapping by 40 px (their ink close). Prints one
+ * drawn 4x: their 112 px boxes 20 px apart, then overlapping by 40 px (their ink close), then
+ * by 60 px (most of them touching: the number is one or two chains, read by cuts). Prints one
  * JSON line per case: median microseconds over 41 runs and the classifier calls made.
  */
 #include "bench_util.h"
@@ -85,7 +86,8 @@ int main(void)
         goto done;
     }
     if (run_case("separated", m, ws, &ds, 28 * SCALE + 20) ||
-        run_case("close", m, ws, &ds, 28 * SCALE - 40))
+        run_case("close", m, ws, &ds, 28 * SCALE - 40) ||
+        run_case("touching", m, ws, &ds, 28 * SCALE - 60))
         goto done;
     status = 0;
 done:

@@ -248,6 +248,33 @@ Test(segment, touching_pairs_are_split_by_the_classifier)
     cr_expect_geq(ok, touching * 85 / 100, "%d of %d touching pairs read", ok, touching);
 }
 
+/* Three or four digits each touching the next: the halves of a chain are numbers, so the
+ * chain is read from the left, one digit at a time. */
+Test(segment, touching_chains_are_read_digit_by_digit)
+{
+    struct nn_rng rng;
+    nn_rng_seed(&rng, 11);
+    int ok = 0, n_chains = 30;
+    for (int t = 0; t < n_chains; t++) {
+        int n = 3 + t % 2, picks[4];
+        char want[5] = {0}, s[32];
+        for (int j = 0; j < n; j++) {
+            int d = (int)nn_rng_below(&rng, 10);
+            picks[j] = pick(d, (t + 7 * j) % 20);
+            want[j] = (char)('0' + d);
+        }
+        struct canvas c = lay_out(picks, n, 2, -3);
+        struct nn_read_result r;
+        int rc = read_string(s, &c, &r);
+        ok += rc == NN_OK && !strcmp(s, want);
+        if (rc != NN_OK || strcmp(s, want))
+            cr_log_info("chain: wanted %s, read %s", want, s);
+        free(c.px);
+    }
+    /* measured: 13 of 30 when every cut was scored by both halves, 25 of 30 now */
+    cr_expect_geq(ok, n_chains * 70 / 100, "%d of %d touching chains read", ok, n_chains);
+}
+
 Test(segment, a_lone_1_beside_an_8_stays_two_digits)
 {
     int picks[2] = {pick(1, 0), pick(8, 0)};
