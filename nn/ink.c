@@ -25,6 +25,9 @@
  *      a pixel as light as the darkest paper around it, within a few percent, is taken as
  *      that paper (the dark side of a shadow's edge, where the interpolation mixes in the lit
  *      side). Dev paper set, shadows: 94.0% read right before these three, 97.7% after.
+ *      Around the sheet: blocks of another colour than the paper that reach the image's
+ *      border (a wooden table, a hand) are not paper: their darkness is cleared (see
+ *      find_off_paper).
  *   4. Levels: paper noise from the spread of d below its median; the ink's own level as the
  *      98th percentile of what stands above the noise; a strong threshold between paper and
  *      ink by Otsu's method (1979) on that part of the histogram, and a weak one below it
@@ -53,6 +56,10 @@
 #define MINF(a, b) ((a) < (b) ? (a) : (b))
 #define PREVIEW_PIXELS 65536 /* the choices are made on a preview of at most this many pixels */
 #define TOPHAT_PIXELS 16384  /* ... the top-hat vote on every other of its pixels above this */
+#define OFF_PAPER_TOL 0.03f /* a block this far from the paper's chromaticity is not paper ... */
+#define OFF_PAPER_LIT 0.35f /* ... judged when its brightest quarter is this bright of its level */
+#define OFF_PAPER_DARK 0.9f /* ... and at most this bright of the paper ... */
+#define OFF_PAPER_BORDER 0.15 /* ... cleared when such blocks hold this much of the border */
 #define BLOCK_PCT 0.90   /* percentile of a block taken as its paper level */
 #define CLOSE_R 4        /* closing radius, blocks */
 #define SHADOW_TOL 0.06f /* a pixel this close to its darkest neighbouring paper may be paper */
@@ -655,6 +662,19 @@ static float stroke_width(const uint8_t *m, int w, int h)
     return edge ? 2.4f * (float)area / (float)edge : 0.0f;
 }
 
+/* The median of v[0..n-1] (reordered). */
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static float median_float(float *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_float);
+    return v[n / 2];
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Choices                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
@@ -919,12 +939,184 @@ static void box_shrink(uint8_t *dst, const uint8_t *src, int w, int h, int chann
     }
 }
 
+/* Around the sheet (found on the preview, applied to every pass): a photo of paper often
+ * shows the table (or a hand, a book) around it, whose texture (wood grain) reads as ink
+ * against its own level. Light changes how bright the paper is but hardly its colour, and the
+ * table is another colour: each block's colour (the mean chromaticity of its brightest
+ * quarter, paper between the strokes where there is some) is compared with the paper's (the
+ * median over the blocks). Blocks further than OFF_PAPER_TOL, darker than the paper, that connect to the
+ * image's border, when they hold OFF_PAPER_BORDER of it (a coloured stroke running off the
+ * edge does not), and the blocks beside them (across the sheet's edge the paper level mixes
+ * in the table's) are not paper. Colour images only: a grey table under white paper is not
+ * told apart. find_off_paper returns NN_OK or NN_ENOMEM. */
+struct off_paper {
+    uint8_t *mask;    /* gw x gh blocks of side pixels: 1 = not paper */
+    int side, gw, gh; /* of the grid it was found on */
+    int any;
+};
+
+static int find_off_paper(struct off_paper *op, const uint8_t *src, int w, int h, int channels,
+                          const struct paper *pp)
+{
+    int gw = pp->gw, gh = pp->gh, bs = pp->bs, ng = gw * gh;
+    op->side = bs, op->gw = gw, op->gh = gh, op->any = 0;
+    op->mask = malloc((size_t)ng);
+    if (!op->mask) {
+        return NN_ENOMEM;
+    }
+    memset(op->mask, 0, (size_t)ng);
+    if (channels < 3) {
+        return NN_OK;
+    }
+    float *cr = malloc(sizeof(float) * 3 * (size_t)ng);
+    uint8_t *off = op->mask;
+    int *stack = malloc(sizeof(int) * (size_t)ng);
+    if (!cr || !stack) {
+        free(cr), free(stack);
+        return NN_ENOMEM;
+    }
+    float *cg = cr + ng, *lum = cr + 2 * (size_t)ng;
+    for (int b = 0; b < ng; b++) {
+        int bx = b % gw, by = b / gw;
+        int y1 = (by + 1) * bs < h ? (by + 1) * bs : h, x1 = (bx + 1) * bs < w ? (bx + 1) * bs : w;
+        uint32_t hl[256] = {0}, all = 0;
+        for (int y = by * bs; y < y1; y++) {
+            for (int x = bx * bs; x < x1; x++) {
+                hl[(int)(gray(src, (size_t)y * w + x, channels, PROJ_LUMA) * 255.0f + 0.5f)]++;
+                all++;
+            }
+        }
+        int q = 255;
+        for (uint32_t acc = 0; q > 0 && (acc += hl[q]) < all / 4; q--) {
+        }
+        double sr = 0, sg = 0, sb = 0;
+        for (int y = by * bs; y < y1; y++) {
+            for (int x = bx * bs; x < x1; x++) {
+                size_t i = (size_t)y * w + x;
+                if (gray(src, i, channels, PROJ_LUMA) * 255.0f + 0.5f >= (float)q) {
+                    const uint8_t *c = src + i * (size_t)channels;
+                    sr += c[0], sg += c[1], sb += c[2];
+                }
+            }
+        }
+        double sum = sr + sg + sb;
+        /* a dark block (ink over all of it) has no colour to judge: kept */
+        int lit = q >= OFF_PAPER_LIT * 255.0f * pp->level[b];
+        cr[b] = sum > 0 && lit ? (float)(sr / sum) : -1.0f;
+        cg[b] = sum > 0 && lit ? (float)(sg / sum) : -1.0f;
+        lum[b] = (float)q / 255.0f;
+    }
+    /* The paper's colour: the median chromaticity of the blocks judged (the paper fills most
+     * of a photo of paper; the brightest blocks would make a white desk the paper when a
+     * sticky note fills the frame), and its brightness: the median of those blocks near that
+     * colour. A block of another colour is off the paper only if it is also darker (a table,
+     * a hand; paper is the brightest surface in a photo of paper), so a sheet on a table
+     * larger than it stays paper, and nothing is cleared. */
+    float *ref = malloc(sizeof(float) * 2 * (size_t)ng);
+    if (!ref) {
+        free(cr), free(stack);
+        return NN_ENOMEM;
+    }
+    int nr = 0;
+    for (int b = 0; b < ng; b++) {
+        if (cr[b] >= 0) {
+            ref[nr] = cr[b], ref[ng + nr] = cg[b], nr++;
+        }
+    }
+    if (nr == 0) {
+        free(cr), free(stack), free(ref);
+        return NN_OK;
+    }
+    float rr = median_float(ref, nr), rg = median_float(ref + ng, nr);
+    int nl = 0;
+    for (int b = 0; b < ng; b++) {
+        float dr = cr[b] - rr, dg = cg[b] - rg;
+        if (cr[b] >= 0 && dr * dr + dg * dg <= OFF_PAPER_TOL * OFF_PAPER_TOL) {
+            ref[nl++] = lum[b];
+        }
+    }
+    float paper_lum = nl ? median_float(ref, nl) : 1.0f;
+    free(ref);
+    for (int b = 0; b < ng; b++) {
+        float dr = cr[b] - rr, dg = cg[b] - rg;
+        off[b] = cr[b] >= 0 && dr * dr + dg * dg > OFF_PAPER_TOL * OFF_PAPER_TOL &&
+                 lum[b] < OFF_PAPER_DARK * paper_lum;
+    }
+    /* keep only the off-paper blocks connected to the border (2 = reached), and only when
+     * they hold OFF_PAPER_BORDER of the border: a table around the sheet, not a coloured
+     * stroke running off the edge */
+    int sp = 0, border = 0;
+    for (int b = 0; b < ng; b++) {
+        int bx = b % gw, by = b / gw;
+        if (bx == 0 || by == 0 || bx == gw - 1 || by == gh - 1) {
+            border++;
+            if (off[b] == 1) {
+                off[b] = 2;
+                stack[sp++] = b;
+            }
+        }
+    }
+    if (sp < OFF_PAPER_BORDER * border) {
+        memset(off, 0, (size_t)ng);
+        free(cr), free(stack);
+        return NN_OK;
+    }
+    while (sp > 0) {
+        int b = stack[--sp], bx = b % gw, by = b / gw;
+        const int nb[4][2] = {{bx - 1, by}, {bx + 1, by}, {bx, by - 1}, {bx, by + 1}};
+        for (int k = 0; k < 4; k++) {
+            int x = nb[k][0], y = nb[k][1];
+            if (x >= 0 && y >= 0 && x < gw && y < gh && off[y * gw + x] == 1) {
+                off[y * gw + x] = 2;
+                stack[sp++] = y * gw + x;
+            }
+        }
+    }
+    /* and the blocks beside them */
+    for (int b = 0; b < ng; b++) {
+        int bx = b % gw, by = b / gw;
+        for (int k = 0; k < 4 && off[b] == 0; k++) {
+            int x = bx + (k == 0) - (k == 1), y = by + (k == 2) - (k == 3);
+            if (x >= 0 && y >= 0 && x < gw && y < gh && off[y * gw + x] == 2) {
+                off[b] = 3;
+            }
+        }
+    }
+    for (int b = 0; b < ng; b++) {
+        off[b] = off[b] >= 2;
+        op->any |= off[b];
+    }
+    free(cr), free(stack);
+    return NN_OK;
+}
+
+/* Clears the darkness d (w,h) where op says the image is not paper; the image is `scale`
+ * times the one op was found on (each of whose pixels is the mean of scale x scale). */
+static void apply_off_paper(float *d, int w, int h, const struct off_paper *op, int scale)
+{
+    if (!op->any) {
+        return;
+    }
+    int side = op->side * scale;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = op->mask + (size_t)(y / side < op->gh ? y / side : op->gh - 1) * op->gw;
+        for (int b = 0; b < op->gw; b++) {
+            if (row[b]) {
+                int x0 = b * side, x1 = (b + 1) * side < w ? (b + 1) * side : w;
+                for (int x = x0; x < x1; x++) {
+                    d[(size_t)y * w + x] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
 /* One extraction of src (w,h) with projection p and a paper closing of radius close_r:
  * darkness into d, the mask of the ink kept (strong or weak) into m, levels into lv. Returns
  * 1, 0 when nothing stands out of the paper, or NN_ENOMEM. lab is w*h scratch. */
 static int ink_pass(float *d, uint8_t *m, int32_t *lab, const uint8_t *src, int w, int h,
                     int channels, enum proj p, int invert, int close_r, struct paper *pp,
-                    struct levels *lv)
+                    struct levels *lv, struct off_paper *op, int scale)
 {
     size_t n = (size_t)w * h;
     switch (channels) { /* one loop per channel count, so that gray's tests fold away */
@@ -935,7 +1127,15 @@ static int ink_pass(float *d, uint8_t *m, int32_t *lab, const uint8_t *src, int 
     }
     paper_estimate(pp, d, w, h, close_r);
     darkness(d, d, w, h, pp);
-    int rc = find_levels(lv, d, w, h, paper_median(pp));
+    int rc = NN_OK;
+    if (!op->mask) { /* the preview's pass finds it, every pass applies it */
+        rc = find_off_paper(op, src, w, h, channels, pp);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    apply_off_paper(d, w, h, op, scale);
+    rc = find_levels(lv, d, w, h, paper_median(pp));
     if (rc <= 0) {
         return rc;
     }
@@ -987,6 +1187,7 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
     uint8_t *m = NULL, *small = NULL, *ms = NULL;
     int32_t *lab = NULL;
     float *ds = NULL;
+    struct off_paper op = {0};
     int step = 1;
     while (n / ((size_t)step * step) > PREVIEW_PIXELS) {
         step++;
@@ -1029,7 +1230,7 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
      * widest, give the closing the image gets, just wide enough for them (a dark run of k
      * blocks is filled by a closing of radius k / 2). */
     struct levels lv;
-    rc = ink_pass(pd, pm, lab, pv, sw, sh, channels, p, invert, CLOSE_R, &pq, &lv);
+    rc = ink_pass(pd, pm, lab, pv, sw, sh, channels, p, invert, CLOSE_R, &pq, &lv, &op, 1);
     if (rc < 0) {
         goto fail;
     }
@@ -1039,7 +1240,7 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
         if ((rc = paper_new(&pp, w, h)) < 0) {
             goto fail;
         }
-        rc = ink_pass(dst, m, lab, src, w, h, channels, p, invert, close_r, &pp, &lv);
+        rc = ink_pass(dst, m, lab, src, w, h, channels, p, invert, close_r, &pp, &lv, &op, step);
         if (rc < 0) {
             goto fail;
         }
@@ -1056,6 +1257,7 @@ int nn_image_from_pixels8(float *dst, const uint8_t *src, int w, int h, int chan
     }
     rc = NN_OK;
 fail:
+    free(op.mask);
     free(ds);
     free(ms);
     free(small);
