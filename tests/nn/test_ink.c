@@ -218,6 +218,25 @@ Test(ink, paper_level_and_shadow_are_taken_out)
     cr_expect_lt(diff / mass, 0.05, "ink differs by %.3f of its mass", diff / mass);
 }
 
+/* Precision and recall of ink (> 0.5) against the pen's pixels; the pen's anti-aliased rim
+ * (2 px around it) is neither right nor wrong. */
+static void pen_scores(const float *ink, const uint8_t *pen, int W, int H, double *precision,
+                       double *recall)
+{
+    double tp = 0, fp = 0, fn = 0;
+    for (int i = 0; i < W * H; i++) {
+        int a = ink[i] > 0.5f, b = pen[i], rim = 0;
+        for (int d = -2; d <= 2 && !b && !rim; d++)
+            rim = (i % W + d >= 0 && i % W + d < W && pen[i + d]) ||
+                  (i / W + d >= 0 && i / W + d < H && pen[i + d * W]);
+        tp += a && b;
+        fp += a && !b && !rim;
+        fn += !a && b;
+    }
+    *precision = tp / (tp + fp + 1e-9);
+    *recall = tp / (tp + fn);
+}
+
 /* A pencil ring near the edge of a hard shadow, on paper rendered the way make-sets renders
  * it (multiplicative light, a penumbra of 2 px, noise). shadow(x, y) says where the shadow is.
  * Returns the precision and recall of the ink (> 0.5) against the ring's own pixels. */
@@ -247,20 +266,7 @@ static void ring_by_a_shadow(int (*shadow)(int x, int y), double *precision, dou
         }
     }
     cr_assert_eq(nn_image_from_pixels8(ink, px, W, H, 3), NN_OK);
-    double tp = 0, fp = 0, fn = 0;
-    for (int i = 0; i < W * H; i++) {
-        int a = ink[i] > 0.5f, b = pen[i];
-        /* the ring's anti-aliased rim is neither right nor wrong */
-        int rim = 0;
-        for (int d = -2; d <= 2 && !b && !rim; d++)
-            rim = (i % W + d >= 0 && i % W + d < W && pen[i + d]) ||
-                  (i / W + d >= 0 && i / W + d < H && pen[i + d * W]);
-        tp += a && b;
-        fp += a && !b && !rim;
-        fn += !a && b;
-    }
-    *precision = tp / (tp + fp + 1e-9);
-    *recall = tp / (tp + fn);
+    pen_scores(ink, pen, W, H, precision, recall);
 }
 
 /* most of the page in shadow, its edge just right of the ring */
@@ -313,18 +319,7 @@ static void ring_on_a_sheet(const float sheet[3], const float around[3], float g
         }
     }
     cr_assert_eq(nn_image_from_pixels8(ink, px, W, H, 3), NN_OK);
-    double tp = 0, fp = 0, fn = 0;
-    for (int i = 0; i < W * H; i++) {
-        int a = ink[i] > 0.5f, b = pen[i], rim = 0;
-        for (int d = -2; d <= 2 && !b && !rim; d++)
-            rim = (i % W + d >= 0 && i % W + d < W && pen[i + d]) ||
-                  (i / W + d >= 0 && i / W + d < H && pen[i + d * W]);
-        tp += a && b;
-        fp += a && !b && !rim;
-        fn += !a && b;
-    }
-    *precision = tp / (tp + fp + 1e-9);
-    *recall = tp / (tp + fn);
+    pen_scores(ink, pen, W, H, precision, recall);
 }
 
 /* A sheet of paper on a wooden table, the table around it on every side: the wood's grain
