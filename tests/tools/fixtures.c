@@ -50,6 +50,7 @@ static const struct fixture fixtures[] = {
     /* added later (each fixture's random stream depends on its index only) */
     {"shadow-most-4", "jpg", 4, "shadow", "pencil, a hard shadow (light 0.55) over most of the page"},
     {"squared-pencil-8", "jpg", 8, "squared", "pencil on small squared paper, grid every 8%"},
+    {"ruled-pencil-5", "jpg", 5, "ruled", "pencil on yellow ruled paper with a red margin"},
 };
 
 #define N_FIXTURES ((int)(sizeof fixtures / sizeof fixtures[0]))
@@ -147,6 +148,19 @@ static int build(const struct fixture *fx, struct canvas *c, struct scene *s, in
         ht = 100;
         pen = 5;
         *quality = 68;
+    } else if (!strcmp(k, "ruled") && fx->digit == 5) {
+        w = 200, h = 190;
+        s->ink_kind = INK_PENCIL;
+        s->texture = 0.03f;
+        set3(s->paper, 0.99f, 0.94f, 0.58f);
+        set3(s->ink, 0.55f, 0.54f, 0.52f);
+        s->line_width = 1.5f;
+        s->ruled = 0.12f * (float)h;
+        s->ruled_offset = 8;
+        jitter = 0.005f;
+        ht = 120;
+        pen = 9;
+        *quality = 75;
     } else if (!strcmp(k, "ruled") || !strcmp(k, "squared")) {
         w = 300, h = 300;
         s->line_width = 1.5f;
