@@ -186,7 +186,10 @@ struct nn_read_result {
  * probability weighed by a prior on the aspect ratio (segment.c: past ~1.4x wide a group is
  * split, under ~1.2x it is not unless the split reads much better; for a rejected whole the
  * prior is centred at 0.6x); halves are split again in turn, and a cut is kept only if every
- * piece it leaves reads as a digit (an X stays one mark that is not a digit).
+ * piece it leaves reads as a digit (an X stays one mark that is not a digit). A part 1.5x as
+ * wide or more may be a chain of touching digits, whose halves are numbers: its cut is taken
+ * 0.25x-1.2x from its left end, where the left piece reads best as one digit (times the right
+ * piece's probability when that is one digit wide), and the rest is read the same way.
  * Each digit is normalised exactly as /predict does: its own ink inside its box (nothing of
  * its neighbours) through nn_image_normalize, then nn_model_predict.
  * out->digits[0..out->n) receive boxes, probabilities and inputs; each digit's answer is
