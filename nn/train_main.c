@@ -1043,7 +1043,7 @@ int main(int argc, char **argv)
                  (size_t)(o.nondigits / 10 > 0 ? o.nondigits / 10 : 1),
                  nn_hash3(o.cfg.seed, NONDIGIT_TEST_STREAM, 0), (size_t)(o.touching / 10), &train,
                  nn_hash3(o.cfg.seed, TOUCHING_TEST_STREAM, 0), (size_t)(o.pieces / 10)))) {
-            fprintf(stderr, "%s: --nondigits: %s\n", prog, nn_strerror(rc));
+            fprintf(stderr, "%s: making the \"not a digit\" samples: %s\n", prog, nn_strerror(rc));
             goto done;
         }
         train = mix;
