@@ -746,7 +746,8 @@ static int tophat_vote(double *dark_mass, double *light_mass, const uint8_t *src
     int sw = (w + step - 1) / step, sh = (h + step - 1) / step, longer = sw > sh ? sw : sh;
     int shorter = sw < sh ? sw : sh;
     size_t n = (size_t)sw * sh;
-    float *img = malloc(sizeof(float) * (3 * n + 3 * (size_t)(longer + longer / 4 + 2)));
+    /* three images, and run_extreme's 3 (n + 2r) for the largest square, r = shorter / 16 */
+    float *img = malloc(sizeof(float) * (3 * n + 3 * (size_t)(longer + shorter / 8 + 2)));
     if (!img) {
         return NN_ENOMEM;
     }
