@@ -89,6 +89,29 @@ void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+int srv_utf8_len(const char *s, size_t avail)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned c = avail ? p[0] : 0, lo = 0x80, hi = 0xbf;
+    int n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (c < 0x80)
+        return avail && c ? 1 : 0;
+    if (c == 0xe0)
+        lo = 0xa0; /* overlong */
+    else if (c == 0xed)
+        hi = 0x9f; /* surrogates */
+    else if (c == 0xf0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xf4)
+        hi = 0x8f; /* above U+10FFFF */
+    if (!n || (size_t)n > avail || p[1] < lo || p[1] > hi)
+        return 0;
+    for (int k = 2; k < n; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
 void srv_buf_json_string(struct srv_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -101,8 +124,19 @@ void srv_buf_json_string(struct srv_buf *b, const char *s)
         } else if (c < 0x20 || c == 0x7f) {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             srv_buf_put(b, e, 6);
-        } else {
+        } else if (c < 0x80) {
             srv_buf_putc(b, (char)c);
+        } else {
+            /* A message may quote the client's bytes (an unknown model name): a byte that does
+             * not start well-formed UTF-8 becomes U+FFFD, so the answer stays valid JSON.
+             * Reading stops at the NUL, which never continues a sequence. */
+            int n = srv_utf8_len((const char *)p, 4);
+            if (n) {
+                srv_buf_put(b, (const char *)p, (size_t)n);
+                p += n - 1;
+            } else {
+                srv_buf_puts(b, "\\ufffd");
+            }
         }
     }
     srv_buf_putc(b, '"');

@@ -38,9 +38,14 @@ void srv_buf_printf(struct srv_buf *b, const char *fmt, ...)
 #endif
     ;
 
-/* Appends s as a quoted JSON string, escaping '"', '\\' and control characters; bytes >= 0x80
- * are copied (callers pass UTF-8 or ASCII). */
+/* Appends s as a quoted JSON string, escaping '"', '\\' and control characters; well-formed
+ * UTF-8 is copied, any other byte >= 0x80 becomes U+FFFD, so that a message quoting a client's
+ * bytes is still valid JSON. */
 void srv_buf_json_string(struct srv_buf *b, const char *s);
+/* Bytes in the well-formed UTF-8 sequence (RFC 3629) at s, reading at most avail bytes;
+ * 0 when there is none (a NUL, a stray continuation byte, an overlong form, a surrogate,
+ * above U+10FFFF, or cut short). ASCII other than NUL is 1. */
+int srv_utf8_len(const char *s, size_t avail);
 void srv_buf_i64(struct srv_buf *b, int64_t v);
 /* A double as JSON: NaN and infinities become null; values up to 1 have 6 significant digits
  * ("0.982341", "3.1e-7"; a fast path down to 1e-17), larger ones "%.9g". */

@@ -303,27 +303,59 @@ int srv_predict_parse_body(struct srv_response *res, struct srv_request *req,
         srv_response_error(res, 415, msg);
         return -1;
     }
+    /* The query's options hold for every body: for an image they are the only way to say
+     * them; for JSON they are defaults for images that do not say, and a contradiction is an
+     * error rather than one of the two silently winning. */
+    int ri = -1;
+    if (q_return_input) {
+        if (!strcmp(q_return_input, "1") || !strcmp(q_return_input, "true") ||
+            !q_return_input[0])
+            ri = 1;
+        else if (!strcmp(q_return_input, "0") || !strcmp(q_return_input, "false"))
+            ri = 0;
+        else {
+            srv_response_error(res, 400, "return_input must be 1, true, 0 or false");
+            return -1;
+        }
+    }
+    if (q_model && strlen(q_model) >= SRV_MODEL_NAME_MAX) {
+        srv_response_error(res, 400, "model name too long (see GET /models)");
+        return -1;
+    }
     if (kind[0] == 'j') {
         int rc = srv_request_parse_json(req, body, len, 0, err, sizeof err);
         if (rc != 0) {
             srv_response_error(res, rc == NN_ENOMEM ? 500 : 400, err);
             return -1;
         }
-    } else {
-        int ri = 0;
-        if (q_return_input) {
-            if (!strcmp(q_return_input, "1") || !strcmp(q_return_input, "true") ||
-                !q_return_input[0])
-                ri = 1;
-            else if (strcmp(q_return_input, "0") && strcmp(q_return_input, "false")) {
-                srv_response_error(res, 400, "return_input must be 1, true, 0 or false");
+        for (int i = 0; q_model && i < req->n; i++) {
+            struct srv_image *im = &req->images[i];
+            if (!im->model[0]) {
+                snprintf(im->model, sizeof im->model, "%s", q_model);
+            } else if (strcmp(im->model, q_model)) {
+                char msg[300];
+                snprintf(msg, sizeof msg,
+                         "model is given twice, in the query (%.64s) and in the body (%.64s); "
+                         "give it once",
+                         q_model, im->model);
+                srv_request_free(req);
+                srv_response_error(res, 400, msg);
                 return -1;
             }
         }
-        if (q_model && strlen(q_model) >= SRV_MODEL_NAME_MAX) {
-            srv_response_error(res, 400, "model name too long (see GET /models)");
-            return -1;
+        for (int i = 0; ri >= 0 && i < req->n; i++) {
+            struct srv_image *im = &req->images[i];
+            if (!im->return_input_given) {
+                im->return_input = ri;
+            } else if (im->return_input != ri) {
+                srv_request_free(req);
+                srv_response_error(res, 400,
+                                   "return_input is given twice, in the query and in the "
+                                   "body, with different values; give it once");
+                return -1;
+            }
         }
+    } else {
         float *px = NULL;
         int w = 0, h = 0;
         int rc = srv_image_decode(&px, &w, &h, body, len, err, sizeof err);
@@ -337,7 +369,7 @@ int srv_predict_parse_body(struct srv_response *res, struct srv_request *req,
         req->one.width = w;
         req->one.height = h;
         req->one.raw = 0;
-        req->one.return_input = ri;
+        req->one.return_input = ri > 0;
         if (q_model)
             snprintf(req->one.model, sizeof req->one.model, "%s", q_model);
     }

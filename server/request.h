@@ -1,18 +1,24 @@
 /*
  * request.h - a /predict body (JSON) turned into images: pure functions, no HTTP.
  *
- * Two parsers produce the same result. A fast path reads the forms clients actually send
+ * Two parsers produce the same result. A fast path reads the forms clients send
  * ({"pixels":[...]}, {"width","height","pixels"}, {"images":[...]}, with "model" and
  * "return_input") straight into float arrays without building a tree: cJSON spends ~45 us on
  * a 784-number body (one malloc, a localeconv and a strtod per number), more than the whole
- * rest of a request. The fast path never reports an error: at the first thing it does not
- * handle exactly (a string escape, an unknown field, a value out of range, a number it cannot
- * convert exactly) it gives up and the body is parsed again with cJSON_ParseWithLengthOpts,
- * which decides and words every error. Numbers on the fast path are converted exactly (an
- * integer mantissa below 2^53 times or divided by an exact power of ten <= 1e22, which IEEE
- * division and multiplication round correctly), so both paths give bit-identical floats;
+ * rest of a request, and a 64-byte node per value. The fast path reads every valid request
+ * (escapes, UTF-8, any JSON number) but words no error: at the first thing that is wrong it
+ * gives up, noting where and why. The body then goes through a one-pass prescan (depth,
+ * value count, and the tokens cJSON is lenient about checked strictly: RFC 8259 numbers,
+ * UTF-8 strings, no \u0000) and, when it has fewer than SRV_JSON_TREE_MAX values, through
+ * cJSON_ParseWithLengthOpts, which words the error. A larger body never gets a tree: the fast
+ * path's note is the message ("invalid request at byte 9: an unknown or repeated field").
+ * Numbers are converted exactly where the digits allow (an integer mantissa below 2^53 times
+ * or divided by an exact power of ten <= 1e22, which IEEE arithmetic rounds correctly), else
+ * by strtod, as cJSON does, so both paths give bit-identical floats;
  * tests/fuzz/fuzz_predict_json.c checks that the two agree on every input.
  *
+ * Work: one pass for a valid body, at most three for an invalid one; memory: the pixels
+ * (4 bytes per number) and, under SRV_JSON_TREE_MAX values, cJSON's tree (< 1 MB).
  * Limits (all enforced before or while allocating): 2048 pixels per side, 256 images per
  * batch, 2048*2048 pixels in all, JSON nesting depth 4 ({"images":[{"pixels":[...]}]}).
  */
@@ -26,6 +32,8 @@
 #define SRV_MAX_TOTAL_PIXELS (SRV_MAX_SIDE * SRV_MAX_SIDE)
 #define SRV_MAX_DEPTH 4
 #define SRV_MODEL_NAME_MAX 64 /* including the NUL */
+#define SRV_JSON_NUMBER_MAX 63 /* characters in a number (what cJSON reads) */
+#define SRV_JSON_TREE_MAX 8192 /* values in a body handed to cJSON (see below) */
 
 struct srv_image {
     int width, height;              /* 28x28 for the MNIST form */
@@ -33,6 +41,7 @@ struct srv_image {
     float *pixels;                  /* width*height values in [0,1], 1 = ink; owned */
     char model[SRV_MODEL_NAME_MAX]; /* "" = the default model */
     int return_input;
+    int return_input_given; /* 1 when the body said it (for this image or at the top) */
 };
 
 struct srv_request {

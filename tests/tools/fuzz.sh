@@ -6,6 +6,7 @@
 # sanitizers, -fsanitize=fuzzer-no-link for coverage, into build/fuzz-clang/obj/ (rebuilt only
 # when a source or a header it includes changed). The gcc replay build in build/ is not used.
 #
+# Dictionary: tests/fuzz/<name>.dict when there is one (-dict=).
 # Seeds (read only): tests/fuzz/corpus/<name>/, tests/fuzz/regressions/<name>/ and, for
 # predict_json and image, ../shared/corpus/json and ../shared/corpus/png (beside the repository;
 # the script fails if ../shared is missing rather than fuzz without it).
@@ -150,12 +151,14 @@ for t in "${targets[@]}"; do
     predict_json) seeds+=("$shared/json") ;;
     image) seeds+=("$shared/png") ;;
     esac
+    dict=()
+    [ -f "tests/fuzz/$short.dict" ] && dict=("-dict=tests/fuzz/$short.dict")
     before=$(find "$corpus" -type f | wc -l)
     log="$out/logs/$name.log"
     echo "== $name: ${seconds}s, seeds: ${seeds[*]}"
     # shellcheck disable=SC2086
     "$out/$name" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$out/crashes/$short-" ${FUZZ_ARGS:-} \
+        -print_final_stats=1 -artifact_prefix="$out/crashes/$short-" "${dict[@]}" ${FUZZ_ARGS:-} \
         "$corpus" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
