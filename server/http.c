@@ -12,6 +12,7 @@
 #include "http.h"
 
 #include "buf.h"
+#include "conns.h"
 #include "decode.h"
 #include "gate.h"
 #include "predict.h"
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,17 +40,24 @@ struct srv_http {
     int port;
     atomic_int in_flight; /* requests between the first callback and completion */
     struct srv_gate large; /* decodes of images over 4 MP (server/API.md, "Photos") */
+    struct srv_conns *conns;
+    atomic_int stopping;      /* set by srv_http_stop: every answer closes its connection */
+    atomic_size_t body_bytes; /* reserved by request bodies being received (max_body_memory) */
 };
 
 enum method { M_GET, M_HEAD, M_POST, M_OTHER };
 
 /* Per-request state: created on the first callback, freed on completion. */
 struct req {
+    struct srv_http *h; /* NULL until the request reaches on_request */
+    size_t raw_uri_len; /* strlen of the request target as sent (on_uri) */
+    struct srv_conn *conn;
+    size_t reserved; /* of h->body_bytes */
+    int close;       /* answer with Connection: close */
     uint64_t t0;
     enum srv_route route;
     enum method method;
     int responded;
-    int too_large;
     int status;
     uint64_t bytes;
     char *body;
@@ -68,6 +77,15 @@ static uint64_t now_us(void)
 /* Responses                                                                                */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Headers every answer carries; Connection: close when the request asked for trouble (a
+ * malformed framing) or the server is stopping. */
+static void common_headers(struct MHD_Response *resp, const struct req *r)
+{
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->close || atomic_load(&r->h->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
 /* Queues body (malloc'd, taken over) with the common headers. */
 static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int status, char *body,
                                  size_t len, const char *type, const char *allow)
@@ -81,7 +99,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int st
     if (type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    common_headers(resp, r);
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
@@ -129,7 +147,7 @@ static enum MHD_Result send_busy(struct MHD_Connection *c, struct req *r, const 
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    common_headers(resp, r);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     enum MHD_Result ret = MHD_queue_response(c, 503, resp);
     MHD_destroy_response(resp);
@@ -262,7 +280,7 @@ static enum MHD_Result route_static(struct srv_http *h, struct MHD_Connection *c
     /* Revalidate every time: the ETag makes that a 304 without a body. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f.etag);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    common_headers(resp, r);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->responded = 1;
@@ -292,6 +310,100 @@ static enum srv_route classify(const char *url)
 /* libmicrohttpd callbacks                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
+/* What the request's framing headers say, all occurrences counted (libmicrohttpd acts on the
+ * first Content-Length alone). */
+struct framing {
+    int n_length, lengths_differ, n_coding;
+    const char *length, *coding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->n_length++ && strcmp(f->length, value ? value : ""))
+            f->lengths_differ = 1;
+        f->length = value ? value : "";
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->n_coding++;
+        f->coding = value ? value : "";
+    }
+    return MHD_YES;
+}
+
+/* RFC 9112 section 6: a request whose length two parties could read differently (request
+ * smuggling) is refused and its connection closed. Content-Length values that are not a
+ * number never get here: libmicrohttpd answers those 400 itself. Returns MHD_YES with
+ * r->responded unset when the framing is fine. */
+static enum MHD_Result check_framing(struct MHD_Connection *c, struct req *r)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    if (!f.n_length && !f.n_coding)
+        return MHD_YES;
+    r->close = 1; /* if refused below */
+    if (f.lengths_differ)
+        return send_error(c, r, 400, "two different Content-Length headers", NULL);
+    if (f.n_coding && f.n_length)
+        return send_error(c, r, 400,
+                          "both Transfer-Encoding and Content-Length: send one of them", NULL);
+    if (f.n_coding > 1 || (f.n_coding && strcasecmp(f.coding, "chunked"))) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Transfer-Encoding \"%.40s\" is not supported: send the body with a "
+                 "Content-Length or chunked",
+                 f.coding);
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                *p = '?';
+        return send_error(c, r, 501, msg, NULL);
+    }
+    r->close = 0;
+    return MHD_YES;
+}
+
+/* A last answer written straight to the socket, for when libmicrohttpd cannot queue one (in
+ * the middle of a body) and the connection is then dropped: a small write into an empty send
+ * buffer, then the sending side shut, so the client reads the answer and the end of the
+ * stream. */
+static void answer_now(struct MHD_Connection *c, struct req *r, int status, const char *what,
+                       size_t limit)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    char body[160], msg[400];
+    int nb = snprintf(body, sizeof body, "{\"error\":\"%s of %zu bytes\"}\n", what, limit);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     status, status == 413 ? "Content Too Large" : "Error", nb, body);
+    if (n <= 0 || (size_t)n >= sizeof msg)
+        return;
+    if (send(ci->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n) {
+        shutdown(ci->connect_fd, SHUT_WR);
+        r->responded = 1;
+        r->status = status;
+        r->bytes = (uint64_t)nb;
+    }
+}
+
+/* Takes n bytes of the budget for bodies being received; 0, or -1 when it has no room. */
+static int reserve_body(struct srv_http *h, struct req *r, size_t n)
+{
+    size_t cur = atomic_load(&h->body_bytes);
+    do {
+        if (n > h->cfg.max_body_memory || cur > h->cfg.max_body_memory - n)
+            return -1;
+    } while (!atomic_compare_exchange_weak(&h->body_bytes, &cur, cur + n));
+    r->reserved += n;
+    return 0;
+}
+
 /* First call for a POST /predict: reject early on size or type, else get a buffer ready. */
 static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *c, struct req *r)
 {
@@ -313,6 +425,20 @@ static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *
                      h->cfg.max_body);
             return send_error(c, r, 413, msg, NULL);
         }
+        /* The declared length is taken from the budget for all bodies being received now
+         * (--max-body-memory), so that many large uploads at once cannot take the memory;
+         * over it, 503 and the client retries. */
+        if (reserve_body(h, r, (size_t)n) != 0) {
+            r->close = 1;
+            struct srv_response res;
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "busy: request bodies being received take the memory allowed for them "
+                     "(%zu MiB); retry shortly",
+                     h->cfg.max_body_memory >> 20);
+            srv_response_error(&res, 503, msg);
+            return send_response(c, r, &res, NULL);
+        }
         /* Trust the declared length for the limit check only: allocate at most 1 MiB up front
          * and grow as the bytes actually arrive. */
         r->cap = (size_t)n + 1 < ((size_t)1 << 20) ? (size_t)n + 1 : (size_t)1 << 20;
@@ -326,26 +452,28 @@ static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *
 static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c, struct req *r,
                                     const char *data, size_t size)
 {
-    if (r->too_large)
-        return MHD_YES; /* discard the rest */
     if (size > h->cfg.max_body - r->len) {
-        /* A chunked body (no Content-Length) just passed the limit: stop buffering and answer
-         * now if libmicrohttpd lets us queue mid-body, else when the body ends. */
-        r->too_large = 1;
-        free(r->body);
-        r->body = NULL;
-        r->len = r->cap = 0;
-        char msg[128];
-        snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", h->cfg.max_body);
-        send_error(c, r, 413, msg, NULL);
-        return MHD_YES;
+        /* A chunked body (no Content-Length) just passed the limit. libmicrohttpd 0.9.75
+         * queues an answer only before the body or after its end, and the end may never come
+         * (a chunk declared larger than the limit, sent slowly), so the 413 is written to the
+         * socket here, its sending side closed, and the connection dropped. */
+        r->close = 1;
+        answer_now(c, r, 413, "body is larger than the limit", h->cfg.max_body);
+        return MHD_NO;
     }
+    /* A body trickled in (slowloris): once a request has taken longer than the timeout, it
+     * must have arrived at 1 KiB/s on average, or the connection is closed. */
+    uint64_t us = now_us() - r->t0;
+    if (us > (uint64_t)h->cfg.timeout_s * 1000000u && (r->len + size) * 1000000u / us < 1024)
+        return MHD_NO;
     if (r->len + size + 1 > r->cap) {
         size_t cap = r->cap ? r->cap : 4096;
         while (cap < r->len + size + 1)
             cap *= 2;
         if (cap > h->cfg.max_body + 1)
             cap = h->cfg.max_body + 1;
+        if (cap > r->reserved && reserve_body(h, r, cap - r->reserved) != 0)
+            return MHD_NO; /* a chunked body over the memory budget: nothing to answer yet */
         char *p = realloc(r->body, cap);
         if (!p)
             return MHD_NO;
@@ -359,11 +487,6 @@ static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c
 
 static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c, struct req *r)
 {
-    if (r->too_large) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "body is larger than the limit of %zu bytes", h->cfg.max_body);
-        return send_error(c, r, 413, msg, NULL);
-    }
     if (r->body)
         r->body[r->len] = '\0';
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -393,13 +516,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct srv_http *h = cls;
     struct req *r = *con_cls;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
+    if (!r || !r->h) {
+        if (!r && !(r = calloc(1, sizeof *r)))
             return MHD_NO;
         atomic_fetch_add(&h->in_flight, 1);
         *con_cls = r;
+        r->h = h;
         r->t0 = now_us();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->conn = ci ? ci->socket_context : NULL;
+        srv_conn_set_busy(h->conns, r->conn, 1, r->t0);
         r->method = !strcmp(method, "GET")    ? M_GET
                     : !strcmp(method, "HEAD") ? M_HEAD
                     : !strcmp(method, "POST") ? M_POST
@@ -414,6 +541,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ')
                 *p = '?';
         r->route = classify(url);
+        /* A raw NUL in the request target ends the C string libmicrohttpd hands over, so
+         * "/index.html\0.png" would be served as /index.html: the target as sent runs up to
+         * the space before the version (version - 1), and on_uri measured it. */
+        if (version && url && version > url && (size_t)(version - url) < 65536 &&
+            r->raw_uri_len + 1 < (size_t)(version - url)) {
+            r->close = 1;
+            return send_error(c, r, 400, "a NUL byte in the request target", NULL);
+        }
+        enum MHD_Result framing = check_framing(c, r);
+        if (r->responded || framing != MHD_YES)
+            return framing;
         /* Early answers (413, 415) only for a body we do not want; everything else is answered
          * on a later call, after libmicrohttpd has read the whole request, so that the
          * connection can be kept alive. */
@@ -462,6 +600,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    if (!r->h) { /* refused by libmicrohttpd before on_request (a malformed header) */
+        free(r);
+        return;
+    }
     uint64_t us = now_us() - r->t0;
     int status = r->responded ? r->status : 0; /* 0: connection ended without an answer */
     srv_metrics_request(h->metrics, r->route, status, us, r->bytes);
@@ -476,9 +618,38 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
             (void)w;
         }
     }
+    if (r->reserved)
+        atomic_fetch_sub(&h->body_bytes, r->reserved);
+    srv_conn_set_busy(h->conns, r->conn, 0, now_us());
     free(r->body);
     free(r);
     atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct srv_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? srv_conns_add(h->conns, ci->connect_fd, now_us()) : NULL;
+    } else {
+        srv_conns_remove(h->conns, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Called with the request target as sent, before anything splits or decodes it: the request
+ * state starts here, with the target's length as a C string (see the NUL check). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct req *r = calloc(1, sizeof *r);
+    if (r)
+        r->raw_uri_len = strlen(uri);
+    return r;
 }
 
 /* Percent-decoding of the path and query that keeps "%00" as the three characters, so a NUL
@@ -529,6 +700,14 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     h->metrics = metrics;
     h->st = st;
     atomic_init(&h->in_flight, 0);
+    atomic_init(&h->stopping, 0);
+    atomic_init(&h->body_bytes, 0);
+    h->conns = srv_conns_new();
+    if (!h->conns) {
+        snprintf(err, errlen, "out of memory");
+        free(h);
+        return -1;
+    }
     /* Large decodes: by default half the threads. Holders and waiters together leave one
      * thread free for everything else, but there is always one waiting place, so that the
      * page's two-model comparison (the same photo posted twice at once) gets both answers: on
@@ -539,6 +718,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     int nwait = nthreads - 1 - nlarge > 1 ? nthreads - 1 - nlarge : 1;
     if (srv_gate_init(&h->large, nlarge, nwait) != 0) {
         snprintf(err, errlen, "cannot create the large-decode gate");
+        srv_conns_free(h->conns);
         free(h);
         return -1;
     }
@@ -562,6 +742,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     } else {
         snprintf(err, errlen, "--bind %s: not an IPv4 or IPv6 address", bind);
         srv_gate_free(&h->large);
+        srv_conns_free(h->conns);
         free(h);
         return -1;
     }
@@ -575,7 +756,10 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)cfg->connection_memory, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_connections_per_ip, NULL},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
@@ -585,6 +769,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         snprintf(err, errlen, "%s:%d: cannot listen (port in use, or no permission?)", bind,
                  cfg->port);
         srv_gate_free(&h->large);
+        srv_conns_free(h->conns);
         free(h);
         return -1;
     }
@@ -596,23 +781,39 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
 
 int srv_http_port(const struct srv_http *h) { return h->port; }
 
+void srv_http_sweep(struct srv_http *h)
+{
+    if (h)
+        srv_conns_close_idle(h->conns, now_us(), (uint64_t)h->cfg.timeout_s * 1000000u);
+}
+
 int srv_http_stop(struct srv_http *h, int grace_ms)
 {
     if (!h)
         return 0;
-    /* Closing the quiesced listening socket makes new connections fail at once instead of
-     * waiting in the backlog of a server that will never accept them. */
+    /* From now on every answer says Connection: close. Closing the quiesced listening socket
+     * makes new connections fail at once instead of waiting in the backlog of a server that
+     * will never accept them. Idle keep-alive connections are closed now, busy ones after
+     * their answer; the daemon stops when none is left, or when the grace time is over. */
+    atomic_store(&h->stopping, 1);
     MHD_socket fd = MHD_quiesce_daemon(h->d);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     int left = atomic_load(&h->in_flight);
-    for (int waited = 0; left > 0 && waited < grace_ms; waited += 5) {
+    for (int waited = 0; waited < grace_ms; waited += 5) {
+        /* again each time: a connection that was busy a moment ago may be idle now (its
+         * client sent nothing more after the answer) */
+        srv_conns_close_idle(h->conns, now_us(), 0);
+        left = atomic_load(&h->in_flight);
+        if (left == 0 && srv_conns_count(h->conns) == 0)
+            break;
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        left = atomic_load(&h->in_flight);
     }
+    left = atomic_load(&h->in_flight);
     MHD_stop_daemon(h->d);
     srv_gate_free(&h->large);
+    srv_conns_free(h->conns);
     free(h);
     return left;
 }

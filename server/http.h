@@ -28,6 +28,8 @@ struct srv_config {
     int quiet;                /* no access log */
     int max_large_decodes;    /* images over 4 MP decoding at once (< 1: threads / 2, >= 1) */
     int large_decode_wait_ms; /* how long one waits for a place before a 503 */
+    unsigned max_connections_per_ip; /* 0 = no limit */
+    size_t max_body_memory;          /* bytes all bodies being received may take together */
 };
 
 struct srv_http;
@@ -39,9 +41,14 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
                    size_t errlen);
 /* The port actually bound. */
 int srv_http_port(const struct srv_http *h);
-/* Graceful stop: stops accepting connections, waits up to grace_ms for the requests in
- * flight to finish, then stops the threads and frees h. Returns the number of requests that
- * were still in flight when the grace time ran out (0 normally). Accepts NULL. */
+/* Closes connections that have waited longer than the timeout for their next request to be
+ * complete, however slowly its bytes trickled in (call it about once a second). */
+void srv_http_sweep(struct srv_http *h);
+/* Graceful stop: stops accepting connections, answers every request from then on with
+ * Connection: close, closes idle keep-alive connections, waits up to grace_ms for the
+ * requests in flight to be answered and their connections closed, then stops the threads and
+ * frees h. Returns the number of requests that were still in flight when the grace time ran
+ * out (0 normally). Accepts NULL. */
 int srv_http_stop(struct srv_http *h, int grace_ms);
 
 #endif

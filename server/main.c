@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,10 @@ static const char usage[] =
     "  --threads N         worker threads (default: number of cores)\n"
     "  --max-body BYTES    largest request body (default 33554432; suffixes k, M)\n"
     "  --max-connections N concurrent connections (default 1024)\n"
-    "  --timeout SECONDS   idle connection timeout (default 30)\n"
+    "  --max-connections-per-ip N  from one client address (default 128; 0: no limit)\n"
+    "  --max-body-memory BYTES  all bodies being received at once (default 256M), then 503\n"
+    "  --timeout SECONDS   idle connection timeout, and the longest a request may take to\n"
+    "                      arrive (bodies: at least 1 KiB/s after that) (default 30)\n"
     "  --max-large-decodes N  images over 4 MP decoded at once (default: threads / 2, >= 1)\n"
     "  --large-decode-wait MS how long a large image waits for that, then 503 (default 2000)\n"
     "  --quiet             no access log\n"
@@ -45,7 +49,22 @@ static const char usage[] =
     "  --version           version\n"
     "\n"
     "Signals: SIGHUP reloads the model files (a file that fails to load leaves the old models\n"
-    "serving); SIGINT/SIGTERM finish the requests in flight and exit 0.\n";
+    "serving); SIGINT/SIGTERM stop accepting connections, answer the requests in flight (with\n"
+    "Connection: close), close idle connections and exit 0 (at most 10 s; exit 1 after 12 s\n"
+    "if a request is still running).\n";
+
+static void *exit_after_grace(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {12, 0};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    static const char msg[] = "digits-server: a request was still running 12 s after the stop "
+                              "signal; exiting\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(1);
+}
 
 /* Parses a non-negative integer with an optional k/M/G suffix; -1 on error. */
 static long long parse_size(const char *s)
@@ -84,6 +103,8 @@ int main(int argc, char **argv)
         .quiet = 0,
         .max_large_decodes = 0, /* threads / 2 */
         .large_decode_wait_ms = 2000,
+        .max_connections_per_ip = 128,
+        .max_body_memory = (size_t)256 << 20,
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -111,8 +132,8 @@ int main(int argc, char **argv)
         static const char *const with_value[] = {
             "--model",   "--port",     "--bind",    "--web",
             "--threads", "--max-body", "--timeout", "--max-connections",
-            "--max-large-decodes", "--large-decode-wait",
-            NULL};
+            "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
+            "--max-body-memory", NULL};
         int known = 0;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
@@ -183,7 +204,27 @@ int main(int argc, char **argv)
                 return 1;
             }
             cfg.max_connections = (unsigned)v;
+        } else if (!strcmp(a, "--max-connections-per-ip")) {
+            if (v > 65536) {
+                fprintf(stderr, "digits-server: --max-connections-per-ip %s: not in 0..65536\n",
+                        val);
+                return 1;
+            }
+            cfg.max_connections_per_ip = (unsigned)v;
+        } else if (!strcmp(a, "--max-body-memory")) {
+            if (v < 1 || v > (1LL << 40)) {
+                fprintf(stderr, "digits-server: --max-body-memory %s: not in 1..1T\n", val);
+                return 1;
+            }
+            cfg.max_body_memory = (size_t)v;
         }
+    }
+    if (cfg.max_body_memory < cfg.max_body) {
+        fprintf(stderr,
+                "digits-server: --max-body-memory (%zu) is less than --max-body (%zu): no "
+                "body of the largest size could ever be received\n",
+                cfg.max_body_memory, cfg.max_body);
+        return 1;
     }
 
     int status = 1;
@@ -238,8 +279,15 @@ int main(int argc, char **argv)
     }
 
     for (;;) {
-        int sig = sigwaitinfo(&set, NULL);
+        /* Once a second, connections whose request has taken longer than the timeout to
+         * arrive are closed (http.h). */
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
         if (sig < 0) {
+            if (errno == EAGAIN) {
+                srv_http_sweep(http);
+                continue;
+            }
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "digits-server: sigwaitinfo: %s\n", strerror(errno));
@@ -267,6 +315,12 @@ int main(int argc, char **argv)
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
         break;
     }
+    /* Whatever a request is doing, the process ends: a watchdog exits 1 two seconds after
+     * the grace time (srv_http_stop waits for the worker threads, and a decode cannot be
+     * interrupted). */
+    pthread_t watchdog;
+    if (pthread_create(&watchdog, NULL, exit_after_grace, NULL) == 0)
+        pthread_detach(watchdog);
     int left = srv_http_stop(http, 10000);
     http = NULL;
     if (left)

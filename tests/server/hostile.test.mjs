@@ -33,22 +33,24 @@ test('idle and trickling clients do not slow others down, and everything is free
     const baseline = await latencies(srv.url, pixels, 30);
     const fdsBefore = fdCount(srv.proc.pid);
 
-    const open = () => {
-      const s = net.connect(srv.port, '127.0.0.1');
+    // The attackers come from other loopback addresses, each under the per-address limit
+    // (128 by default; see bounded.test.mjs for what happens over it).
+    const open = (i) => {
+      const s = net.connect({ port: srv.port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` });
       s.on('error', () => {});
       sockets.push(s);
       return s;
     };
-    for (let i = 0; i < 300; i++) open(); // idle: connect and say nothing
+    for (let i = 0; i < 300; i++) open(i); // idle: connect and say nothing
     const header = 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n';
     for (let i = 0; i < 20; i++) { // slowloris: headers one byte every 20 ms
-      const s = open();
+      const s = open(i);
       let k = 0;
       timers.push(setInterval(() => { if (k < header.length) s.write(header[k++]); }, 20));
     }
     const body = JSON.stringify({ pixels });
     for (let i = 0; i < 20; i++) { // a complete header, then the body one byte every 20 ms
-      const s = open();
+      const s = open(i);
       s.write(`${header}Content-Length: ${body.length}\r\n\r\n`);
       let k = 0;
       timers.push(setInterval(() => { if (k < body.length) s.write(body[k++]); }, 20));

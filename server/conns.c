@@ -1,0 +1,113 @@
+/*
+ * conns.c - the open connections, busy or idle (see conns.h).
+ */
+#include "conns.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+struct srv_conn {
+    int fd;
+    int busy;          /* a request between its headers and its end */
+    int shut;          /* reading side already shut down */
+    uint64_t since_us; /* idle since (opened, or the last request ended) */
+    struct srv_conn *prev, *next;
+};
+
+struct srv_conns {
+    pthread_mutex_t lock;
+    struct srv_conn *head;
+    int n;
+};
+
+struct srv_conns *srv_conns_new(void)
+{
+    struct srv_conns *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return NULL;
+    if (pthread_mutex_init(&cs->lock, NULL) != 0) {
+        free(cs);
+        return NULL;
+    }
+    return cs;
+}
+
+void srv_conns_free(struct srv_conns *cs)
+{
+    if (!cs)
+        return;
+    for (struct srv_conn *c = cs->head, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    pthread_mutex_destroy(&cs->lock);
+    free(cs);
+}
+
+struct srv_conn *srv_conns_add(struct srv_conns *cs, int fd, uint64_t now_us)
+{
+    struct srv_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->since_us = now_us;
+    pthread_mutex_lock(&cs->lock);
+    c->next = cs->head;
+    if (cs->head)
+        cs->head->prev = c;
+    cs->head = c;
+    cs->n++;
+    pthread_mutex_unlock(&cs->lock);
+    return c;
+}
+
+void srv_conns_remove(struct srv_conns *cs, struct srv_conn *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&cs->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        cs->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    cs->n--;
+    pthread_mutex_unlock(&cs->lock);
+    free(c);
+}
+
+void srv_conn_set_busy(struct srv_conns *cs, struct srv_conn *c, int busy, uint64_t now_us)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&cs->lock);
+    c->busy = busy;
+    if (!busy)
+        c->since_us = now_us;
+    pthread_mutex_unlock(&cs->lock);
+}
+
+int srv_conns_close_idle(struct srv_conns *cs, uint64_t now_us, uint64_t max_wait_us)
+{
+    int n = 0;
+    pthread_mutex_lock(&cs->lock);
+    for (struct srv_conn *c = cs->head; c; c = c->next) {
+        if (c->busy || c->shut || now_us - c->since_us < max_wait_us)
+            continue;
+        shutdown(c->fd, SHUT_RD);
+        c->shut = 1;
+        n++;
+    }
+    pthread_mutex_unlock(&cs->lock);
+    return n;
+}
+
+int srv_conns_count(struct srv_conns *cs)
+{
+    pthread_mutex_lock(&cs->lock);
+    int n = cs->n;
+    pthread_mutex_unlock(&cs->lock);
+    return n;
+}
