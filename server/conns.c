@@ -1,10 +1,13 @@
 /*
  * conns.c - the open connections, busy or idle (see conns.h).
  */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "conns.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 struct srv_conn {
@@ -97,6 +100,30 @@ int srv_conns_close_idle(struct srv_conns *cs, uint64_t now_us, uint64_t max_wai
         if (c->busy || c->shut || now_us - c->since_us < max_wait_us)
             continue;
         shutdown(c->fd, SHUT_RD);
+        c->shut = 1;
+        n++;
+    }
+    pthread_mutex_unlock(&cs->lock);
+    return n;
+}
+
+/* The peer has closed its sending side and every byte it sent has been read. */
+static int peer_done(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    int unread = 0;
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) &&
+           ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
+}
+
+int srv_conns_close_half_closed(struct srv_conns *cs, uint64_t now_us, uint64_t settle_us)
+{
+    int n = 0;
+    pthread_mutex_lock(&cs->lock);
+    for (struct srv_conn *c = cs->head; c; c = c->next) {
+        if (c->busy || now_us - c->since_us < settle_us || !peer_done(c->fd))
+            continue;
+        shutdown(c->fd, SHUT_RDWR);
         c->shut = 1;
         n++;
     }

@@ -37,6 +37,14 @@ void srv_conn_set_busy(struct srv_conns *cs, struct srv_conn *c, int busy, uint6
  * its next request to be complete (0: every idle connection). Returns how many. */
 int srv_conns_close_idle(struct srv_conns *cs, uint64_t now_us, uint64_t max_wait_us);
 
+/* Closes idle connections whose client has half-closed (sent its FIN) and whose bytes have all
+ * been read, once idle for settle_us: libmicrohttpd 0.9.75 leaves about 1 in 20 of them in
+ * CLOSE-WAIT until the idle timeout (the end of the stream seen together with the request is
+ * not acted on). Both sides are shut down, which wakes libmicrohttpd with a hang-up; nothing
+ * can be lost, as the client can send no further request and none is waiting to be read.
+ * Returns how many. */
+int srv_conns_close_half_closed(struct srv_conns *cs, uint64_t now_us, uint64_t settle_us);
+
 /* Connections open now. */
 int srv_conns_count(struct srv_conns *cs);
 

@@ -783,8 +783,11 @@ int srv_http_port(const struct srv_http *h) { return h->port; }
 
 void srv_http_sweep(struct srv_http *h)
 {
-    if (h)
-        srv_conns_close_idle(h->conns, now_us(), (uint64_t)h->cfg.timeout_s * 1000000u);
+    if (!h)
+        return;
+    uint64_t now = now_us();
+    srv_conns_close_idle(h->conns, now, (uint64_t)h->cfg.timeout_s * 1000000u);
+    srv_conns_close_half_closed(h->conns, now, 500000);
 }
 
 int srv_http_stop(struct srv_http *h, int grace_ms)

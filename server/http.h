@@ -42,7 +42,8 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
 /* The port actually bound. */
 int srv_http_port(const struct srv_http *h);
 /* Closes connections that have waited longer than the timeout for their next request to be
- * complete, however slowly its bytes trickled in (call it about once a second). */
+ * complete, however slowly its bytes trickled in, and idle ones whose client has half-closed
+ * (conns.h; call it about once a second). */
 void srv_http_sweep(struct srv_http *h);
 /* Graceful stop: stops accepting connections, answers every request from then on with
  * Connection: close, closes idle keep-alive connections, waits up to grace_ms for the
