@@ -209,7 +209,8 @@ struct cur {
     const char *p, *end;
     struct drafts *ds;
     const char *why, *at;
-    char key[48]; /* the field being read, for the message */
+    size_t values; /* numbers read so far */
+    char key[48];  /* the field being read, for the message */
 };
 
 static int give_up(struct cur *c, const char *why)
@@ -331,6 +332,7 @@ static int fast_number(struct cur *c, double *out)
     }
     *out = d;
     c->p = end;
+    c->values++;
     return 0;
 }
 
@@ -855,11 +857,24 @@ static int parse_general(struct drafts *ds, const char *body, size_t len,
                          const struct cur *fast_note, char *err, size_t errlen)
 {
     size_t values = 0;
-    int rc = prescan(body, len, &values, err, errlen);
-    if (rc != 0)
-        return rc;
-    if (values < SRV_JSON_TREE_MAX)
-        return parse_cjson(ds, body, len, err, errlen);
+    int rc = 0;
+    struct cur note;
+    if (!fast_note && len >= 2 * SRV_JSON_TREE_MAX) { /* (SRV_PARSE_NO_FAST: the same note) */
+        rc = parse_fast(ds, &note, body, len);
+        if (rc == 0 || rc == NN_ENOMEM)
+            return rc == 0 ? 0 : srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
+        drafts_free(ds);
+        draft_init(&ds->top);
+        fast_note = &note;
+    }
+    /* (a body the fast path read that many numbers of goes to the note without a prescan) */
+    if (!fast_note || fast_note->values < SRV_JSON_TREE_MAX) {
+        rc = prescan(body, len, &values, err, errlen);
+        if (rc != 0)
+            return rc;
+        if (values < SRV_JSON_TREE_MAX)
+            return parse_cjson(ds, body, len, err, errlen);
+    }
     struct cur c;
     if (fast_note) { /* the fast path has read this body already */
         c = *fast_note;
