@@ -22,8 +22,9 @@
 /* Every image handed on (and every PNG, BMP or GIF accepted) is within these. */
 #define SRV_IMAGE_MAX_SIDE 4096            /* = NN_IMAGE_MAX_SIDE */
 #define SRV_IMAGE_MAX_PIXELS (2048 * 2048) /* width * height */
-/* A file over this many pixels (by its header) is a "large decode" (srv_image_is_large). */
-#define SRV_IMAGE_LARGE_PIXELS (2048 * 2048)
+/* A file over this many pixels (by its header) is an expensive request (srv_image_is_large,
+ * server/pool.h). */
+#define SRV_IMAGE_LARGE_PIXELS (1024 * 1024)
 
 /*
  * Decodes an image of len bytes and converts it to ink values with nn_image_from_pixels8

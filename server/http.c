@@ -14,14 +14,16 @@
 #include "buf.h"
 #include "conns.h"
 #include "decode.h"
-#include "gate.h"
+#include "pool.h"
 #include "predict.h"
 #include "read.h"
+#include "request.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +41,15 @@ struct srv_http {
     const struct srv_static *st;
     int port;
     atomic_int in_flight; /* requests between the first callback and completion */
-    struct srv_gate large; /* decodes of images over 4 MP (server/API.md, "Photos") */
+    struct srv_pool *pool; /* expensive requests (pool.h, server/API.md "Photos") */
     struct srv_conns *conns;
     atomic_int stopping;      /* set by srv_http_stop: every answer closes its connection */
     atomic_size_t body_bytes; /* reserved by request bodies being received (max_body_memory) */
 };
+
+/* A JSON body over this is an expensive request (pool.h); requests that may wait for a thread. */
+#define SRV_EXPENSIVE_JSON_BYTES ((size_t)1 << 20)
+#define SRV_POOL_MAX_WAITING 64
 
 enum method { M_GET, M_HEAD, M_POST, M_OTHER };
 
@@ -54,6 +60,13 @@ struct req {
     struct srv_conn *conn;
     size_t reserved; /* of h->body_bytes */
     int close;       /* answer with Connection: close */
+    /* An expensive request is computed by a pool thread while its connection is suspended */
+    struct srv_job job;
+    struct MHD_Connection *mc;
+    int job_done, job_refused;
+    struct srv_response res;
+    char ct[128], qm[SRV_MODEL_NAME_MAX + 1], qr[16];
+    int has_ct, has_qm, has_qr;
     uint64_t t0;
     enum srv_route route;
     enum method method;
@@ -128,15 +141,10 @@ static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int s
     return send_response(c, r, &res, allow);
 }
 
-/* 503 for a large image when every large-decode place stayed taken for the whole wait. */
-static enum MHD_Result send_busy(struct MHD_Connection *c, struct req *r, const struct srv_http *h)
+/* 503 with Retry-After: 1, for a server busy with expensive work or memory. */
+static enum MHD_Result send_busy(struct MHD_Connection *c, struct req *r, const char *msg)
 {
     struct srv_response res;
-    char msg[200];
-    snprintf(msg, sizeof msg,
-             "busy: %d image(s) over 4 MP are being decoded, the most at once; retry shortly "
-             "(images up to 4 MP are never queued)",
-             h->large.max);
     srv_response_error(&res, 503, msg);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         res.len, res.body ? res.body : (char *)"",
@@ -157,6 +165,19 @@ static enum MHD_Result send_busy(struct MHD_Connection *c, struct req *r, const 
         r->bytes = res.len;
     }
     return ret;
+}
+
+/* The 503 for an expensive request that found no place in the pool in time. */
+static enum MHD_Result send_pool_busy(struct MHD_Connection *c, struct req *r,
+                                      const struct srv_http *h)
+{
+    char msg[240];
+    snprintf(msg, sizeof msg,
+             "busy: %d expensive request(s) (images over 1 MP, JSON bodies over 1 MiB) are "
+             "being worked on, the most at once, and others are waiting; retry shortly "
+             "(smaller requests are never queued)",
+             srv_pool_threads(h->pool));
+    return send_busy(c, r, msg);
 }
 
 static enum MHD_Result send_copy(struct MHD_Connection *c, struct req *r, int status,
@@ -430,14 +451,12 @@ static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *
          * over it, 503 and the client retries. */
         if (reserve_body(h, r, (size_t)n) != 0) {
             r->close = 1;
-            struct srv_response res;
             char msg[200];
             snprintf(msg, sizeof msg,
                      "busy: request bodies being received take the memory allowed for them "
                      "(%zu MiB); retry shortly",
                      h->cfg.max_body_memory >> 20);
-            srv_response_error(&res, 503, msg);
-            return send_response(c, r, &res, NULL);
+            return send_busy(c, r, msg);
         }
         /* Trust the declared length for the limit check only: allocate at most 1 MiB up front
          * and grow as the bytes actually arrive. */
@@ -485,6 +504,64 @@ static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c
     return MHD_YES;
 }
 
+/* Images whose header says more than 1 MP and JSON bodies over 1 MiB (the cost of a request
+ * grows with both; everything the page sends is far below). */
+static int is_expensive(const char *kind, const char *body, size_t len)
+{
+    if (!kind || !body)
+        return 0;
+    if (!strcmp(kind, "image"))
+        return srv_image_is_large(body, len);
+    return len > SRV_EXPENSIVE_JSON_BYTES;
+}
+
+static void park(void *c) { MHD_suspend_connection(c); }
+
+static struct req *job_req(struct srv_job *job)
+{
+    return (struct req *)(void *)((char *)job - offsetof(struct req, job));
+}
+
+/* The answer to a /predict or /read body, on whichever thread runs it. */
+static void compute(struct srv_http *h, struct req *r, struct srv_response *res, const char *ct,
+                    const char *qm, const char *qr)
+{
+    if (r->route == SRV_ROUTE_READ)
+        srv_read(res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    else
+        srv_predict(res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+}
+
+/* On a pool thread: the answer, then the connection resumed (predict_end sends it). */
+static void run_job(struct srv_job *job)
+{
+    struct req *r = job_req(job);
+    compute(r->h, r, &r->res, r->has_ct ? r->ct : NULL, r->has_qm ? r->qm : NULL,
+            r->has_qr ? r->qr : NULL);
+    r->job_done = 1;
+    MHD_resume_connection(r->mc);
+}
+
+/* Resumes the requests queued longer than max_wait_us (all when 0): they answer 503. */
+static void expire_jobs(struct srv_http *h, uint64_t max_wait_us)
+{
+    for (struct srv_job *j = srv_pool_expire(h->pool, now_us(), max_wait_us), *next; j;
+         j = next) {
+        next = j->next;
+        MHD_resume_connection(job_req(j)->mc);
+    }
+}
+
+/* Copies a header or query value the job needs (they live in the connection's memory, which
+ * a pool thread should not read). Returns 1 when present. */
+static int keep(char *dst, size_t cap, const char *v)
+{
+    if (!v)
+        return 0;
+    snprintf(dst, cap, "%s", v);
+    return 1;
+}
+
 static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c, struct req *r)
 {
     if (r->body)
@@ -492,18 +569,29 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
     const char *qr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "return_input");
-    /* Images over 4 MP take a place in the large-decode gate (small ones never wait). */
+    /* An expensive request is computed on a pool thread (pool.h) while its connection is
+     * suspended; this runs again when it is resumed: answer ready, or refused or expired. */
+    if (r->job_done) {
+        free(r->body);
+        r->body = NULL;
+        return send_response(c, r, &r->res, NULL);
+    }
+    if (r->job_refused || r->job.expired)
+        return send_pool_busy(c, r, h);
     const char *kind = srv_predict_body_kind(ct);
-    int gated = kind && !strcmp(kind, "image") && r->body && srv_image_is_large(r->body, r->len);
-    if (gated && srv_gate_enter(&h->large, h->cfg.large_decode_wait_ms) != 0)
-        return send_busy(c, r, h);
+    if (is_expensive(kind, r->body, r->len)) {
+        /* (cut copies stay what they were: a name over 63 bytes, an invalid return_input) */
+        r->has_ct = keep(r->ct, sizeof r->ct, ct);
+        r->has_qm = keep(r->qm, sizeof r->qm, qm);
+        r->has_qr = keep(r->qr, sizeof r->qr, qr);
+        r->mc = c;
+        r->job.run = run_job;
+        if (srv_pool_submit(h->pool, &r->job, now_us(), park, c) != 0)
+            return send_pool_busy(c, r, h);
+        return MHD_YES;
+    }
     struct srv_response res;
-    if (r->route == SRV_ROUTE_READ)
-        srv_read(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
-    else
-        srv_predict(&res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
-    if (gated)
-        srv_gate_leave(&h->large);
+    compute(h, r, &res, ct, qm, qr);
     free(r->body);
     r->body = NULL;
     return send_response(c, r, &res, NULL);
@@ -708,16 +796,15 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         free(h);
         return -1;
     }
-    /* Large decodes: by default half the threads. Holders and waiters together leave one
-     * thread free for everything else, but there is always one waiting place, so that the
-     * page's two-model comparison (the same photo posted twice at once) gets both answers: on
-     * 2 threads a small request may then wait for one large decode, never for a queue. */
+    /* Expensive requests: by default on half as many threads as the server has, so that the
+     * server's own threads are left for everything else; queued ones hold no thread, so many
+     * may wait, unless waiting is off (--large-decode-wait 0). */
     int nthreads = cfg->threads > 0 ? cfg->threads : 1;
     int nlarge = cfg->max_large_decodes > 0 ? cfg->max_large_decodes
                                             : (nthreads / 2 > 0 ? nthreads / 2 : 1);
-    int nwait = nthreads - 1 - nlarge > 1 ? nthreads - 1 - nlarge : 1;
-    if (srv_gate_init(&h->large, nlarge, nwait) != 0) {
-        snprintf(err, errlen, "cannot create the large-decode gate");
+    int nwait = cfg->large_decode_wait_ms > 0 ? SRV_POOL_MAX_WAITING : 0;
+    if (srv_pool_new(&h->pool, nlarge, nwait) != 0) {
+        snprintf(err, errlen, "cannot start the threads for expensive requests");
         srv_conns_free(h->conns);
         free(h);
         return -1;
@@ -726,7 +813,8 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
     struct sockaddr *addr;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_ALLOW_SUSPEND_RESUME;
     const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
     memset(&a4, 0, sizeof a4);
     memset(&a6, 0, sizeof a6);
@@ -741,7 +829,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "--bind %s: not an IPv4 or IPv6 address", bind);
-        srv_gate_free(&h->large);
+        srv_pool_free(h->pool);
         srv_conns_free(h->conns);
         free(h);
         return -1;
@@ -768,7 +856,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     if (!h->d) {
         snprintf(err, errlen, "%s:%d: cannot listen (port in use, or no permission?)", bind,
                  cfg->port);
-        srv_gate_free(&h->large);
+        srv_pool_free(h->pool);
         srv_conns_free(h->conns);
         free(h);
         return -1;
@@ -788,6 +876,7 @@ void srv_http_sweep(struct srv_http *h)
     uint64_t now = now_us();
     srv_conns_close_idle(h->conns, now, (uint64_t)h->cfg.timeout_s * 1000000u);
     srv_conns_close_half_closed(h->conns, now, 500000);
+    expire_jobs(h, (uint64_t)h->cfg.large_decode_wait_ms * 1000u);
 }
 
 int srv_http_stop(struct srv_http *h, int grace_ms)
@@ -813,9 +902,12 @@ int srv_http_stop(struct srv_http *h, int grace_ms)
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    /* Jobs still queued answer 503; the pool's threads finish the ones running, which resume
+     * their connections, before the daemon goes. */
+    expire_jobs(h, 0);
+    srv_pool_free(h->pool);
     left = atomic_load(&h->in_flight);
     MHD_stop_daemon(h->d);
-    srv_gate_free(&h->large);
     srv_conns_free(h->conns);
     free(h);
     return left;

@@ -26,6 +26,35 @@
 
 static unsigned be16(const uint8_t *p) { return (unsigned)p[0] << 8 | p[1]; }
 
+/* The 8x8 blocks the decoder walks for the scan whose SOS payload is sos[0..n): a scan of one
+ * component covers that component's blocks; an interleaved one, every MCU's blocks of the
+ * components it names. Unknown components count as the largest. */
+static uint64_t scan_blocks(const struct srv_jpeg_info *info, const uint8_t *sos, size_t n)
+{
+    uint64_t w = (uint64_t)info->width, h = (uint64_t)info->height;
+    uint64_t hmax = info->hmax > 0 ? (uint64_t)info->hmax : 1;
+    uint64_t vmax = info->vmax > 0 ? (uint64_t)info->vmax : 1;
+    int ns = n >= 1 ? sos[0] : 0;
+    uint64_t total = 0, per_mcu = 0;
+    for (int k = 0; k < ns && 1 + 2 * (size_t)k < n; k++) {
+        uint64_t hs = hmax, vs = vmax;
+        for (int c = 0; c < info->components && c < 4; c++)
+            if (info->id[c] == sos[1 + 2 * k] && info->h[c] > 0 && info->v[c] > 0) {
+                hs = (uint64_t)info->h[c];
+                vs = (uint64_t)info->v[c];
+                break;
+            }
+        if (ns == 1) {
+            uint64_t cw = (w * hs + hmax - 1) / hmax, chh = (h * vs + vmax - 1) / vmax;
+            total += ((cw + 7) / 8) * ((chh + 7) / 8);
+        }
+        per_mcu += hs * vs;
+    }
+    if (ns > 1)
+        total = ((w + 8 * hmax - 1) / (8 * hmax)) * ((h + 8 * vmax - 1) / (8 * vmax)) * per_mcu;
+    return total;
+}
+
 int srv_jpeg_probe(struct srv_jpeg_info *info, const void *data, size_t len)
 {
     memset(info, 0, sizeof *info);
@@ -65,6 +94,7 @@ int srv_jpeg_probe(struct srv_jpeg_info *info, const void *data, size_t len)
             info->buffered = info->progressive;
             for (int c = 0; c < nf && c < 4 && 6 + 3 * (size_t)c + 2 < n; c++) {
                 int hs = s[7 + 3 * c] >> 4, vs = s[7 + 3 * c] & 15;
+                info->id[c] = s[6 + 3 * c];
                 info->h[c] = hs;
                 info->v[c] = vs;
                 info->hmax = hs > info->hmax ? hs : info->hmax;
@@ -74,12 +104,20 @@ int srv_jpeg_probe(struct srv_jpeg_info *info, const void *data, size_t len)
             if (n >= 1 && s[0] < info->components)
                 info->buffered = 1; /* non-interleaved: libjpeg buffers the whole image */
             info->scans = 1;
+            info->block_visits = scan_blocks(info, s, n);
             for (size_t k = i + 2 + seg; info->buffered && k + 1 < len; k++) {
                 const uint8_t *q = memchr(p + k, 0xff, len - 1 - k);
                 if (!q)
                     break;
                 k = (size_t)(q - p);
-                info->scans += q[1] == 0xda;
+                if (q[1] != 0xda)
+                    continue;
+                info->scans++;
+                if (k + 4 <= len) {
+                    size_t sl = be16(q + 2);
+                    if (sl >= 2 && k + 2 + sl <= len)
+                        info->block_visits += scan_blocks(info, q + 4, sl - 2);
+                }
             }
             break;
         }
@@ -234,6 +272,17 @@ int srv_jpeg_decode(uint8_t **out, int *w, int *h, int *channels, const void *da
                           "cannot decode the jpeg image: it has %d scans; at most %d are "
                           "accepted",
                           info.scans, SRV_JPEG_MAX_SCANS);
+    if (info.block_visits > SRV_JPEG_MAX_BLOCK_VISITS)
+        return srv_seterr(err, errlen, NN_ERANGE,
+                          "cannot decode the %dx%d jpeg image: its %d scans cover %llu Mi "
+                          "blocks in all, over the limit of %llu Mi (a %s JPEG of this size "
+                          "may have about %d scans; send a baseline JPEG or a smaller image)",
+                          iw, ih, info.scans,
+                          (unsigned long long)(info.block_visits >> 20),
+                          (unsigned long long)(SRV_JPEG_MAX_BLOCK_VISITS >> 20),
+                          info.progressive ? "progressive" : "multi-scan",
+                          (int)(SRV_JPEG_MAX_BLOCK_VISITS /
+                                (info.block_visits / (uint64_t)info.scans + 1)));
 
     int rc;
     uint8_t *px = NULL;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -248,6 +249,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "digits-server: --web %s\n", err);
         goto fail;
     }
+
+    /* Request bodies and images (up to 32 MiB, 4 bytes a pixel) always get their own mappings,
+     * given back to the system when freed: glibc's default threshold rises after the first
+     * such free, so that later ones came from the heaps of the worker threads and stayed
+     * resident (peak RSS 124 MB with three 8 MB bodies in flight, 75 MB with this). */
+    mallopt(M_MMAP_THRESHOLD, 512 * 1024);
 
     /* Block the signals we wait for (and SIGPIPE) before any thread exists. */
     sigset_t set;

@@ -83,7 +83,7 @@ test('images over the limits are refused with the limits named', async () => {
   assert.match(r.json.error, /PNG, BMP and GIF are accepted up to 4096 pixels per side and 4194304 pixels in all \(send a photo as JPEG/);
 });
 
-test('large decodes are bounded (503 + Retry-After) and small requests never wait', async () => {
+test('expensive requests are bounded (503 + Retry-After) and small requests never wait', async () => {
   const jpg = photo(8000, 6000, { quality: 85 });
   const pixels = new Array(784).fill(0);
   pixels[300] = 1;
@@ -99,9 +99,36 @@ test('large decodes are bounded (503 + Retry-After) and small requests never wai
     }
     assert.equal(r.status, 503, r.text);
     assert.equal(r.headers.get('retry-after'), '1');
-    assert.match(r.json.error, /busy: 1 image\(s\) over 4 MP are being decoded/);
+    assert.match(r.json.error, /busy: 1 expensive request\(s\) \(images over 1 MP, JSON bodies over 1 MiB\) are being worked on/);
   }
   assert.ok(ok >= 1, 'at least one large photo got through');
+});
+
+// Waiters hold no thread (server/gate.h): with one place and 2 threads, six photos posted at
+// once are all answered, one after another, while small requests keep getting answers.
+test('expensive requests wait for their turn without holding a thread', async () => {
+  const two = await startServer(['--model', MODEL, '--threads', '2', '--max-large-decodes', '1',
+    '--large-decode-wait', '20000']);
+  try {
+    const jpg = photo(4032, 3024);
+    const pixels = new Array(784).fill(0);
+    pixels[300] = 1;
+    const big = Array.from({ length: 6 }, () => postImage(two.url, jpg, 'image/jpeg'));
+    await new Promise((r) => setTimeout(r, 50));
+    const times = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      assert.equal((await postJson(two.url, { pixels })).status, 200);
+      times.push(performance.now() - t0);
+    }
+    for (const r of await Promise.all(big)) expectPrediction(r, 'queued photo');
+    times.sort((a, b) => a - b);
+    // a small request may wait for the one photo running on its thread (~30-60 ms), never
+    // for the queue of five behind it (generous for a loaded CI machine)
+    assert.ok(times[times.length - 1] < 1000, `slowest small request ${times.at(-1).toFixed(0)} ms`);
+  } finally {
+    assert.equal(await two.stop(), 0, two.log());
+  }
 });
 
 test('with the default gate on 2 threads, the same photo posted twice at once (the page comparing two models) gets two answers', async () => {

@@ -4,7 +4,7 @@
  * hostile JPEGs. Every JPEG is made here (tests/server/photo.h), none is committed.
  */
 #include "server/decode.h"
-#include "server/gate.h"
+#include "server/pool.h"
 #include "server/jpeg.h"
 #include "tests/server/photo.h"
 
@@ -317,11 +317,12 @@ Test(image_limits, a_png_over_4_mp_is_refused_with_the_limits_named)
     }
 }
 
-Test(image_limits, only_images_over_4_mp_count_as_large_decodes)
+Test(image_limits, only_images_over_1_mp_count_as_expensive)
 {
     uint8_t b[128];
-    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 2048, 2048, 3, 0x22, 3)), 0);
-    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 2048, 2049, 3, 0x22, 3)), 1);
+    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 1024, 1024, 3, 0x22, 3)), 0);
+    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 1024, 1025, 3, 0x22, 3)), 1);
+    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 1008, 756, 3, 0x22, 3)), 0);
     cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 4032, 3024, 3, 0x22, 3)), 1);
     cr_expect_eq(srv_image_is_large("hello", 5), 0);
     cr_expect_eq(srv_image_is_large(b, 3), 0);
@@ -419,10 +420,31 @@ Test(jpeg_corrupt, a_progressive_scan_bomb_is_refused_quickly)
     free(b);
 }
 
-Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
+/* Issue 21: fewer than 64 scans, but each walks all 262144 blocks of a 4096x4096 image: 57
+ * scans are 14 Mi block visits (~70 ms), over SRV_JPEG_MAX_BLOCK_VISITS. */
+Test(jpeg_corrupt, scans_over_the_block_budget_are_refused_from_the_headers)
 {
     size_t len = 0;
     uint8_t *b = scan_bomb(&len, 4); /* 57 scans */
+    uint8_t *px = NULL;
+    int w, h, c;
+    char err[512] = "";
+    double t0 = now_s();
+    int rc = srv_image_decode_pixels(&px, &w, &h, &c, b, len, err, sizeof err);
+    double dt = now_s() - t0;
+    cr_expect_eq(rc, NN_ERANGE, "rc %d (%s)", rc, err);
+    cr_expect(strstr(err, "its 57 scans cover 14 Mi blocks in all, over the limit of 12 Mi") !=
+                  NULL,
+              "%s", err);
+    cr_expect_null(px);
+    cr_expect(dt < 0.05, "took %.3f s", dt);
+    free(b);
+}
+
+Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
+{
+    size_t len = 0;
+    uint8_t *b = scan_bomb(&len, 3); /* 43 scans, 11 Mi block visits */
     uint8_t *px = decode_ok(b, len, 1024, 1024, 1);
     cr_expect(px[0] == 128 && px[1024 * 1024 - 1] == 128, "%d %d", px[0], px[1024 * 1024 - 1]);
     free(px);
@@ -430,61 +452,117 @@ Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* The large-decode gate                                                                    */
+/* The expensive-request pool                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
-Test(gate, a_full_gate_refuses_after_the_wait_and_opens_when_a_place_is_left)
+struct test_job {
+    struct srv_job job;
+    int id, parked;
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+    int *order, *n_done, *release;
+};
+
+static void note_park(void *p) { ((struct test_job *)p)->parked = 1; }
+
+/* Waits until *release, then records its id in the order it ran. */
+static void test_run(struct srv_job *job)
 {
-    struct srv_gate g;
-    cr_assert_eq(srv_gate_init(&g, 2, 1), 0);
-    cr_expect_eq(srv_gate_enter(&g, 0), 0);
-    cr_expect_eq(srv_gate_enter(&g, 0), 0);
-    double t0 = now_s();
-    cr_expect_eq(srv_gate_enter(&g, 50), -1, "a third holder of a gate of 2");
-    double dt = now_s() - t0;
-    cr_expect(dt >= 0.045 && dt < 1.0, "waited %.3f s, expected 0.05", dt);
-    srv_gate_leave(&g);
-    cr_expect_eq(srv_gate_enter(&g, 0), 0);
-    srv_gate_leave(&g);
-    srv_gate_leave(&g);
-    srv_gate_free(&g);
+    struct test_job *t = (struct test_job *)job;
+    pthread_mutex_lock(t->mu);
+    while (!*t->release)
+        pthread_cond_wait(t->cv, t->mu);
+    t->order[(*t->n_done)++] = t->id;
+    pthread_cond_broadcast(t->cv);
+    pthread_mutex_unlock(t->mu);
 }
 
-static void *hold_then_leave(void *p)
+Test(pool, jobs_run_first_come_first_served_and_the_queue_is_bounded)
 {
-    struct timespec ts = {0, 50 * 1000 * 1000};
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    int order[8] = {0}, n_done = 0, release = 0;
+    struct srv_pool *p = NULL;
+    cr_assert_eq(srv_pool_new(&p, 1, 2), 0);
+    cr_expect_eq(srv_pool_threads(p), 1);
+    struct test_job t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, &mu, &cv, order, &n_done,
+                                 &release};
+    }
+    /* one runs (held by release), two wait, the fourth finds no room */
+    cr_expect_eq(srv_pool_submit(p, &t[0].job, 0, note_park, &t[0]), 0);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the worker has taken job 1 */
+    cr_expect_eq(srv_pool_submit(p, &t[1].job, 1, note_park, &t[1]), 0);
+    cr_expect_eq(srv_pool_submit(p, &t[2].job, 2, note_park, &t[2]), 0);
+    cr_expect_eq(srv_pool_submit(p, &t[3].job, 3, note_park, &t[3]), -1);
+    cr_expect(t[0].parked && t[1].parked && t[2].parked && !t[3].parked,
+              "parked before queued, and only when queued");
+    pthread_mutex_lock(&mu);
+    release = 1;
+    pthread_cond_broadcast(&cv);
+    while (n_done < 3)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    cr_expect(order[0] == 1 && order[1] == 2 && order[2] == 3, "ran %d %d %d", order[0],
+              order[1], order[2]);
+    srv_pool_free(p);
+}
+
+Test(pool, jobs_waiting_past_the_wait_are_taken_out_unrun)
+{
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    int order[8] = {0}, n_done = 0, release = 0;
+    struct srv_pool *p = NULL;
+    cr_assert_eq(srv_pool_new(&p, 1, 3), 0);
+    struct test_job t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, &mu, &cv, order, &n_done,
+                                 &release};
+    cr_assert_eq(srv_pool_submit(p, &t[0].job, 0, note_park, &t[0]), 0);
+    struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
-    srv_gate_leave(p);
-    return NULL;
+    for (int i = 1; i < 4; i++)
+        cr_assert_eq(srv_pool_submit(p, &t[i].job, (uint64_t)i * 1000, note_park, &t[i]), 0);
+    /* at t = 3500 with a 1000 us wait: jobs 2 and 3 (queued at 1000 and 2000) are over it,
+     * job 4 (3000) is not */
+    struct srv_job *out = srv_pool_expire(p, 3500, 1000);
+    cr_assert_eq(out, &t[1].job);
+    cr_expect_eq(out->next, &t[2].job);
+    cr_expect_eq(t[2].job.next, NULL);
+    cr_expect(t[1].job.expired && t[2].job.expired && !t[3].job.expired);
+    pthread_mutex_lock(&mu);
+    release = 1;
+    pthread_cond_broadcast(&cv);
+    while (n_done < 2)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    cr_expect(order[0] == 1 && order[1] == 4, "ran %d %d: the expired ones never", order[0],
+              order[1]);
+    cr_expect_eq(srv_pool_expire(p, 99999, 0), NULL, "nothing waits any more");
+    srv_pool_free(p);
 }
 
-Test(gate, a_waiting_decode_gets_the_place_as_soon_as_it_is_left)
+Test(pool, with_no_waiting_room_a_job_runs_only_on_a_free_worker)
 {
-    struct srv_gate g;
-    cr_assert_eq(srv_gate_init(&g, 1, 1), 0);
-    cr_assert_eq(srv_gate_enter(&g, 0), 0);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, hold_then_leave, &g), 0);
-    double t0 = now_s();
-    cr_expect_eq(srv_gate_enter(&g, 5000), 0);
-    double dt = now_s() - t0;
-    cr_expect(dt >= 0.04 && dt < 2.0, "waited %.3f s, expected about 0.05", dt);
-    pthread_join(t, NULL);
-    srv_gate_leave(&g);
-    srv_gate_free(&g);
-}
-
-Test(gate, with_every_waiting_place_taken_a_large_decode_is_refused_at_once)
-{
-    struct srv_gate g;
-    cr_assert_eq(srv_gate_init(&g, 1, 0), 0);
-    cr_assert_eq(srv_gate_enter(&g, 0), 0);
-    double t0 = now_s();
-    cr_expect_eq(srv_gate_enter(&g, 5000), -1, "no place to wait in");
-    double dt = now_s() - t0;
-    cr_expect(dt < 0.5, "waited %.3f s although no waiting place was free", dt);
-    srv_gate_leave(&g);
-    cr_expect_eq(srv_gate_enter(&g, 0), 0);
-    srv_gate_leave(&g);
-    srv_gate_free(&g);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    int order[8] = {0}, n_done = 0, release = 0;
+    struct srv_pool *p = NULL;
+    cr_assert_eq(srv_pool_new(&p, 1, 0), 0);
+    struct test_job t[2];
+    for (int i = 0; i < 2; i++)
+        t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, &mu, &cv, order, &n_done,
+                                 &release};
+    cr_expect_eq(srv_pool_submit(p, &t[0].job, 0, note_park, &t[0]), 0, "a free worker");
+    cr_expect_eq(srv_pool_submit(p, &t[1].job, 0, note_park, &t[1]), -1, "none free, no room");
+    pthread_mutex_lock(&mu);
+    release = 1;
+    pthread_cond_broadcast(&cv);
+    while (n_done < 1)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    srv_pool_free(p);
 }
