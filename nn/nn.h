@@ -48,6 +48,19 @@ enum nn_status {
 /* Text for a status ("checksum mismatch"); never NULL. */
 const char *nn_strerror(int status);
 
+/*
+ * Reads the whole regular file at path, at most max_size bytes, into *data (malloc'd, with a
+ * NUL byte after the last one so text can be read as a string; the caller frees it) and its
+ * length into *size. The file is opened without blocking and checked with fstat before a byte
+ * is read: a FIFO, device or socket is refused at once (NN_EIO, "path: not a regular file (a
+ * FIFO)"), a directory too ("path: opening: Is a directory"), a file over max_size is NN_ERANGE
+ * ("path: 600000000 bytes is too big (at most 536870912)"), and no more than the size fstat
+ * reported is read. Other system errors are NN_EIO with "path: opening: strerror". Every
+ * loader of libnn reads its files through this; thread-safe.
+ */
+int nn_read_file(const char *path, size_t max_size, void **data, size_t *size, char *err,
+                 size_t errlen);
+
 /* ---------------------------------------------------------------------------------------- */
 /* RNG: xoshiro256** seeded through splitmix64. Caller-owned, not thread-safe per instance.  */
 /* ---------------------------------------------------------------------------------------- */

@@ -453,6 +453,9 @@ int nn_trainer_in_epoch(const nn_trainer *tr) { return tr->pos > 0; }
  */
 #define CKPT_MAGIC "DIGITSCK"
 #define CKPT_VERSION 3u /* 2: aug_clean, 3: aug_paper; older files still load */
+/* A checkpoint holds 12 bytes per parameter (the weight in the model file, two optimiser
+ * moments): 1 GiB is a model of about 89 million parameters; the shipped ones have < 0.6 M. */
+#define CKPT_MAX_SIZE ((size_t)1 << 30)
 
 struct wbuf {
     uint8_t *p;
@@ -665,7 +668,7 @@ int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const cha
 
     *out = NULL;
     *model_out = NULL;
-    if ((rc = nn_read_file(path, (1u << 30), (void **)&data, &len, err, errlen)))
+    if ((rc = nn_read_file(path, CKPT_MAX_SIZE, (void **)&data, &len, err, errlen)))
         return rc;
     struct rbuf r = {data, len, 0, 0};
     if (len < 16 || memcmp(data, CKPT_MAGIC, 8)) {
