@@ -295,7 +295,7 @@ struct nn_meta {
     char optimizer[32];         /* "sgd", "adam", ... */
     char schedule[32];          /* "constant", "cosine", ... */
     char augment[NN_META_TEXT]; /* augmentation description, "" for none */
-    char command[512];          /* the command line that trained it */
+    char command[512];          /* the command line that trained it (nn_command_public) */
     uint64_t seed;
     float lr, momentum, weight_decay;
     int32_t batch, epochs, threads;
@@ -311,6 +311,29 @@ struct nn_meta {
 void nn_meta_free(struct nn_meta *meta);
 /* Deep copy (history included). */
 int nn_meta_copy(struct nn_meta *dst, const struct nn_meta *src);
+
+/*
+ * The training command line (struct nn_meta's command), nn/command.c. Thread-safe, no state.
+ *
+ * nn_command_join writes argv[0..argc) into buf (len bytes, always NUL-terminated, cut short if
+ * too long) as a POSIX shell would take it back: a word with a character outside
+ * [A-Za-z0-9_+=.,:/@%-] is put in single quotes, a quote inside written '\''.
+ *
+ * nn_command_split splits such a line into words in place (cmd is overwritten) as a shell
+ * would: spaces separate, '...' is literal, a backslash takes the next character. At most
+ * max - 1 words; av[n] = NULL; returns n.
+ *
+ * nn_command_public writes cmd (a joined line) into out with every absolute path rewritten: a
+ * word, or the value of a --flag=value word, starting with '/' becomes relative to cwd when it
+ * lies inside cwd ("/repo/data/mnist" -> "data/mnist", cwd itself -> "."), else its last
+ * component ("/tmp/x/one.model" -> "one.model"); cwd may be NULL (last components only). So a
+ * recorded or served command keeps the flags and which files they named, not the directories
+ * of the machine that trained the model. Applying it twice changes nothing. Returns NN_OK,
+ * NN_EINVAL (NULL argument, outlen 0) or NN_ENOMEM.
+ */
+void nn_command_join(char *buf, size_t len, int argc, char *const *argv);
+int nn_command_split(char *cmd, char **av, int max);
+int nn_command_public(char *out, size_t outlen, const char *cmd, const char *cwd);
 
 /*
  * Builds a model for inputs of shape (c, h, w) with the given layers, parameters initialised

@@ -624,47 +624,6 @@ static void sibling(char *buf, size_t len, const char *path, const char *suffix)
     snprintf(buf, len, "%.*s%s", stem, path, suffix);
 }
 
-/* arg as a POSIX shell word into buf (len > 0): as it is when every character is safe, else
- * in single quotes, a quote inside written '\''. Cut short (still terminated) if too long. */
-static void shell_word(char *buf, size_t len, const char *arg)
-{
-    const char *safe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,:/@%";
-    size_t used = 0;
-    int quote = !*arg || arg[strspn(arg, safe)] != '\0';
-#define PUT(c)                                                                                     \
-    do {                                                                                           \
-        if (used + 1 < len)                                                                        \
-            buf[used++] = (c);                                                                     \
-    } while (0)
-    if (quote)
-        PUT('\'');
-    for (const char *c = arg; *c; c++) {
-        if (*c == '\'') {
-            PUT('\'');
-            PUT('\\');
-            PUT('\'');
-        }
-        PUT(*c);
-    }
-    if (quote)
-        PUT('\'');
-#undef PUT
-    buf[used] = '\0';
-}
-
-/* The command line as a shell would take it back (see split_command). */
-static void command_line(char *buf, size_t len, int argc, char **argv)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < argc && used + 1 < len; i++) {
-        if (i)
-            buf[used++] = ' ';
-        shell_word(buf + used, len - used, argv[i]);
-        used += strlen(buf + used);
-    }
-}
-
 static const char *optimizer_name(const struct nn_train_config *c)
 {
     switch (c->optimizer) {
@@ -716,13 +675,25 @@ static void describe_run(struct nn_meta *meta, const struct options *o,
             snprintf(meta->augment + used, sizeof meta->augment - used, " paper=%g",
                      (double)c->aug_paper);
     }
-    command_line(meta->command, sizeof meta->command, argc, argv);
+    nn_command_join(meta->command, sizeof meta->command, argc, argv);
     meta->seed = c->seed;
     meta->lr = c->lr;
     meta->momentum = c->momentum;
     meta->weight_decay = c->weight_decay;
     meta->batch = c->batch;
     meta->threads = c->threads;
+}
+
+/* The command as the model file records it: paths relative to the working directory, or their
+ * last component when outside it (nn_command_public), not this machine's directories. Only the
+ * finished model gets it: a checkpoint keeps the command as typed, which --resume runs again. */
+static int public_command(struct nn_meta *meta)
+{
+    char cwd[4096], pub[sizeof meta->command];
+    int rc = nn_command_public(pub, sizeof pub, meta->command, getcwd(cwd, sizeof cwd));
+    if (rc == NN_OK)
+        memcpy(meta->command, pub, sizeof pub);
+    return rc;
 }
 
 /* Reproducible files (reproducible-builds.org convention): with SOURCE_DATE_EPOCH set, a fixed
@@ -753,39 +724,6 @@ static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta
         return -1;
     }
     return 0;
-}
-
-/* Splits a stored command line into argv in place, as a shell would: words separated by
- * spaces, '...' taken literally, a backslash taking the next character literally. */
-static int split_command(char *cmd, char **av, int max)
-{
-    int n = 0;
-    char *r = cmd, *w = cmd;
-    while (n < max - 1) {
-        while (*r == ' ')
-            r++;
-        if (!*r)
-            break;
-        av[n++] = w;
-        while (*r && *r != ' ') {
-            if (*r == '\'') {
-                for (r++; *r && *r != '\''; r++)
-                    *w++ = *r;
-                if (*r)
-                    r++;
-            } else if (*r == '\\' && r[1]) {
-                *w++ = r[1];
-                r += 2;
-            } else {
-                *w++ = *r++;
-            }
-        }
-        if (*r)
-            r++;
-        *w++ = '\0';
-    }
-    av[n] = NULL;
-    return n;
 }
 
 static int writable_next_to(const char *target, const char *what)
@@ -1059,7 +997,7 @@ int main(int argc, char **argv)
         /* the original settings, then this command line on top (--out, --quiet, ...) */
         char *av[256];
         snprintf(original, sizeof original, "%s", meta.command);
-        int ac = split_command(original, av, 256);
+        int ac = nn_command_split(original, av, 256);
         default_options(&o);
         if (parse_args(&o, ac, av) || parse_args(&o, argc, argv))
             goto done;
@@ -1214,8 +1152,8 @@ int main(int argc, char **argv)
     if (stop_requested) {
         if (save_checkpoint(tr, model, &meta, train_time, ckpt))
             goto done;
-        char word[4 * sizeof ckpt + 3]; /* every character a quote: four each */
-        shell_word(word, sizeof word, ckpt);
+        char word[4 * sizeof ckpt + 3], *words[] = {ckpt}; /* every character a quote: four */
+        nn_command_join(word, sizeof word, 1, words);
         fprintf(stderr,
                 "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
                 "resume with: %s --resume %s\n",
@@ -1266,6 +1204,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (public_command(&meta))
+        goto oom;
     if (nn_model_set_meta(model, &meta) || nn_model_save(model, o.out, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto done;
