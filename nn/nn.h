@@ -525,6 +525,10 @@ const struct nn_train_config *nn_trainer_config(const nn_trainer *tr);
 int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err, size_t errlen);
 int nn_trainer_load_checkpoint(nn_trainer **tr, nn_model **model, const char *path,
                                size_t train_size, char *err, size_t errlen);
+/* Only the model inside the checkpoint at path (its metadata: the command, the dataset's
+ * SHA-256, the history so far), without a trainer: what a run needs to know before it loads
+ * its data. Same errors as nn_trainer_load_checkpoint but NN_EINVAL; *model is NULL on error. */
+int nn_checkpoint_load_model(nn_model **model, const char *path, char *err, size_t errlen);
 
 /* The trainer's augmentation applied to one byte image (rows x cols) into dst (28x28 floats
  * when rows = cols = 28): random affine and stroke thickness from cfg's aug_* fields, drawn

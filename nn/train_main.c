@@ -756,6 +756,59 @@ static void default_options(struct options *o)
     o->cfg.threads = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1;
 }
 
+/*
+ * --resume, before any data is loaded: the run's original settings (its --data, --val,
+ * --nondigits...) from the command the checkpoint records, then this command line on top
+ * (--out, --quiet, ...), so that the training set is prepared as it was; *meta gets the
+ * checkpoint's metadata. The options point into original (kept by the caller).
+ */
+static int resume_options(struct options *o, struct nn_meta *meta, char *original, size_t len,
+                          int argc, char **argv)
+{
+    const char *resume = o->resume;
+    char err[512], *av[256];
+    nn_model *m = NULL;
+    if (nn_checkpoint_load_model(&m, resume, err, sizeof err)) {
+        fprintf(stderr, "%s: --resume: %s\n", prog, err);
+        return -1;
+    }
+    int rc = nn_meta_copy(meta, nn_model_meta(m));
+    nn_model_free(m);
+    if (rc) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return -1;
+    }
+    snprintf(original, len, "%s", meta->command);
+    int ac = nn_command_split(original, av, 256);
+    default_options(o);
+    if (parse_args(o, ac, av) || parse_args(o, argc, argv))
+        return -1;
+    o->resume = resume;
+    return 0;
+}
+
+/*
+ * A resumed run must train on the images the checkpoint was made on: its sample order is a
+ * function of (seed, epoch) over the image indices, so other images would give a model that
+ * neither run describes, recorded under the first data's SHA-256. Refused, not re-recorded.
+ */
+static int same_training_data(const struct options *o, const struct nn_meta *meta,
+                              const struct nn_dataset *train)
+{
+    char sha[65];
+    if (!meta->dataset_sha256[0]) /* nothing recorded to compare with */
+        return 0;
+    nn_dataset_sha256(sha, train);
+    if (!strcmp(sha, meta->dataset_sha256))
+        return 0;
+    fprintf(stderr,
+            "%s: --resume %s: the run was trained on images with SHA-256 %s, the training "
+            "images in %s have SHA-256 %s; resume on the data the run started with, or start a "
+            "new run\n",
+            prog, o->resume, meta->dataset_sha256, o->data_dir, sha);
+    return -1;
+}
+
 /* Seeds of the generated non-digits, derived from the run's seed: training, the trainer's
  * own non-digit test. tests/nn/test_shipped.c uses another stream. */
 #define NONDIGIT_TRAIN_STREAM 0x4e445452u /* "NDTR" */
@@ -934,6 +987,8 @@ int main(int argc, char **argv)
     default_options(&o);
     if (parse_args(&o, argc, argv))
         return 2;
+    if (o.resume && resume_options(&o, &meta, original, sizeof original, argc, argv))
+        goto done;
     if ((rc = nn_dataset_load_mnist(&full, o.data_dir, "train", err, sizeof err)) ||
         (rc = nn_dataset_load_mnist(&test, o.data_dir, "test", err, sizeof err))) {
         fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog,
@@ -944,7 +999,7 @@ int main(int argc, char **argv)
     train = full; /* a view of the loaded set; full owns the memory */
     /* --val: the last N training images become a validation set (a view, not a copy) */
     struct nn_dataset val = {0};
-    if (o.val > 0 && !o.resume) {
+    if (o.val > 0 && !(o.keep_best && o.resume)) {
         if (o.keep_best && o.checkpoint_every > 0) {
             fprintf(stderr, "%s: --keep-best cannot be combined with checkpoints yet\n", prog);
             status = 2;
@@ -986,23 +1041,14 @@ int main(int argc, char **argv)
         }
         train = mix;
     }
-    if (o.resume) {
-        const char *resume = o.resume;
-        if ((rc = nn_trainer_load_checkpoint(&tr, &model, resume, train.n, err, sizeof err))) {
+    if (o.resume) { /* the options are the original run's already (resume_options) */
+        if ((rc = nn_trainer_load_checkpoint(&tr, &model, o.resume, train.n, err, sizeof err))) {
             fprintf(stderr, "%s: --resume: %s\n", prog, err);
             goto done;
         }
-        if (nn_meta_copy(&meta, nn_model_meta(model)))
-            goto oom;
-        /* the original settings, then this command line on top (--out, --quiet, ...) */
-        char *av[256];
-        snprintf(original, sizeof original, "%s", meta.command);
-        int ac = nn_command_split(original, av, 256);
-        default_options(&o);
-        if (parse_args(&o, ac, av) || parse_args(&o, argc, argv))
+        if (same_training_data(&o, &meta, &mnist_train))
             goto done;
         o.cfg = *nn_trainer_config(tr);
-        o.resume = resume;
         const struct nn_layer_spec *ls;
         n_layers = nn_model_layers(model, &ls);
         memcpy(layers, ls, (size_t)n_layers * sizeof *ls);
