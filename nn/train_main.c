@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -726,9 +727,23 @@ static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta
     return 0;
 }
 
+/* An output path that exists must be a regular file, which the output then replaces: a
+ * directory (--out models/) or a device would only fail the save after the whole training. */
+static int replaceable(const char *target, const char *what)
+{
+    struct stat st;
+    if (stat(target, &st) != 0 || S_ISREG(st.st_mode))
+        return 0;
+    fprintf(stderr, "%s: the %s %s is %s, not a file it can replace\n", prog, what, target,
+            S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+    return -1;
+}
+
 static int writable_next_to(const char *target, const char *what)
 {
     char path[1024];
+    if (replaceable(target, what))
+        return -1;
     sibling(path, sizeof path, target, ".probe.tmp");
     FILE *probe = fopen(path, "w");
     if (!probe) {
@@ -738,6 +753,20 @@ static int writable_next_to(const char *target, const char *what)
     }
     fclose(probe);
     remove(path);
+    return 0;
+}
+
+/* The reports written next to the model (nn/report.c), by their suffix. */
+static const char *const REPORT_SUFFIXES[] = {".history.csv", ".curves.svg", ".samples.png"};
+
+static int reports_replaceable(const char *out)
+{
+    char path[1024];
+    for (size_t i = 0; i < sizeof REPORT_SUFFIXES / sizeof REPORT_SUFFIXES[0]; i++) {
+        sibling(path, sizeof path, out, REPORT_SUFFIXES[i]);
+        if (replaceable(path, "report"))
+            return -1;
+    }
     return 0;
 }
 
@@ -784,6 +813,36 @@ static int resume_options(struct options *o, struct nn_meta *meta, char *origina
     if (parse_args(o, ac, av) || parse_args(o, argc, argv))
         return -1;
     o->resume = resume;
+    return 0;
+}
+
+/* The sets can be trained and tested on together: one image size, enough images for --val,
+ * 28x28 for the generated "not a digit" samples. Checked before anything is trained. */
+static int check_sets(const struct options *o, const struct nn_dataset *train,
+                      const struct nn_dataset *test)
+{
+    if (train->rows != test->rows || train->cols != test->cols) {
+        fprintf(stderr,
+                "%s: %s: the training images are %dx%d but the test images %dx%d; both sets "
+                "must have images of one size\n",
+                prog, o->data_dir, train->rows, train->cols, test->rows, test->cols);
+        return -1;
+    }
+    if (o->val >= train->n) {
+        fprintf(stderr,
+                "%s: --val %zu: the training set has %zu images; some must be left to "
+                "train on\n",
+                prog, o->val, train->n);
+        return -1;
+    }
+    if (o->nondigits + o->touching + o->pieces > 0 &&
+        (size_t)train->rows * train->cols != NN_MNIST_PIXELS) {
+        fprintf(stderr,
+                "%s: --nondigits, --touching and --nondigit-pieces make 28x28 samples; the "
+                "images in %s are %dx%d\n",
+                prog, o->data_dir, train->rows, train->cols);
+        return -1;
+    }
     return 0;
 }
 
@@ -995,6 +1054,8 @@ int main(int argc, char **argv)
                 err);
         goto done;
     }
+    if (check_sets(&o, &full, &test))
+        goto done;
 
     train = full; /* a view of the loaded set; full owns the memory */
     /* --val: the last N training images become a validation set (a view, not a copy) */
@@ -1109,7 +1170,8 @@ int main(int argc, char **argv)
         sibling(ckpt, sizeof ckpt, o.out, ".ckpt");
 
     /* Fail before training, not after, when the outputs cannot be written. */
-    if (writable_next_to(o.out, "model") || writable_next_to(ckpt, "checkpoint"))
+    if (writable_next_to(o.out, "model") || writable_next_to(ckpt, "checkpoint") ||
+        (o.reports && reports_replaceable(o.out)))
         goto done;
 
     int cap = o.cfg.iterations > 0
@@ -1270,13 +1332,13 @@ int main(int argc, char **argv)
     if (o.reports) {
         char title[640];
         snprintf(title, sizeof title, "%s: %s", meta.name, canon);
-        sibling(path, sizeof path, o.out, ".history.csv");
+        sibling(path, sizeof path, o.out, REPORT_SUFFIXES[0]);
         if (nn_report_history_csv(path, meta.history, meta.n_history, err, sizeof err))
             fprintf(stderr, "%s: %s\n", prog, err);
-        sibling(path, sizeof path, o.out, ".curves.svg");
+        sibling(path, sizeof path, o.out, REPORT_SUFFIXES[1]);
         if (nn_report_history_svg(path, meta.history, meta.n_history, title, err, sizeof err))
             fprintf(stderr, "%s: %s\n", prog, err);
-        sibling(path, sizeof path, o.out, ".samples.png");
+        sibling(path, sizeof path, o.out, REPORT_SUFFIXES[2]);
         if (nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err))
             fprintf(stderr, "%s: %s\n", prog, err);
     }

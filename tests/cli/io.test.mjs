@@ -119,3 +119,35 @@ test('--resume of a --val run prepares the same training set and finishes', asyn
   assert.ok(existsSync(out));
   assert.ok(!existsSync(ckpt), 'a finished run removes its checkpoint');
 });
+
+test('--out naming a directory is refused before any training', () => {
+  const set = makeSet('out-dir');
+  const out = join(dir, 'a-dir.model');
+  mkdirSync(out);
+  const t0 = Date.now();
+  let r = run(train, ['--data', set, ...tiny, '--epochs', '100000', '--out', out]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^digits-train: the model .*a-dir\.model is a directory, not a file it can replace$/m);
+  assert.ok(Date.now() - t0 < 10_000, `refused after ${Date.now() - t0} ms`);
+  // A report path that is a directory is refused before training too.
+  mkdirSync(join(dir, 'rep.curves.svg'));
+  r = run(train, ['--data', set, ...tiny.filter((a) => a !== '--no-reports'), '--epochs', '100000',
+    '--out', join(dir, 'rep.model')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /the report .*rep\.curves\.svg is a directory/);
+  assert.ok(!existsSync(join(dir, 'rep.model')));
+});
+
+test('training and test images of different sizes are refused before any training', () => {
+  const set = makeSet('sizes', { side: 28, testSide: 20 });
+  const out = join(dir, 's.model');
+  const t0 = Date.now();
+  const r = run(train, ['--data', set, ...tiny, '--epochs', '100000', '--out', out]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /sizes: the training images are 28x28 but the test images 20x20; both sets must have images of one size/);
+  assert.ok(Date.now() - t0 < 10_000, `refused after ${Date.now() - t0} ms`);
+  assert.ok(!existsSync(out));
+  const v = run(train, ['--data', makeSet('val-big', { n: 50 }), ...tiny, '--val', '60', '--out', out]);
+  assert.equal(v.status, 1, v.stderr);
+  assert.match(v.stderr, /--val 60: the training set has 50 images/);
+});
