@@ -1026,6 +1026,23 @@ static void answer_rates(const nn_model *model, const struct nn_dataset *ds, dou
     *right = (double)ok / (double)ds->n;
 }
 
+static int report_failed(int rc, const char *err)
+{
+    if (rc)
+        fprintf(stderr, "%s: %s\n", prog, err);
+    return rc != 0;
+}
+
+/* 0 if everything printed to stdout reached it; else says so (stdout on a full disk, a closed
+ * pipe) and returns -1, so that the summary a script reads is never silently lost. */
+static int stdout_written(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "%s: writing to standard output: %s\n", prog, strerror(errno));
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -1329,23 +1346,29 @@ int main(int argc, char **argv)
         fputs(table, stdout);
         print_examples(&test, pred);
     }
+    /* A report that cannot be written (a full disk) fails the run, after the others are
+     * tried: the model is written, but what was asked for is not all there. */
+    int reports_failed = 0;
     if (o.reports) {
         char title[640];
         snprintf(title, sizeof title, "%s: %s", meta.name, canon);
         sibling(path, sizeof path, o.out, REPORT_SUFFIXES[0]);
-        if (nn_report_history_csv(path, meta.history, meta.n_history, err, sizeof err))
-            fprintf(stderr, "%s: %s\n", prog, err);
+        rc = nn_report_history_csv(path, meta.history, meta.n_history, err, sizeof err);
+        reports_failed += report_failed(rc, err);
         sibling(path, sizeof path, o.out, REPORT_SUFFIXES[1]);
-        if (nn_report_history_svg(path, meta.history, meta.n_history, title, err, sizeof err))
-            fprintf(stderr, "%s: %s\n", prog, err);
+        rc = nn_report_history_svg(path, meta.history, meta.n_history, title, err, sizeof err);
+        reports_failed += report_failed(rc, err);
         sibling(path, sizeof path, o.out, REPORT_SUFFIXES[2]);
-        if (nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err))
-            fprintf(stderr, "%s: %s\n", prog, err);
+        rc = nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err);
+        reports_failed += report_failed(rc, err);
     }
     printf(
         "%s: wrote %s: train accuracy %.2f%%, test accuracy %.2f%% (loss %.4f), %.1fs training\n",
         prog, o.out, 100.0 * tr_ev.accuracy, 100.0 * te_ev.accuracy, te_ev.loss, train_time);
-    status = 0;
+    if (reports_failed)
+        fprintf(stderr, "%s: the model %s is written, but %d of its reports %s not\n", prog, o.out,
+                reports_failed, reports_failed == 1 ? "is" : "are");
+    status = stdout_written() || reports_failed ? 1 : 0;
     goto done;
 oom:
     fprintf(stderr, "%s: out of memory\n", prog);

@@ -151,3 +151,23 @@ test('training and test images of different sizes are refused before any trainin
   assert.equal(v.status, 1, v.stderr);
   assert.match(v.stderr, /--val 60: the training set has 50 images/);
 });
+
+// A full disk for the reports: a file size limit (with SIGXFSZ ignored, write(2) fails with EFBIG
+// as it fails with ENOSPC on a full disk) that the model (~27 KB) fits and the PNG (~68 KB) not.
+test('a report that cannot be written fails the run; so does a summary on a full stdout', () => {
+  const out = join(dir, 'full.model');
+  const args = ['--data', data, '--hidden', '8', '--iterations', '30', '--threads', '2', '--out', out];
+  const r = run('bash', ['-c', 'trap "" XFSZ; ulimit -f 48; exec "$@"', 'bash', train, ...args,
+    '--quiet']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /full\.samples\.png: writing temporary file: File too large/);
+  assert.match(r.stderr, /the model .*full\.model is written, but 1 of its reports is not/);
+  assert.ok(existsSync(out) && existsSync(join(dir, 'full.curves.svg')));
+
+  const fd = openSync('/dev/full', 'w');
+  try {
+    const s = run(train, [...args, '--no-reports'], { stdio: ['ignore', fd, 'pipe'] });
+    assert.equal(s.status, 1, s.stderr);
+    assert.match(s.stderr, /digits-train: writing to standard output: No space left on device/);
+  } finally { closeSync(fd); }
+});
