@@ -169,5 +169,51 @@ test('a report that cannot be written fails the run; so does a summary on a full
     const s = run(train, [...args, '--no-reports'], { stdio: ['ignore', fd, 'pipe'] });
     assert.equal(s.status, 1, s.stderr);
     assert.match(s.stderr, /digits-train: writing to standard output: No space left on device/);
+    const e = run(evalBin, ['--model', out, '--data', data, '--json'], { stdio: ['ignore', fd, 'pipe'] });
+    assert.equal(e.status, 1, e.stderr);
+    assert.match(e.stderr, /digits-eval: writing to standard output: No space left on device/);
   } finally { closeSync(fd); }
+});
+
+test('FIFOs and devices as data, checkpoint or model are refused at once', () => {
+  const set = makeSet('fifo');
+  const fifo = join(dir, 'pipe');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  const fifoSet = join(dir, 'fifo-set');
+  mkdirSync(fifoSet);
+  for (const f of ['train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'])
+    copyFileSync(join(set, f), join(fifoSet, f));
+  symlinkSync(fifo, join(fifoSet, 'train-images-idx3-ubyte'));
+  const cases = [
+    [train, ['--data', fifoSet, ...tiny, '--out', join(dir, 'f.model')], /train-images-idx3-ubyte: not a regular file \(a FIFO\)/],
+    [train, ['--resume', fifo], /--resume: .*pipe: not a regular file \(a FIFO\)/],
+    [train, ['--data', set, ...tiny, '--init', '/dev/zero', '--out', join(dir, 'f.model')], /--init: \/dev\/zero: not a regular file \(a character device\)/],
+    [evalBin, ['--model', fifo], /pipe: not a regular file \(a FIFO\)/],
+  ];
+  for (const [bin, args, re] of cases) {
+    const t0 = Date.now();
+    const r = run(bin, args, { timeout: 10_000 });
+    assert.notEqual(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.ok(Date.now() - t0 < 5000, `${args.join(' ')}: ${Date.now() - t0} ms`);
+  }
+});
+
+test('digits-eval --set refuses a FIFO or a device as a list or an image, at once', () => {
+  const sets = join(dir, 'sets');
+  mkdirSync(join(sets, 'paper'), { recursive: true });
+  mkdirSync(join(sets, 'numbers'), { recursive: true });
+  assert.equal(spawnSync('mkfifo', [join(sets, 'numbers', 'labels.tsv')]).status, 0);
+  writeFileSync(join(sets, 'paper', 'labels.tsv'), 'file\tlabel\nzero.png\t7\n');
+  symlinkSync('/dev/zero', join(sets, 'paper', 'zero.png'));
+  const shipped = 'models/mnist-mlp.model'; // the tests run from the repository's root
+  let t0 = Date.now();
+  let r = run(evalBin, ['--model', shipped, '--set', 'numbers', '--sets', sets], { timeout: 10_000 });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /numbers\/labels\.tsv: not a regular file \(a FIFO\)/);
+  assert.ok(Date.now() - t0 < 5000);
+  t0 = Date.now();
+  r = run(evalBin, ['--model', shipped, '--set', 'paper', '--sets', sets], { timeout: 10_000 });
+  assert.match(r.stderr, /1 files could not be evaluated, e\.g\. .*zero\.png: not a regular file \(a character device\)/);
+  assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
 });
