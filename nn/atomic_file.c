@@ -81,6 +81,17 @@ fail:
     return status;
 }
 
+/* "a FIFO", "a directory", ... for the message that refuses a file that is not regular. */
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "of an unknown kind";
+}
+
 int nn_atomic_write(const char *path, const void *data, size_t size, char *err, size_t errlen)
 {
     static const char suffix[] = ".tmp.XXXXXX";
@@ -93,6 +104,15 @@ int nn_atomic_write(const char *path, const void *data, size_t size, char *err, 
     if (!data && size > 0)
         return nn_seterr(err, errlen, NN_EINVAL, "%s: no data to write", path);
 
+    /* rename(2) would replace a device or a FIFO by a regular file (as root, /dev/null too),
+     * and fails on a directory only after the whole file is written: refuse both first. A
+     * symbolic link is replaced by the new file, as before. */
+    {
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode) && !S_ISREG(st.st_mode))
+            return nn_seterr(err, errlen, NN_EIO, "%s: not a regular file (%s), not replacing it",
+                             path, file_kind(st.st_mode));
+    }
     plen = strlen(path);
     tmp = malloc(plen + sizeof suffix);
     if (!tmp)
@@ -143,88 +163,71 @@ fail:
     return status;
 }
 
-/* Reads a whole file of at most max_size bytes into a malloc'd buffer. */
+int nn_file_check_regular(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+    if (S_ISREG(st->st_mode))
+        return NN_OK;
+    if (S_ISDIR(st->st_mode)) /* the message callers have always given a directory */
+        return io_error(err, errlen, path, "opening", EISDIR);
+    return nn_seterr(err, errlen, NN_EIO, "%s: not a regular file (%s)", path,
+                     file_kind(st->st_mode));
+}
+
+/*
+ * Reads a whole regular file of at most max_size bytes into a malloc'd buffer. O_NONBLOCK so
+ * that opening a FIFO returns at once (it is then refused, never read): a blocking open would
+ * wait for a writer, holding up the caller (the server's reload, and with it SIGTERM). Only
+ * regular files are read, and at most the size fstat gives, so a device such as /dev/zero
+ * costs nothing and a file that grows while it is read cannot make us read more.
+ */
 int nn_read_file(const char *path, size_t max_size, void **data_out, size_t *size, char *err,
                  size_t errlen)
 {
     unsigned char *buf = NULL;
-    size_t cap = 0, len = 0;
+    size_t want, len = 0;
     struct stat st;
-    int fd, rc = NN_OK, e = 0;
-    const char *what = NULL;
+    int fd, rc = NN_OK;
 
     *data_out = NULL, *size = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        e = errno, what = "opening";
-        goto fail;
-    }
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return io_error(err, errlen, path, "opening", errno);
     if (fstat(fd, &st) != 0) {
-        e = errno, what = "stat";
+        rc = io_error(err, errlen, path, "stat", errno);
         goto fail;
     }
-    if (S_ISDIR(st.st_mode)) {
-        e = EISDIR, what = "opening";
+    if ((rc = nn_file_check_regular(path, &st, err, errlen)))
+        goto fail;
+    if (st.st_size < 0 || (uintmax_t)st.st_size > max_size) {
+        rc = nn_seterr(err, errlen, NN_ERANGE, "%s: %jd bytes is too big (at most %zu)", path,
+                       (intmax_t)st.st_size, max_size);
         goto fail;
     }
-    if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max_size) {
-        rc = nn_seterr(err, errlen, NN_ERANGE,
-                       "%s: %jd bytes is too big (at "
-                       "most %zu)",
-                       path, (intmax_t)st.st_size, max_size);
+    want = (size_t)st.st_size;
+    buf = malloc(want + 1); /* + 1: a NUL after the data, for text files */
+    if (!buf) {
+        rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for %zu bytes", path, want);
         goto fail;
     }
-    cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
-    for (;;) {
-        ssize_t got;
-        if (len == cap) { /* the file grew, or is not a regular file */
-            size_t ncap = cap * 2 > max_size + 1 ? max_size + 1 : cap * 2;
-            unsigned char *nbuf;
-            if (ncap <= cap) {
-                rc = nn_seterr(err, errlen, NN_ERANGE, "%s: more than %zu bytes is too big", path,
-                               max_size);
-                goto fail;
-            }
-            nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nbuf, cap = ncap;
-        }
-        if (!buf && !(buf = malloc(cap))) {
-            rc = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
-            goto fail;
-        }
-        got = read(fd, buf + len, cap - len);
+    while (len < want) {
+        ssize_t got = read(fd, buf + len, want - len);
+        if (got < 0 && errno == EINTR)
+            continue;
         if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            e = errno, what = "reading";
+            rc = io_error(err, errlen, path, "reading", errno);
             goto fail;
         }
-        if (got == 0)
+        if (got == 0) /* the file shrank since fstat: the caller sees it as truncated */
             break;
         len += (size_t)got;
-        if (len > max_size) {
-            rc = nn_seterr(err, errlen, NN_ERANGE, "%s: more than %zu bytes is too big", path,
-                           max_size);
-            goto fail;
-        }
     }
+    buf[len] = '\0';
     close(fd);
     *data_out = buf, *size = len;
     return NN_OK;
 
 fail:
-    if (what) {
-        char msg[128];
-        if (strerror_r(e, msg, sizeof msg) != 0)
-            snprintf(msg, sizeof msg, "error %d", e);
-        rc = nn_seterr(err, errlen, NN_EIO, "%s: %s: %s", path, what, msg);
-    }
-    if (fd >= 0)
-        close(fd);
+    close(fd);
     free(buf);
     return rc;
 }

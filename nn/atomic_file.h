@@ -8,6 +8,7 @@
 #define NN_ATOMIC_FILE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 /*
  * Writes data[0..size) to path atomically: a temporary file "<path>.tmp.XXXXXX" is created in
@@ -16,7 +17,9 @@
  * The new file gets mode 0644.
  *
  * Returns NN_OK, NN_EINVAL (path NULL or empty, data NULL with size > 0), NN_ENOMEM, or NN_EIO
- * with "path: what failed: strerror(errno)" in err (err may be NULL).
+ * with "path: what failed: strerror(errno)" in err (err may be NULL). An existing path that
+ * is a directory, a device, a FIFO or a socket is refused (NN_EIO, "path: not a regular file
+ * (a FIFO), not replacing it") before anything is written; a symbolic link is replaced.
  * On any failure before the rename the temporary file is removed and an existing file at path
  * is untouched. If only the final directory fsync fails (after the rename), NN_EIO is
  * returned but the new contents are already in place; file systems that do not support
@@ -27,10 +30,11 @@
  */
 int nn_atomic_write(const char *path, const void *data, size_t size, char *err, size_t errlen);
 
-/* Reads the whole file at path into *data (malloc'd, freed by the caller) and its length into
- * *size. Refuses directories and files over max_size (NN_ERANGE); system errors are NN_EIO with
- * "path: opening: strerror". */
-int nn_read_file(const char *path, size_t max_size, void **data, size_t *size, char *err,
-                 size_t errlen);
+/*
+ * NN_OK if st (of path) is a regular file; else NN_EIO with "path: not a regular file (a
+ * FIFO)", or "path: opening: Is a directory" for a directory. For loaders that open a file
+ * themselves (nn_read_file, the IDX reader); nn_read_file is declared in nn.h.
+ */
+int nn_file_check_regular(const char *path, const struct stat *st, char *err, size_t errlen);
 
 #endif

@@ -84,47 +84,13 @@ struct set_group {
     int n, correct, refused, low;
 };
 
-/* Reads a whole file into a NUL-terminated buffer (free() it); NULL with errno on failure. */
-static char *read_all(const char *path, size_t *len, size_t max)
+/* Reads a whole regular file of at most max bytes into *text, NUL-terminated (free() it);
+ * else NN_EIO/NN_ERANGE/NN_ENOMEM with "path: reason" in err. Through nn_read_file, so a FIFO
+ * or a device is refused at once instead of blocking or being read to the limit. */
+static int read_all(char **text, const char *path, size_t *len, size_t max, char *err,
+                    size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 2;
-            if (cap > max + 65536 + 1) {
-                free(buf);
-                fclose(f);
-                errno = EFBIG;
-                return NULL;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    return nn_read_file(path, max, (void **)text, len, err, errlen);
 }
 
 /* Splits a TSV file's text in place into lines; returns the number of data lines (after the
@@ -218,10 +184,9 @@ static void classify_file(struct set_outcome *out, const nn_model *model, nn_wor
     int w = 0, h = 0;
     memset(out, 0, sizeof *out);
     out->prediction = -1;
-    char *bytes = read_all(path, &len, SET_MAX_FILE);
-    if (!bytes) {
+    char *bytes = NULL;
+    if (read_all(&bytes, path, &len, SET_MAX_FILE, out->why, sizeof out->why)) {
         out->result = SET_FAILED;
-        snprintf(out->why, sizeof out->why, "%.100s: %s", path, strerror(errno));
         return;
     }
     int rc = srv_image_decode(&px, &w, &h, bytes, len, out->why, sizeof out->why);
@@ -353,11 +318,10 @@ static int eval_numbers(const nn_model *model, const char *model_path, const cha
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    labels = read_all(path, &len, SET_MAX_FILE);
-    conds = read_all(cpath, &len, SET_MAX_FILE);
-    if (!labels || !conds) {
-        fprintf(stderr, "%s: %s: %s (run `make sets`)\n", prog, labels ? cpath : path,
-                strerror(errno));
+    char err[512];
+    if (read_all(&labels, path, &len, SET_MAX_FILE, err, sizeof err) ||
+        read_all(&conds, cpath, &len, SET_MAX_FILE, err, sizeof err)) {
+        fprintf(stderr, "%s: %s (run `make sets`)\n", prog, err);
         goto done;
     }
     n = tsv_rows(labels, &lrows, path, "file\tlabel");
@@ -378,11 +342,12 @@ static int eval_numbers(const nn_model *model, const char *model_path, const cha
         dig[t] += (long)nd;
         snprintf(path, sizeof path, "%s/numbers/%s", dir, file);
         size_t blen = 0;
-        char *bytes = read_all(path, &blen, SET_MAX_FILE);
+        char why[256];
+        char *bytes = NULL;
         float *px = NULL;
         int w = 0, h = 0;
-        char why[256];
-        if (!bytes || srv_image_decode(&px, &w, &h, bytes, blen, why, sizeof why) != 0 ||
+        if (read_all(&bytes, path, &blen, SET_MAX_FILE, why, sizeof why) ||
+            srv_image_decode(&px, &w, &h, bytes, blen, why, sizeof why) != 0 ||
             nn_read_number(res, model, ws, px, w, h) != NN_OK) {
             lost[t]++;
             if (misses)
@@ -446,10 +411,9 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
 
     snprintf(path, sizeof path, "%s/%s/labels.tsv", dir, set);
     snprintf(cpath, sizeof cpath, "%s/%s/conditions.tsv", dir, set);
-    labels = read_all(path, &len, SET_MAX_FILE);
-    if (!labels) {
-        fprintf(stderr, "%s: %s: %s (run `make sets`, or pass --sets DIR)\n", prog, path,
-                strerror(errno));
+    char err[512];
+    if (read_all(&labels, path, &len, SET_MAX_FILE, err, sizeof err)) {
+        fprintf(stderr, "%s: %s (run `make sets`, or pass --sets DIR)\n", prog, err);
         goto done;
     }
     if ((n = tsv_rows(labels, &lrows, path, "file\tlabel")) < 0)
@@ -458,8 +422,8 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
         fprintf(stderr, "%s: %s: no images listed\n", prog, path);
         goto done;
     }
-    conds = read_all(cpath, &len, SET_MAX_FILE); /* optional: only the breakdown needs it */
-    if (conds) {
+    /* optional: only the breakdown needs it */
+    if (read_all(&conds, cpath, &len, SET_MAX_FILE, err, sizeof err) == NN_OK) {
         char *nl = strchr(conds, '\n');
         snprintf(cheader, sizeof cheader, "%.*s", nl ? (int)(nl - conds) : 0, conds);
         if ((nc = tsv_rows(conds, &crows, cpath, "file\t")) < 0)
@@ -692,6 +656,16 @@ done:
     return status;
 }
 
+/* 0 if everything printed to stdout reached it; else says so (stdout on a full disk, a closed
+ * pipe) and returns -1: a report that a script reads is never silently lost. */
+static int stdout_written(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "%s: writing to standard output: %s\n", prog, strerror(errno));
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -839,6 +813,8 @@ int main(int argc, char **argv)
     }
     status = 0;
 done:
+    if (status == 0 && stdout_written())
+        status = 1;
     nn_model_free(model);
     nn_dataset_free(&ds);
     return status;

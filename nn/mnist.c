@@ -8,10 +8,12 @@
  * bytes, not the name. Every check is shared with the in-memory parser (mnist_impl.h) that
  * the fuzz target drives.
  */
+#include "atomic_file.h"
 #include "mnist_impl.h"
 #include "nn_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +194,38 @@ static int gz_read_full(gzFile gz, uint8_t *buf, size_t len, size_t *got, const 
     return NN_OK;
 }
 
+/*
+ * Opens path for gzread. Opened without blocking and checked with fstat first, so a FIFO is
+ * refused at once instead of waiting for a writer, and a device (/dev/zero) is never read:
+ * only a regular file's bytes are trusted to end. Nothing bounds the size of a compressed
+ * file, but read_idx never reads more than the header announces plus one byte.
+ */
+static int open_idx(gzFile *out, const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), st;
+    *out = NULL;
+    if (fd < 0) {
+        return nn_seterr(err, errlen, NN_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &sb) != 0) {
+        st = nn_seterr(err, errlen, NN_EIO, "%s: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    if ((st = nn_file_check_regular(path, &sb, err, errlen)) < 0) {
+        close(fd);
+        return st;
+    }
+    *out = gzdopen(fd, "rb");
+    if (!*out) {
+        close(fd);
+        return nn_seterr(err, errlen, NN_ENOMEM, "%s: cannot open: out of memory", path);
+    }
+    gzbuffer(*out, 1u << 17);
+    return NN_OK;
+}
+
 /* Reads and validates one IDX file; *out (malloc'd, hdr->data_bytes bytes) on success. */
 static int read_idx(const char *path, int ndims, struct nn_idx_header *hdr, uint8_t **out,
                     char *err, size_t errlen)
@@ -200,15 +234,11 @@ static int read_idx(const char *path, int ndims, struct nn_idx_header *hdr, uint
     uint8_t *buf = NULL;
     *out = NULL;
 
-    errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        if (errno == 0) {
-            return nn_seterr(err, errlen, NN_ENOMEM, "%s: cannot open: out of memory", path);
-        }
-        return nn_seterr(err, errlen, NN_EIO, "%s: %s", path, strerror(errno));
+    gzFile gz = NULL;
+    st = open_idx(&gz, path, err, errlen);
+    if (st < 0) {
+        return st;
     }
-    gzbuffer(gz, 1u << 17);
 
     uint8_t head[16];
     size_t hlen = 4 + 4 * (size_t)ndims, got = 0;

@@ -46,7 +46,9 @@ enum {
 };
 
 #define FLAG_REQUIRED 1u
-#define MAX_FILE_SIZE ((size_t)512 << 20) /* nn_model_load refuses bigger files */
+/* nn_model_load refuses bigger files (models/FORMAT.md): 128 M parameters, 250 times the largest
+ * shipped model, and a bound on what a server's reload can cost */
+#define MAX_FILE_SIZE ((size_t)512 << 20)
 
 /* Section tags as the four bytes in file order. */
 #define TAG_ARCH "ARCH"

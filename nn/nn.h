@@ -48,6 +48,19 @@ enum nn_status {
 /* Text for a status ("checksum mismatch"); never NULL. */
 const char *nn_strerror(int status);
 
+/*
+ * Reads the whole regular file at path, at most max_size bytes, into *data (malloc'd, with a
+ * NUL byte after the last one so text can be read as a string; the caller frees it) and its
+ * length into *size. The file is opened without blocking and checked with fstat before a byte
+ * is read: a FIFO, device or socket is refused at once (NN_EIO, "path: not a regular file (a
+ * FIFO)"), a directory too ("path: opening: Is a directory"), a file over max_size is NN_ERANGE
+ * ("path: 600000000 bytes is too big (at most 536870912)"), and no more than the size fstat
+ * reported is read. Other system errors are NN_EIO with "path: opening: strerror". Every
+ * loader of libnn reads its files through this; thread-safe.
+ */
+int nn_read_file(const char *path, size_t max_size, void **data, size_t *size, char *err,
+                 size_t errlen);
+
 /* ---------------------------------------------------------------------------------------- */
 /* RNG: xoshiro256** seeded through splitmix64. Caller-owned, not thread-safe per instance.  */
 /* ---------------------------------------------------------------------------------------- */
@@ -282,7 +295,7 @@ struct nn_meta {
     char optimizer[32];         /* "sgd", "adam", ... */
     char schedule[32];          /* "constant", "cosine", ... */
     char augment[NN_META_TEXT]; /* augmentation description, "" for none */
-    char command[512];          /* the command line that trained it */
+    char command[512];          /* the command line that trained it (nn_command_public) */
     uint64_t seed;
     float lr, momentum, weight_decay;
     int32_t batch, epochs, threads;
@@ -298,6 +311,29 @@ struct nn_meta {
 void nn_meta_free(struct nn_meta *meta);
 /* Deep copy (history included). */
 int nn_meta_copy(struct nn_meta *dst, const struct nn_meta *src);
+
+/*
+ * The training command line (struct nn_meta's command), nn/command.c. Thread-safe, no state.
+ *
+ * nn_command_join writes argv[0..argc) into buf (len bytes, always NUL-terminated, cut short if
+ * too long) as a POSIX shell would take it back: a word with a character outside
+ * [A-Za-z0-9_+=.,:/@%-] is put in single quotes, a quote inside written '\''.
+ *
+ * nn_command_split splits such a line into words in place (cmd is overwritten) as a shell
+ * would: spaces separate, '...' is literal, a backslash takes the next character. At most
+ * max - 1 words; av[n] = NULL; returns n.
+ *
+ * nn_command_public writes cmd (a joined line) into out with every absolute path rewritten: a
+ * word, or the value of a --flag=value word, starting with '/' becomes relative to cwd when it
+ * lies inside cwd ("/repo/data/mnist" -> "data/mnist", cwd itself -> "."), else its last
+ * component ("/tmp/x/one.model" -> "one.model"); cwd may be NULL (last components only). So a
+ * recorded or served command keeps the flags and which files they named, not the directories
+ * of the machine that trained the model. Applying it twice changes nothing. Returns NN_OK,
+ * NN_EINVAL (NULL argument, outlen 0) or NN_ENOMEM.
+ */
+void nn_command_join(char *buf, size_t len, int argc, char *const *argv);
+int nn_command_split(char *cmd, char **av, int max);
+int nn_command_public(char *out, size_t outlen, const char *cmd, const char *cwd);
 
 /*
  * Builds a model for inputs of shape (c, h, w) with the given layers, parameters initialised
@@ -489,6 +525,10 @@ const struct nn_train_config *nn_trainer_config(const nn_trainer *tr);
 int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err, size_t errlen);
 int nn_trainer_load_checkpoint(nn_trainer **tr, nn_model **model, const char *path,
                                size_t train_size, char *err, size_t errlen);
+/* Only the model inside the checkpoint at path (its metadata: the command, the dataset's
+ * SHA-256, the history so far), without a trainer: what a run needs to know before it loads
+ * its data. Same errors as nn_trainer_load_checkpoint but NN_EINVAL; *model is NULL on error. */
+int nn_checkpoint_load_model(nn_model **model, const char *path, char *err, size_t errlen);
 
 /* The trainer's augmentation applied to one byte image (rows x cols) into dst (28x28 floats
  * when rows = cols = 28): random affine and stroke thickness from cfg's aug_* fields, drawn

@@ -453,6 +453,9 @@ int nn_trainer_in_epoch(const nn_trainer *tr) { return tr->pos > 0; }
  */
 #define CKPT_MAGIC "DIGITSCK"
 #define CKPT_VERSION 3u /* 2: aug_clean, 3: aug_paper; older files still load */
+/* A checkpoint holds 12 bytes per parameter (the weight in the model file, two optimiser
+ * moments): 1 GiB is a model of about 89 million parameters; the shipped ones have < 0.6 M. */
+#define CKPT_MAX_SIZE ((size_t)1 << 30)
 
 struct wbuf {
     uint8_t *p;
@@ -653,6 +656,58 @@ int nn_trainer_save_checkpoint(const nn_trainer *tr, const char *path, char *err
     return rc;
 }
 
+/*
+ * Reads the checkpoint at path into *data (the caller frees it) and checks its magic, CRC-32 and
+ * version; loads the model stored in it into *model, and leaves r just after it (r->len stops
+ * before the CRC).
+ */
+static int read_checkpoint(const char *path, uint8_t **data, struct rbuf *r, uint32_t *version,
+                           nn_model **model, char *err, size_t errlen)
+{
+    size_t len = 0;
+    char merr[256] = "";
+    int rc;
+
+    *data = NULL, *model = NULL;
+    if ((rc = nn_read_file(path, CKPT_MAX_SIZE, (void **)data, &len, err, errlen)))
+        return rc;
+    const uint8_t *p = *data;
+    *r = (struct rbuf){p, len, 0, 0};
+    if (len < 16 || memcmp(p, CKPT_MAGIC, 8))
+        return nn_seterr(err, errlen, NN_EFORMAT, "%s: not a digits checkpoint (bad magic)", path);
+    if ((uint32_t)crc32(0L, p, (uInt)(len - 4)) !=
+        (uint32_t)(p[len - 4] | p[len - 3] << 8 | p[len - 2] << 16 | (uint32_t)p[len - 1] << 24))
+        return nn_seterr(err, errlen, NN_ECHECKSUM, "%s: checksum mismatch (damaged checkpoint)",
+                         path);
+    r->len = len - 4;
+    get(r, 8);
+    *version = get_u32(r);
+    if (*version < 1 || *version > CKPT_VERSION)
+        return nn_seterr(err, errlen, NN_EVERSION, "%s: checkpoint version %u (this build reads %u)",
+                         path, *version, CKPT_VERSION);
+    uint64_t model_len = get_u64(r);
+    const uint8_t *mb = model_len <= r->len - r->at ? get(r, (size_t)model_len) : NULL;
+    if (!mb)
+        return nn_seterr(err, errlen, NN_EFORMAT, "%s: truncated in the model", path);
+    if ((rc = nn_model_load_buffer(model, mb, (size_t)model_len, merr, sizeof merr)))
+        return nn_seterr(err, errlen, rc, "%s: model inside the checkpoint: %s", path, merr);
+    return NN_OK;
+}
+
+int nn_checkpoint_load_model(nn_model **out, const char *path, char *err, size_t errlen)
+{
+    uint8_t *data = NULL;
+    struct rbuf r;
+    uint32_t version;
+    int rc = read_checkpoint(path, &data, &r, &version, out, err, errlen);
+    if (rc) {
+        nn_model_free(*out);
+        *out = NULL;
+    }
+    free(data);
+    return rc;
+}
+
 int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const char *path,
                                size_t train_size, char *err, size_t errlen)
 {
@@ -660,44 +715,14 @@ int nn_trainer_load_checkpoint(nn_trainer **out, nn_model **model_out, const cha
     nn_trainer *tr = NULL;
     struct nn_train_config cfg;
     uint8_t *data = NULL;
-    size_t len = 0;
+    struct rbuf r;
+    uint32_t version = 0;
     int rc;
 
     *out = NULL;
     *model_out = NULL;
-    if ((rc = nn_read_file(path, (1u << 30), (void **)&data, &len, err, errlen)))
-        return rc;
-    struct rbuf r = {data, len, 0, 0};
-    if (len < 16 || memcmp(data, CKPT_MAGIC, 8)) {
-        rc = nn_seterr(err, errlen, NN_EFORMAT, "%s: not a digits checkpoint (bad magic)", path);
+    if ((rc = read_checkpoint(path, &data, &r, &version, &model, err, errlen)))
         goto fail;
-    }
-    if (len < 4 || (uint32_t)crc32(0L, data, (uInt)(len - 4)) !=
-                       (uint32_t)(data[len - 4] | data[len - 3] << 8 | data[len - 2] << 16 |
-                                  (uint32_t)data[len - 1] << 24)) {
-        rc = nn_seterr(err, errlen, NN_ECHECKSUM, "%s: checksum mismatch (damaged checkpoint)",
-                       path);
-        goto fail;
-    }
-    r.len = len - 4;
-    get(&r, 8);
-    uint32_t version = get_u32(&r);
-    if (version < 1 || version > CKPT_VERSION) {
-        rc = nn_seterr(err, errlen, NN_EVERSION, "%s: checkpoint version %u (this build reads %u)",
-                       path, version, CKPT_VERSION);
-        goto fail;
-    }
-    uint64_t model_len = get_u64(&r);
-    const uint8_t *mb = model_len <= r.len - r.at ? get(&r, (size_t)model_len) : NULL;
-    if (!mb) {
-        rc = nn_seterr(err, errlen, NN_EFORMAT, "%s: truncated in the model", path);
-        goto fail;
-    }
-    char merr[256] = "";
-    if ((rc = nn_model_load_buffer(&model, mb, (size_t)model_len, merr, sizeof merr))) {
-        nn_seterr(err, errlen, rc, "%s: model inside the checkpoint: %s", path, merr);
-        goto fail;
-    }
     get_config(&r, &cfg, version);
     uint64_t n_train = get_u64(&r);
     if (r.short_read || n_train != train_size) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,8 +108,10 @@ static void usage(FILE *f)
         "Checkpoints (Ctrl-C writes one too, then says how to resume):\n"
         "  --checkpoint FILE    where checkpoints go (default: the model path with .ckpt)\n"
         "  --checkpoint-every N write a checkpoint every N optimiser steps (default 0: off)\n"
-        "  --resume FILE        continue the run saved in FILE with its original settings;\n"
-        "                       it ends with the same model an uninterrupted run would\n"
+        "  --resume FILE        continue the run saved in FILE with its original settings\n"
+        "                       (--out, --quiet given with it apply); it ends with the same\n"
+        "                       model an uninterrupted run would, so training images other\n"
+        "                       than the run's (by SHA-256) are refused\n"
         "Environment:\n"
         "  SOURCE_DATE_EPOCH    record this date and no timings, so that the same seed,\n"
         "                       flags and thread count give a bit-identical model file\n"
@@ -624,47 +627,6 @@ static void sibling(char *buf, size_t len, const char *path, const char *suffix)
     snprintf(buf, len, "%.*s%s", stem, path, suffix);
 }
 
-/* arg as a POSIX shell word into buf (len > 0): as it is when every character is safe, else
- * in single quotes, a quote inside written '\''. Cut short (still terminated) if too long. */
-static void shell_word(char *buf, size_t len, const char *arg)
-{
-    const char *safe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,:/@%";
-    size_t used = 0;
-    int quote = !*arg || arg[strspn(arg, safe)] != '\0';
-#define PUT(c)                                                                                     \
-    do {                                                                                           \
-        if (used + 1 < len)                                                                        \
-            buf[used++] = (c);                                                                     \
-    } while (0)
-    if (quote)
-        PUT('\'');
-    for (const char *c = arg; *c; c++) {
-        if (*c == '\'') {
-            PUT('\'');
-            PUT('\\');
-            PUT('\'');
-        }
-        PUT(*c);
-    }
-    if (quote)
-        PUT('\'');
-#undef PUT
-    buf[used] = '\0';
-}
-
-/* The command line as a shell would take it back (see split_command). */
-static void command_line(char *buf, size_t len, int argc, char **argv)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < argc && used + 1 < len; i++) {
-        if (i)
-            buf[used++] = ' ';
-        shell_word(buf + used, len - used, argv[i]);
-        used += strlen(buf + used);
-    }
-}
-
 static const char *optimizer_name(const struct nn_train_config *c)
 {
     switch (c->optimizer) {
@@ -716,13 +678,25 @@ static void describe_run(struct nn_meta *meta, const struct options *o,
             snprintf(meta->augment + used, sizeof meta->augment - used, " paper=%g",
                      (double)c->aug_paper);
     }
-    command_line(meta->command, sizeof meta->command, argc, argv);
+    nn_command_join(meta->command, sizeof meta->command, argc, argv);
     meta->seed = c->seed;
     meta->lr = c->lr;
     meta->momentum = c->momentum;
     meta->weight_decay = c->weight_decay;
     meta->batch = c->batch;
     meta->threads = c->threads;
+}
+
+/* The command as the model file records it: paths relative to the working directory, or their
+ * last component when outside it (nn_command_public), not this machine's directories. Only the
+ * finished model gets it: a checkpoint keeps the command as typed, which --resume runs again. */
+static int public_command(struct nn_meta *meta)
+{
+    char cwd[4096], pub[sizeof meta->command];
+    int rc = nn_command_public(pub, sizeof pub, meta->command, getcwd(cwd, sizeof cwd));
+    if (rc == NN_OK)
+        memcpy(meta->command, pub, sizeof pub);
+    return rc;
 }
 
 /* Reproducible files (reproducible-builds.org convention): with SOURCE_DATE_EPOCH set, a fixed
@@ -755,42 +729,23 @@ static int save_checkpoint(nn_trainer *tr, nn_model *model, struct nn_meta *meta
     return 0;
 }
 
-/* Splits a stored command line into argv in place, as a shell would: words separated by
- * spaces, '...' taken literally, a backslash taking the next character literally. */
-static int split_command(char *cmd, char **av, int max)
+/* An output path that exists must be a regular file, which the output then replaces: a
+ * directory (--out models/) or a device would only fail the save after the whole training. */
+static int replaceable(const char *target, const char *what)
 {
-    int n = 0;
-    char *r = cmd, *w = cmd;
-    while (n < max - 1) {
-        while (*r == ' ')
-            r++;
-        if (!*r)
-            break;
-        av[n++] = w;
-        while (*r && *r != ' ') {
-            if (*r == '\'') {
-                for (r++; *r && *r != '\''; r++)
-                    *w++ = *r;
-                if (*r)
-                    r++;
-            } else if (*r == '\\' && r[1]) {
-                *w++ = r[1];
-                r += 2;
-            } else {
-                *w++ = *r++;
-            }
-        }
-        if (*r)
-            r++;
-        *w++ = '\0';
-    }
-    av[n] = NULL;
-    return n;
+    struct stat st;
+    if (stat(target, &st) != 0 || S_ISREG(st.st_mode))
+        return 0;
+    fprintf(stderr, "%s: the %s %s is %s, not a file it can replace\n", prog, what, target,
+            S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+    return -1;
 }
 
 static int writable_next_to(const char *target, const char *what)
 {
     char path[1024];
+    if (replaceable(target, what))
+        return -1;
     sibling(path, sizeof path, target, ".probe.tmp");
     FILE *probe = fopen(path, "w");
     if (!probe) {
@@ -800,6 +755,20 @@ static int writable_next_to(const char *target, const char *what)
     }
     fclose(probe);
     remove(path);
+    return 0;
+}
+
+/* The reports written next to the model (nn/report.c), by their suffix. */
+static const char *const REPORT_SUFFIXES[] = {".history.csv", ".curves.svg", ".samples.png"};
+
+static int reports_replaceable(const char *out)
+{
+    char path[1024];
+    for (size_t i = 0; i < sizeof REPORT_SUFFIXES / sizeof REPORT_SUFFIXES[0]; i++) {
+        sibling(path, sizeof path, out, REPORT_SUFFIXES[i]);
+        if (replaceable(path, "report"))
+            return -1;
+    }
     return 0;
 }
 
@@ -816,6 +785,89 @@ static void default_options(struct options *o)
     snprintf(o->hidden, sizeof o->hidden, "256");
     nn_train_config_default(&o->cfg);
     o->cfg.threads = nproc > 0 ? (int)(nproc > 256 ? 256 : nproc) : 1;
+}
+
+/*
+ * --resume, before any data is loaded: the run's original settings (its --data, --val,
+ * --nondigits...) from the command the checkpoint records, then this command line on top
+ * (--out, --quiet, ...), so that the training set is prepared as it was; *meta gets the
+ * checkpoint's metadata. The options point into original (kept by the caller).
+ */
+static int resume_options(struct options *o, struct nn_meta *meta, char *original, size_t len,
+                          int argc, char **argv)
+{
+    const char *resume = o->resume;
+    char err[512], *av[256];
+    nn_model *m = NULL;
+    if (nn_checkpoint_load_model(&m, resume, err, sizeof err)) {
+        fprintf(stderr, "%s: --resume: %s\n", prog, err);
+        return -1;
+    }
+    int rc = nn_meta_copy(meta, nn_model_meta(m));
+    nn_model_free(m);
+    if (rc) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return -1;
+    }
+    snprintf(original, len, "%s", meta->command);
+    int ac = nn_command_split(original, av, 256);
+    default_options(o);
+    if (parse_args(o, ac, av) || parse_args(o, argc, argv))
+        return -1;
+    o->resume = resume;
+    return 0;
+}
+
+/* The sets can be trained and tested on together: one image size, enough images for --val,
+ * 28x28 for the generated "not a digit" samples. Checked before anything is trained. */
+static int check_sets(const struct options *o, const struct nn_dataset *train,
+                      const struct nn_dataset *test)
+{
+    if (train->rows != test->rows || train->cols != test->cols) {
+        fprintf(stderr,
+                "%s: %s: the training images are %dx%d but the test images %dx%d; both sets "
+                "must have images of one size\n",
+                prog, o->data_dir, train->rows, train->cols, test->rows, test->cols);
+        return -1;
+    }
+    if (o->val >= train->n) {
+        fprintf(stderr,
+                "%s: --val %zu: the training set has %zu images; some must be left to "
+                "train on\n",
+                prog, o->val, train->n);
+        return -1;
+    }
+    if (o->nondigits + o->touching + o->pieces > 0 &&
+        (size_t)train->rows * train->cols != NN_MNIST_PIXELS) {
+        fprintf(stderr,
+                "%s: --nondigits, --touching and --nondigit-pieces make 28x28 samples; the "
+                "images in %s are %dx%d\n",
+                prog, o->data_dir, train->rows, train->cols);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * A resumed run must train on the images the checkpoint was made on: its sample order is a
+ * function of (seed, epoch) over the image indices, so other images would give a model that
+ * neither run describes, recorded under the first data's SHA-256. Refused, not re-recorded.
+ */
+static int same_training_data(const struct options *o, const struct nn_meta *meta,
+                              const struct nn_dataset *train)
+{
+    char sha[65];
+    if (!meta->dataset_sha256[0]) /* nothing recorded to compare with */
+        return 0;
+    nn_dataset_sha256(sha, train);
+    if (!strcmp(sha, meta->dataset_sha256))
+        return 0;
+    fprintf(stderr,
+            "%s: --resume %s: the run was trained on images with SHA-256 %s, the training "
+            "images in %s have SHA-256 %s; resume on the data the run started with, or start a "
+            "new run\n",
+            prog, o->resume, meta->dataset_sha256, o->data_dir, sha);
+    return -1;
 }
 
 /* Seeds of the generated non-digits, derived from the run's seed: training, the trainer's
@@ -976,6 +1028,23 @@ static void answer_rates(const nn_model *model, const struct nn_dataset *ds, dou
     *right = (double)ok / (double)ds->n;
 }
 
+static int report_failed(int rc, const char *err)
+{
+    if (rc)
+        fprintf(stderr, "%s: %s\n", prog, err);
+    return rc != 0;
+}
+
+/* 0 if everything printed to stdout reached it; else says so (stdout on a full disk, a closed
+ * pipe) and returns -1, so that the summary a script reads is never silently lost. */
+static int stdout_written(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "%s: writing to standard output: %s\n", prog, strerror(errno));
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -996,17 +1065,21 @@ int main(int argc, char **argv)
     default_options(&o);
     if (parse_args(&o, argc, argv))
         return 2;
+    if (o.resume && resume_options(&o, &meta, original, sizeof original, argc, argv))
+        goto done;
     if ((rc = nn_dataset_load_mnist(&full, o.data_dir, "train", err, sizeof err)) ||
         (rc = nn_dataset_load_mnist(&test, o.data_dir, "test", err, sizeof err))) {
         fprintf(stderr, "%s: %s\n(run 'make data' to fetch MNIST, or pass --data DIR)\n", prog,
                 err);
         goto done;
     }
+    if (check_sets(&o, &full, &test))
+        goto done;
 
     train = full; /* a view of the loaded set; full owns the memory */
     /* --val: the last N training images become a validation set (a view, not a copy) */
     struct nn_dataset val = {0};
-    if (o.val > 0 && !o.resume) {
+    if (o.val > 0 && !(o.keep_best && o.resume)) {
         if (o.keep_best && o.checkpoint_every > 0) {
             fprintf(stderr, "%s: --keep-best cannot be combined with checkpoints yet\n", prog);
             status = 2;
@@ -1048,23 +1121,14 @@ int main(int argc, char **argv)
         }
         train = mix;
     }
-    if (o.resume) {
-        const char *resume = o.resume;
-        if ((rc = nn_trainer_load_checkpoint(&tr, &model, resume, train.n, err, sizeof err))) {
+    if (o.resume) { /* the options are the original run's already (resume_options) */
+        if ((rc = nn_trainer_load_checkpoint(&tr, &model, o.resume, train.n, err, sizeof err))) {
             fprintf(stderr, "%s: --resume: %s\n", prog, err);
             goto done;
         }
-        if (nn_meta_copy(&meta, nn_model_meta(model)))
-            goto oom;
-        /* the original settings, then this command line on top (--out, --quiet, ...) */
-        char *av[256];
-        snprintf(original, sizeof original, "%s", meta.command);
-        int ac = split_command(original, av, 256);
-        default_options(&o);
-        if (parse_args(&o, ac, av) || parse_args(&o, argc, argv))
+        if (same_training_data(&o, &meta, &mnist_train))
             goto done;
         o.cfg = *nn_trainer_config(tr);
-        o.resume = resume;
         const struct nn_layer_spec *ls;
         n_layers = nn_model_layers(model, &ls);
         memcpy(layers, ls, (size_t)n_layers * sizeof *ls);
@@ -1125,7 +1189,8 @@ int main(int argc, char **argv)
         sibling(ckpt, sizeof ckpt, o.out, ".ckpt");
 
     /* Fail before training, not after, when the outputs cannot be written. */
-    if (writable_next_to(o.out, "model") || writable_next_to(ckpt, "checkpoint"))
+    if (writable_next_to(o.out, "model") || writable_next_to(ckpt, "checkpoint") ||
+        (o.reports && reports_replaceable(o.out)))
         goto done;
 
     int cap = o.cfg.iterations > 0
@@ -1214,8 +1279,8 @@ int main(int argc, char **argv)
     if (stop_requested) {
         if (save_checkpoint(tr, model, &meta, train_time, ckpt))
             goto done;
-        char word[4 * sizeof ckpt + 3]; /* every character a quote: four each */
-        shell_word(word, sizeof word, ckpt);
+        char word[4 * sizeof ckpt + 3], *words[] = {ckpt}; /* every character a quote: four */
+        nn_command_join(word, sizeof word, 1, words);
         fprintf(stderr,
                 "%s: interrupted at step %lld (epoch %d); checkpoint written to %s\n"
                 "resume with: %s --resume %s\n",
@@ -1266,6 +1331,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (public_command(&meta))
+        goto oom;
     if (nn_model_set_meta(model, &meta) || nn_model_save(model, o.out, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto done;
@@ -1281,23 +1348,29 @@ int main(int argc, char **argv)
         fputs(table, stdout);
         print_examples(&test, pred);
     }
+    /* A report that cannot be written (a full disk) fails the run, after the others are
+     * tried: the model is written, but what was asked for is not all there. */
+    int reports_failed = 0;
     if (o.reports) {
         char title[640];
         snprintf(title, sizeof title, "%s: %s", meta.name, canon);
-        sibling(path, sizeof path, o.out, ".history.csv");
-        if (nn_report_history_csv(path, meta.history, meta.n_history, err, sizeof err))
-            fprintf(stderr, "%s: %s\n", prog, err);
-        sibling(path, sizeof path, o.out, ".curves.svg");
-        if (nn_report_history_svg(path, meta.history, meta.n_history, title, err, sizeof err))
-            fprintf(stderr, "%s: %s\n", prog, err);
-        sibling(path, sizeof path, o.out, ".samples.png");
-        if (nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err))
-            fprintf(stderr, "%s: %s\n", prog, err);
+        sibling(path, sizeof path, o.out, REPORT_SUFFIXES[0]);
+        rc = nn_report_history_csv(path, meta.history, meta.n_history, err, sizeof err);
+        reports_failed += report_failed(rc, err);
+        sibling(path, sizeof path, o.out, REPORT_SUFFIXES[1]);
+        rc = nn_report_history_svg(path, meta.history, meta.n_history, title, err, sizeof err);
+        reports_failed += report_failed(rc, err);
+        sibling(path, sizeof path, o.out, REPORT_SUFFIXES[2]);
+        rc = nn_report_digit_grid_png(path, &test, pred, 100, err, sizeof err);
+        reports_failed += report_failed(rc, err);
     }
     printf(
         "%s: wrote %s: train accuracy %.2f%%, test accuracy %.2f%% (loss %.4f), %.1fs training\n",
         prog, o.out, 100.0 * tr_ev.accuracy, 100.0 * te_ev.accuracy, te_ev.loss, train_time);
-    status = 0;
+    if (reports_failed)
+        fprintf(stderr, "%s: the model %s is written, but %d of its reports %s not\n", prog, o.out,
+                reports_failed, reports_failed == 1 ? "is" : "are");
+    status = stdout_written() || reports_failed ? 1 : 0;
     goto done;
 oom:
     fprintf(stderr, "%s: out of memory\n", prog);

@@ -246,6 +246,50 @@ void srv_buf_num(struct srv_buf *b, double v)
     b->data[b->len] = '\0';
 }
 
+/* "%.*g" of v with p digits, or with as many as it takes to write a whole number below 10^9
+ * without an exponent ("10", not "1e+01": the same value, in the form people write). */
+static void put_g(struct srv_buf *b, double v, int p)
+{
+    char text[48];
+    snprintf(text, sizeof text, "%.*g", p, v);
+    const char *e = strchr(text, 'e');
+    if (e && e[1] == '+' && atoi(e + 2) < 9)
+        snprintf(text, sizeof text, "%.*g", atoi(e + 2) + 1, v);
+    srv_buf_puts(b, text);
+}
+
+void srv_buf_f32(struct srv_buf *b, float v)
+{
+    char text[48];
+    int p = 1;
+    if (!isfinite(v)) {
+        srv_buf_put(b, "null", 4);
+        return;
+    }
+    for (; p < 9; p++) { /* 9 significant digits always round-trip a binary32 */
+        snprintf(text, sizeof text, "%.*g", p, (double)v);
+        if (strtof(text, NULL) == v)
+            break;
+    }
+    put_g(b, (double)v, p);
+}
+
+void srv_buf_f64(struct srv_buf *b, double v)
+{
+    char text[48];
+    int p = 1;
+    if (!isfinite(v)) {
+        srv_buf_put(b, "null", 4);
+        return;
+    }
+    for (; p < 17; p++) { /* 17 always round-trip a binary64 */
+        snprintf(text, sizeof text, "%.*g", p, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    put_g(b, v, p);
+}
+
 void srv_buf_fixed3(struct srv_buf *b, float v)
 {
     if (srv_buf_reserve(b, 8) != 0)

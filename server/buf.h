@@ -50,6 +50,13 @@ void srv_buf_i64(struct srv_buf *b, int64_t v);
 /* A double as JSON: NaN and infinities become null; values up to 1 have 6 significant digits
  * ("0.982341", "3.1e-7"; a fast path down to 1e-17), larger ones "%.9g". */
 void srv_buf_num(struct srv_buf *b, double v);
+/* The shortest decimal that reads back to exactly v: "%.Ng" with the smallest N (1..9 for a
+ * float, through strtof; 1..17 for a double, through strtod) that round-trips, so a stored 0.002f
+ * is "0.002", not "0.00200000009"; whole numbers below 10^9 without an exponent ("10", not
+ * "1e+01"). NaN and infinities become null. For values a person reads
+ * again (a model's learning rate, its recorded accuracies), not for the hot path. */
+void srv_buf_f32(struct srv_buf *b, float v);
+void srv_buf_f64(struct srv_buf *b, double v);
 /* v in [0,1] with 3 decimals, trailing zeros dropped ("0", "0.5", "0.125"); values outside
  * [0,1] are clamped, NaN written as 0. */
 void srv_buf_fixed3(struct srv_buf *b, float v);

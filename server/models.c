@@ -7,7 +7,6 @@
 #include "buf.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -34,14 +33,6 @@ static void key(struct srv_buf *b, const char *k)
 {
     srv_buf_json_string(b, k);
     srv_buf_putc(b, ':');
-}
-
-static void num(struct srv_buf *b, double v)
-{
-    if (!isfinite(v))
-        srv_buf_puts(b, "null");
-    else
-        srv_buf_printf(b, "%.9g", v);
 }
 
 static const char *base_name(const char *path)
@@ -82,7 +73,7 @@ int srv_model_json(const nn_model *model, const char *name, const char *path, ch
         srv_buf_puts(&b, "\"not_a_digit\":{\"class\":");
         srv_buf_i64(&b, NN_NOT_A_DIGIT_CLASS);
         srv_buf_puts(&b, ",\"threshold\":");
-        num(&b, nn_model_reject_threshold(model));
+        srv_buf_f32(&b, nn_model_reject_threshold(model));
         srv_buf_puts(&b, "},");
     }
     key(&b, "training");
@@ -96,11 +87,11 @@ int srv_model_json(const nn_model *model, const char *name, const char *path, ch
     key(&b, "optimizer");
     srv_buf_json_string(&b, m->optimizer);
     srv_buf_puts(&b, ",\"lr\":");
-    num(&b, m->lr);
+    srv_buf_f32(&b, m->lr);
     srv_buf_puts(&b, ",\"momentum\":");
-    num(&b, m->momentum);
+    srv_buf_f32(&b, m->momentum);
     srv_buf_puts(&b, ",\"weight_decay\":");
-    num(&b, m->weight_decay);
+    srv_buf_f32(&b, m->weight_decay);
     srv_buf_printf(&b, ",\"batch\":%" PRId32 ",\"epochs\":%" PRId32 ",\"iterations\":%" PRId64 ",",
                    m->batch, m->epochs, m->iterations);
     key(&b, "schedule");
@@ -109,37 +100,45 @@ int srv_model_json(const nn_model *model, const char *name, const char *path, ch
     key(&b, "augment");
     srv_buf_json_string(&b, m->augment);
     srv_buf_printf(&b, ",\"threads\":%" PRId32 ",\"train_seconds\":", m->threads);
-    num(&b, m->train_seconds);
+    srv_buf_f64(&b, m->train_seconds);
     srv_buf_printf(&b, ",\"created_unix\":%" PRId64 ",", m->created_unix);
     key(&b, "trainer_version");
     srv_buf_json_string(&b, m->trainer_version);
     srv_buf_putc(&b, ',');
+    /* Files recorded with the trainer's absolute paths (models trained before it stored them
+     * relative) are shown by their last component: not the directories of that machine. */
+    char command[sizeof m->command];
+    if (nn_command_public(command, sizeof command, m->command, NULL) != NN_OK) {
+        srv_buf_free(&b);
+        *json = NULL;
+        return NN_ENOMEM;
+    }
     key(&b, "command");
-    srv_buf_json_string(&b, m->command);
+    srv_buf_json_string(&b, command);
     srv_buf_puts(&b, "},\"metrics\":{\"train_loss\":");
-    num(&b, m->train_loss);
+    srv_buf_f32(&b, m->train_loss);
     srv_buf_puts(&b, ",\"train_accuracy\":");
-    num(&b, m->train_acc);
+    srv_buf_f32(&b, m->train_acc);
     srv_buf_puts(&b, ",\"test_loss\":");
-    num(&b, m->test_loss);
+    srv_buf_f32(&b, m->test_loss);
     srv_buf_puts(&b, ",\"test_accuracy\":");
-    num(&b, m->test_acc);
+    srv_buf_f32(&b, m->test_acc);
     srv_buf_puts(&b, "},\"history\":[");
     for (int i = 0; i < m->n_history && m->history; i++) {
         const struct nn_history_point *p = &m->history[i];
         srv_buf_printf(&b, "%s{\"epoch\":%d,\"step\":%" PRId64 ",\"lr\":", i ? "," : "", p->epoch,
                        p->step);
-        num(&b, p->lr);
+        srv_buf_f32(&b, p->lr);
         srv_buf_puts(&b, ",\"train_loss\":");
-        num(&b, p->train_loss);
+        srv_buf_f32(&b, p->train_loss);
         srv_buf_puts(&b, ",\"train_accuracy\":");
-        num(&b, p->train_acc);
+        srv_buf_f32(&b, p->train_acc);
         srv_buf_puts(&b, ",\"test_loss\":");
-        num(&b, p->test_loss);
+        srv_buf_f32(&b, p->test_loss);
         srv_buf_puts(&b, ",\"test_accuracy\":");
-        num(&b, p->test_acc);
+        srv_buf_f32(&b, p->test_acc);
         srv_buf_puts(&b, ",\"seconds\":");
-        num(&b, p->seconds);
+        srv_buf_f64(&b, p->seconds);
         srv_buf_putc(&b, '}');
     }
     srv_buf_puts(&b, "],\"confusion\":[");

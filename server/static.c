@@ -136,11 +136,18 @@ int srv_static_open(const struct srv_static *st, const char *url_path, struct sr
     /* Inside the root: the root itself followed by '/'. */
     if (strncmp(real, st->root, st->root_len) != 0 || real[st->root_len] != '/')
         return -1;
-    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO put in the folder would otherwise wait for a writer, holding
+     * a worker thread (and a graceful stop) for as long; it is refused below. */
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -1;
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL); /* back to blocking reads for the response's sendfile */
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
         close(fd);
         return -1;
     }

@@ -8,9 +8,11 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -437,6 +439,18 @@ Test(idx, absurd_dimensions_are_out_of_range)
     expect_load(tmp_path("b"), tmp_path("l"), NN_ERANGE, tmp_path("b"), "0 images");
     expect_load(tmp_path("c"), tmp_path("l"), NN_ERANGE, tmp_path("c"), "20000000 images");
     expect_load(tmp_path("d"), tmp_path("l"), NN_ERANGE, tmp_path("d"), "byte limit");
+}
+
+/* A FIFO (opening it for reading would wait for a writer) and a device are refused at once. */
+Test(idx, a_fifo_or_a_device_is_refused_without_waiting, .timeout = 10)
+{
+    write_labels(tmp_path("l"), 1, 0);
+    cr_assert_eq(mkfifo(tmp_path("fifo"), 0600), 0, "mkfifo: %s", strerror(errno));
+    expect_load(tmp_path("fifo"), tmp_path("l"), NN_EIO, tmp_path("fifo"),
+                "not a regular file (a FIFO)");
+    write_images(tmp_path("i"), 1, 2, 2, 0);
+    expect_load(tmp_path("i"), "/dev/zero", NN_EIO, "/dev/zero",
+                "not a regular file (a character device)");
 }
 
 Test(idx, missing_or_unreadable_files_are_io_errors)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -724,6 +725,45 @@ Test(model_file, loading_a_missing_file_is_an_io_error_naming_the_path, .init = 
     cr_assert(strstr(err, strerror(ENOENT)), "%s", err);
     cr_assert_eq(nn_model_load(&m, tmpdir, err, sizeof err), NN_EIO);
     cr_assert(strstr(err, strerror(EISDIR)), "%s", err);
+}
+
+/* A model replaced by a FIFO must not block the loader (the server's SIGHUP reload, and with
+ * it SIGTERM, would wait for a writer); /dev/zero must not be read up to the 512 MiB cap. */
+Test(model_file, a_fifo_or_a_device_is_refused_at_once, .init = make_tmpdir, .fini = remove_tmpdir,
+     .timeout = 10)
+{
+    char err[512] = "", path[128], want[256];
+    nn_model *m = NULL;
+    struct timespec t0, t1;
+    snprintf(path, sizeof path, "%s/x.model", tmpdir);
+    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(nn_model_load(&m, path, err, sizeof err), NN_EIO);
+    cr_assert_null(m);
+    snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", path);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(nn_model_load(&m, "/dev/zero", err, sizeof err), NN_EIO);
+    cr_assert_str_eq(err, "/dev/zero: not a regular file (a character device)");
+    cr_assert_null(m);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_lt(ms, 500.0, "both refused in %.0f ms", ms);
+}
+
+Test(model_file, saving_onto_a_fifo_fails_and_leaves_it_alone, .init = make_tmpdir,
+     .fini = remove_tmpdir, .timeout = 10)
+{
+    char err[512] = "", path[128];
+    struct stat st;
+    nn_model *m = tiny_model();
+    snprintf(path, sizeof path, "%s/fifo.model", tmpdir);
+    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+    cr_assert_eq(nn_model_save(m, path, err, sizeof err), NN_EIO, "%s", err);
+    cr_assert(strstr(err, "not a regular file (a FIFO)"), "%s", err);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert(S_ISFIFO(st.st_mode));
+    cr_assert_eq(count_entries(tmpdir), 1, "no temporary file is left");
+    nn_model_free(m);
 }
 
 Test(model_file, load_errors_start_with_the_path, .init = make_tmpdir, .fini = remove_tmpdir)

@@ -730,7 +730,8 @@ Test(atomic_file, over_a_non_empty_directory_fails_and_leaves_it_and_no_temp_fil
     snprintf(inner, sizeof inner, "%s/keep", path);
     spit(inner, "kept");
     cr_assert_eq(nn_atomic_write(path, "data", 4, err, sizeof err), NN_EIO);
-    cr_assert_not_null(strstr(err, "renam"), "err names the failed step: %s", err);
+    cr_assert_not_null(strstr(err, "not a regular file (a directory), not replacing it"),
+                       "err says why: %s", err);
     cr_assert_eq(stat(path, &st), 0);
     cr_assert(S_ISDIR(st.st_mode), "the directory is still there");
     cr_assert_eq(count_entries(path, NULL), 1);
@@ -806,6 +807,64 @@ Test(atomic_file, read_file_refuses_a_file_over_the_size_limit)
     cr_assert_eq(nn_read_file(path, 10, &got, &size, err, sizeof err), NN_OK, "at the limit");
     cr_assert_eq(size, 10);
     free(got);
+}
+
+/* A FIFO is opened without blocking and refused (a blocking open would wait for a writer);
+ * /dev/zero is refused without a byte read (it would fill any size limit). */
+Test(atomic_file, read_file_refuses_a_fifo_and_a_device_at_once, .timeout = 10)
+{
+    char path[128], err[256] = "";
+    void *got = (void *)1;
+    size_t size = 1;
+    in_tmp(path, sizeof path, "fifo");
+    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+    cr_assert_eq(nn_read_file(path, 1024, &got, &size, err, sizeof err), NN_EIO);
+    cr_assert_null(got);
+    cr_assert_eq(size, 0);
+    char want[192];
+    snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", path);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(nn_read_file("/dev/zero", (size_t)512 << 20, &got, &size, err, sizeof err),
+                 NN_EIO);
+    cr_assert_str_eq(err, "/dev/zero: not a regular file (a character device)");
+    cr_assert_null(got);
+}
+
+Test(atomic_file, read_file_ends_the_bytes_with_a_nul)
+{
+    char path[128], err[256] = "";
+    void *got = NULL;
+    size_t size = 0;
+    in_tmp(path, sizeof path, "text");
+    spit(path, "a\tb\n");
+    cr_assert_eq(nn_read_file(path, 16, &got, &size, err, sizeof err), NN_OK, "%s", err);
+    cr_assert_eq(size, 4);
+    cr_assert_str_eq(got, "a\tb\n");
+    free(got);
+    in_tmp(path, sizeof path, "empty");
+    spit(path, "");
+    cr_assert_eq(nn_read_file(path, 16, &got, &size, err, sizeof err), NN_OK, "%s", err);
+    cr_assert_eq(size, 0);
+    cr_assert_str_eq(got, "");
+    free(got);
+}
+
+/* rename(2) over a FIFO or a device would replace it by a regular file (as root, even
+ * /dev/null): the writer refuses before it writes anything, and leaves no temporary file. */
+Test(atomic_file, write_refuses_to_replace_a_fifo, .timeout = 10)
+{
+    char path[128], err[256] = "", want[192];
+    struct stat st;
+    int temps = 0;
+    in_tmp(path, sizeof path, "fifo.csv");
+    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+    cr_assert_eq(nn_atomic_write(path, "x", 1, err, sizeof err), NN_EIO);
+    snprintf(want, sizeof want, "%s: not a regular file (a FIFO), not replacing it", path);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_assert(S_ISFIFO(st.st_mode), "the FIFO is still there");
+    cr_assert_eq(count_entries(tmpdir, &temps), 1);
+    cr_assert_eq(temps, 0);
 }
 
 Test(atomic_file, read_file_of_a_missing_file_or_a_directory_fails_with_eio)

@@ -5,9 +5,13 @@
 #include "nn/nn.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *mnist_dir(void)
 {
@@ -300,4 +304,23 @@ Test(train, an_epoch_stopped_and_continued_gives_the_same_bits)
     nn_model_free(seven);
     nn_model_free(whole);
     nn_dataset_free(&train);
+}
+
+/* --resume reads its checkpoint through the same loader as models: a FIFO is refused at once. */
+Test(train, a_checkpoint_that_is_a_fifo_is_refused_without_waiting, .timeout = 10)
+{
+    char dir[] = "/tmp/digits-test-train-XXXXXX", path[128], err[512] = "", want[192];
+    nn_trainer *tr = (nn_trainer *)1;
+    nn_model *m = (nn_model *)1;
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+    int rc = nn_trainer_load_checkpoint(&tr, &m, path, 1000, err, sizeof err);
+    unlink(path);
+    rmdir(dir);
+    cr_assert_eq(rc, NN_EIO);
+    snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", path);
+    cr_assert_str_eq(err, want);
+    cr_assert_null(tr);
+    cr_assert_null(m);
 }

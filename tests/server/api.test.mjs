@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   tmpdir, trainModel, startServer, raw, postJson, postImage, mnistTest, toUnit,
-  encodePng, encodeBmp, encodeGif, ROOT,
+  encodePng, encodeBmp, encodeGif, ROOT, MNIST_DIR,
 } from './lib.mjs';
 
 let dir;
@@ -42,6 +42,33 @@ after(async () => {
   if (srv) assert.equal(await srv.stop(), 0);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+// A model's recorded command as GET /models shows it: no word (nor --flag=value) starts with
+// '/', so nothing of the training machine's directories is shown.
+function checkPublic(m) {
+  for (const w of m.training.command.split(' ')) {
+    assert.ok(!w.startsWith('/') && !/^--[a-z-]+=\//.test(w), `${m.name}: ${w} in ${m.training.command}`);
+  }
+}
+
+// Every float of the MODEL objects (lr, losses, accuracies, threshold; not the f64 seconds):
+// the text reads back to the same binary32, and no text with one digit fewer would.
+function checkShortest(text) {
+  const keys = 'lr|momentum|weight_decay|train_loss|train_accuracy|test_loss|test_accuracy|threshold';
+  let n = 0;
+  for (const [, key, t] of text.matchAll(new RegExp(`"(${keys})":(-?[0-9.]+(?:e[-+]?\\d+)?)`, 'g'))) {
+    const f = Math.fround(Number(t));
+    const digits = t.replace(/e.*/, '').replace(/[-.]/g, '').replace(/^0+/, '')
+      .replace(/0+$/, (z) => (t.includes('.') ? z : '')).length;
+    assert.ok(digits <= 9, `${key}: ${t}`);
+    if (digits > 1 && /[.e]/.test(t)) { // whole numbers are written out in full
+      assert.notEqual(Math.fround(Number(f.toPrecision(digits - 1))), f,
+        `${key}: ${t} is not the shortest (${f.toPrecision(digits - 1)} reads back the same)`);
+    }
+    n++;
+  }
+  assert.ok(n > 10, `${n} floats checked`);
+}
 
 const zeros = new Array(784).fill(0);
 const seven = () => toUnit(digits[0].pixels);
@@ -188,6 +215,35 @@ describe('routes', () => {
     assert.ok(a.confusion.every((row) => row.length === 10));
     const total = a.confusion.flat().reduce((s, v) => s + v, 0);
     assert.equal(total, 10000);
+  });
+
+  // Issue 21: the command showed the absolute paths of the machine that trained the model and
+  // floats had binary noise ("lr":0.00200000009). alpha was trained above with absolute paths.
+  test('GET /models: the command names files without absolute paths, floats are shortest', async () => {
+    const text = await (await fetch(`${srv.url}/models`)).text();
+    for (const m of JSON.parse(text).models) checkPublic(m);
+    const a = JSON.parse(text).models[0];
+    const words = a.training.command.split(' ');
+    assert.equal(words[words.indexOf('--out') + 1], 'alpha.model');
+    const data = path.relative(process.cwd(), MNIST_DIR);
+    assert.equal(words[words.indexOf('--data') + 1],
+      data.startsWith('..') ? path.basename(MNIST_DIR) : data || '.');
+    checkShortest(text);
+  });
+
+  test('GET /models of the shipped models: no absolute paths, shortest floats', async () => {
+    const shipped = ['mnist-cnn', 'mnist-mlp'].map((n) => path.join(ROOT, 'models', `${n}.model`));
+    const s2 = await startServer(shipped.flatMap((f) => ['--model', f]));
+    try {
+      const text = await (await fetch(`${s2.url}/models`)).text();
+      const list = JSON.parse(text).models;
+      assert.equal(list.length, 2);
+      for (const m of list) checkPublic(m);
+      assert.match(text, /"lr":0\.001,/, 'the MLP\'s lr, stored as the float nearest 0.001');
+      checkShortest(text);
+    } finally {
+      assert.equal(await s2.stop(), 0);
+    }
   });
 
   test('GET /metrics is Prometheus text with the documented series', async () => {

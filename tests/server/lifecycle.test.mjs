@@ -132,6 +132,70 @@ test('SIGHUP: a corrupt file keeps the old model serving; a good file is swapped
   }
 });
 
+// Issue 21: a model file replaced by a FIFO used to block the reload in open(2) until a writer
+// came, and SIGTERM waited behind it; /dev/zero was read up to the 512 MiB cap.
+test('SIGHUP with the model replaced by a FIFO or /dev/zero: refused at once, SIGTERM still stops', async () => {
+  const live = path.join(dir, 'fifo.model');
+  fs.copyFileSync(m1, live);
+  const srv = await startServer(['--model', live], { quiet: false });
+  try {
+    const px = toUnit(digits[0].pixels);
+    const before1 = await postJson(srv.url, { pixels: px });
+    fs.rmSync(live);
+    assert.equal(spawnSync('mkfifo', [live]).status, 0, 'mkfifo');
+    srv.proc.kill('SIGHUP');
+    await waitLog(srv, /reload failed[^\n]*fifo\.model: not a regular file \(a FIFO\)/, 2000);
+    assert.deepEqual((await postJson(srv.url, { pixels: px })).json.probabilities,
+      before1.json.probabilities, 'the old model keeps serving');
+
+    fs.rmSync(live);
+    fs.symlinkSync('/dev/zero', live);
+    const t0 = Date.now();
+    srv.proc.kill('SIGHUP');
+    await waitLog(srv, /reload failed[^\n]*not a regular file \(a character device\)/, 2000);
+    assert.ok(Date.now() - t0 < 2000, `/dev/zero refused in ${Date.now() - t0} ms`);
+    const h = (await raw(srv.port, 'GET', '/healthz')).json();
+    assert.equal(h.reloads.failed, 2);
+    assert.match(h.last_reload_error, /not a regular file/);
+    assert.equal((await postJson(srv.url, { pixels: px })).status, 200);
+
+    // And again a FIFO, with SIGTERM right behind the SIGHUP: the server exits at once.
+    fs.rmSync(live);
+    assert.equal(spawnSync('mkfifo', [live]).status, 0, 'mkfifo');
+    srv.proc.kill('SIGHUP');
+    const t1 = Date.now();
+    assert.equal(await srv.stop(), 0);
+    assert.ok(Date.now() - t1 < 3000, `stopped in ${Date.now() - t1} ms`);
+  } finally {
+    srv.proc.kill('SIGKILL'); // only if the test failed before the stop
+  }
+});
+
+test('a model path naming a FIFO or a device stops the start with the reason, at once', () => {
+  const fifo = path.join(dir, 'start.fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  for (const [file, kind] of [[fifo, 'a FIFO'], ['/dev/zero', 'a character device']]) {
+    const r = spawnSync(SERVER, ['--port', '0', '--model', file], { encoding: 'utf8', timeout: 5000 });
+    assert.equal(r.status, 1, `${file}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`${file}: not a regular file (${kind})`), r.stderr);
+  }
+});
+
+test('a FIFO in the --web folder is a 404, not a worker held until a writer comes', async () => {
+  const web = path.join(dir, 'web-fifo');
+  fs.mkdirSync(web);
+  fs.writeFileSync(path.join(web, 'index.html'), '<p>hi</p>');
+  assert.equal(spawnSync('mkfifo', [path.join(web, 'pipe.html')]).status, 0, 'mkfifo');
+  const srv = await startServer(['--web', web, '--threads', '1']);
+  try {
+    const r = await raw(srv.port, 'GET', '/pipe.html');
+    assert.equal(r.status, 404);
+    assert.equal((await raw(srv.port, 'GET', '/')).text, '<p>hi</p>');
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
+});
+
 test('SIGHUP during a stream of requests: every answer is from one whole model', async () => {
   const live = path.join(dir, 'swap.model');
   fs.copyFileSync(m1, live);
