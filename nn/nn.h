@@ -161,6 +161,13 @@ int nn_image_normalize(float *dst, const float *src, int w, int h);
 
 #define NN_READ_MAX_DIGITS 16
 #define NN_READ_MAX_MARKS 4096 /* separate marks (connected components) looked at, at most */
+/* Pixels the cuts may look at in all (see nn_read_number's cost; a part's box counts twice):
+ * the test sets' numbers look at 5 Mi at most, a 2048x88 bar cut at every place 18 Mi
+ * (~120 ms; the digit limit stops it). A fence for larger marks still, at ~4 ns a pixel. */
+#define NN_READ_MAX_WORK ((uint64_t)32 << 20)
+/* Classifier calls in all (~0.15 ms each with the CNN): the test sets' numbers need at most
+ * 236; 16 small touching digits about 650. */
+#define NN_READ_MAX_CLASSIFIED 1024
 #ifndef NN_CLASSES_MAX
 #define NN_CLASSES_MAX 10 /* the same definition as in the Model section below */
 #endif
@@ -179,6 +186,7 @@ struct nn_read_result {
     int n; /* digits found, left to right */
     struct nn_read_digit digits[NN_READ_MAX_DIGITS];
     int classified; /* classifier calls made (the cost; for tests and benchmarks) */
+    uint64_t work;  /* pixels those calls looked at (NN_READ_MAX_WORK) */
 };
 
 /*
@@ -209,7 +217,10 @@ struct nn_read_result {
  * nn_model_answer's (a model with a "not a digit" class may answer NN_NOT_A_DIGIT for one),
  * and cuts are scored with the digit probabilities times 1 - p(not a digit).
  * Cost: O(w*h) to label, O(k^2) to group k marks, and at most 1 + 2 * 20 classifier calls per
- * cut examined (counted in out->classified; a 6-digit 1000x300 image takes ~1 ms).
+ * cut examined (counted in out->classified; a 6-digit 1000x300 image takes ~1 ms), each
+ * looking at the part's box: NN_ERANGE with out->work over NN_READ_MAX_WORK when the cuts
+ * would look at more pixels than that in all, or out->classified at NN_READ_MAX_CLASSIFIED
+ * when they would need more calls.
  * Memory: 8 bytes per pixel plus O(w + marks), all freed before returning.
  * Errors: NN_EINVAL (NULL, or a model whose input is not 28x28x1 or with more than
  * NN_OUTPUTS_MAX outputs), NN_ERANGE (a side outside 1..NN_IMAGE_MAX_SIDE, more than

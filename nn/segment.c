@@ -61,6 +61,7 @@
 #define PIECE 0.5      /* a group under this fraction of the median group height is a piece ... */
 #define PIECE_GAP 0.25 /* ... joined to a neighbour within this fraction of that height */
 #define SLOTS 4        /* scratch digits per level of splitting */
+#define PART_SIDE 112  /* parts larger than this are averaged down before normalising */
 /* A part at least CHAIN_ASPECT wide may be three touching digits or more: the halves of such
  * a chain are numbers, whose scores mean nothing, so its cut is the one whose left piece reads
  * best as one digit (times the right piece's score when that is one digit wide), from
@@ -99,6 +100,7 @@ struct seg {
     nn_workspace *ws;
     int classes;
     int classified;
+    uint64_t work; /* pixels classify has looked at (NN_READ_MAX_WORK) */
     int ref_h;    /* the tallest group's height: the number's digit size */
     double med_h; /* the median group's height */
 };
@@ -342,6 +344,11 @@ static inline int in_group(const struct seg *s, size_t p, int g)
 static int classify(struct seg *s, const struct group *gb, int g, int cx0, int cx1,
                     struct nn_read_digit *d)
 {
+    /* Every call looks at the part's box twice (its ink, then the copy): a long wide mark cut
+     * at many places is where the cost of reading lies. */
+    s->work += 2 * (uint64_t)(gb->y1 - gb->y0 + 1) * (uint64_t)(cx1 - cx0 + 1);
+    if (s->work > NN_READ_MAX_WORK || s->classified >= NN_READ_MAX_CLASSIFIED)
+        return NN_ERANGE;
     int x0 = s->w, x1 = -1, y0 = s->h, y1 = -1;
     for (int y = gb->y0; y <= gb->y1; y++)
         for (int x = cx0; x <= cx1; x++)
@@ -354,12 +361,25 @@ static int classify(struct seg *s, const struct group *gb, int g, int cx0, int c
     if (x1 < 0)
         return NN_EBLANK;
     int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
+    /* A part larger than PART_SIDE on its longer side is box-averaged by an integer factor as
+     * it is copied: nn_image_normalize makes some passes over what it is given, and the
+     * 20x20 it renders cannot tell (its area averaging takes such blocks whole). */
+    int longer = bw > bh ? bw : bh, f = (longer + PART_SIDE - 1) / PART_SIDE;
+    int sw = (bw + f - 1) / f, sh = (bh + f - 1) / f;
+    for (size_t k = 0; k < (size_t)sw * sh; k++)
+        s->sub[k] = 0.0f;
     for (int y = 0; y < bh; y++)
         for (int x = 0; x < bw; x++) {
             size_t p = (size_t)(y0 + y) * s->w + x0 + x;
-            s->sub[(size_t)y * bw + x] = in_group(s, p, g) ? s->src[p] : 0.0f;
+            if (in_group(s, p, g))
+                s->sub[(size_t)(y / f) * sw + x / f] += s->src[p];
         }
-    int rc = nn_image_normalize(d->input, s->sub, bw, bh);
+    if (f > 1) {
+        const float inv = 1.0f / (float)(f * f);
+        for (size_t k = 0; k < (size_t)sw * sh; k++)
+            s->sub[k] *= inv;
+    }
+    int rc = nn_image_normalize(d->input, s->sub, sw, sh);
     if (rc != NN_OK)
         return rc;
     float raw[NN_OUTPUTS_MAX] = {0};
@@ -537,6 +557,7 @@ int nn_read_number(struct nn_read_result *out, const nn_model *model, nn_workspa
         return NN_EINVAL;
     out->n = 0;
     out->classified = 0;
+    out->work = 0;
     int c, mh, mw;
     nn_model_input_shape(model, &c, &mh, &mw);
     int classes = nn_model_classes(model);
@@ -594,6 +615,7 @@ int nn_read_number(struct nn_read_result *out, const nn_model *model, nn_workspa
         rc = NN_EBLANK;
 fail:
     out->classified = s.classified;
+    out->work = s.work;
     if (rc != NN_OK)
         out->n = 0;
     free(s.label);

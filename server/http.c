@@ -505,14 +505,16 @@ static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c
 }
 
 /* Images whose header says more than 1 MP and JSON bodies over 1 MiB (the cost of a request
- * grows with both; everything the page sends is far below). */
-static int is_expensive(const char *kind, const char *body, size_t len)
+ * grows with both; everything the page sends is far below); for /read, whose cuts look at a
+ * wide mark many times (up to ~120 ms for a 2048x128 bar), an eighth of that. */
+static int is_expensive(enum srv_route route, const char *kind, const char *body, size_t len)
 {
     if (!kind || !body)
         return 0;
+    int shift = route == SRV_ROUTE_READ ? 3 : 0;
     if (!strcmp(kind, "image"))
-        return srv_image_is_large(body, len);
-    return len > SRV_EXPENSIVE_JSON_BYTES;
+        return srv_image_header_pixels(body, len) > (SRV_IMAGE_LARGE_PIXELS >> shift);
+    return len > (SRV_EXPENSIVE_JSON_BYTES >> shift);
 }
 
 static void park(void *c) { MHD_suspend_connection(c); }
@@ -579,7 +581,7 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     if (r->job_refused || r->job.expired)
         return send_pool_busy(c, r, h);
     const char *kind = srv_predict_body_kind(ct);
-    if (is_expensive(kind, r->body, r->len)) {
+    if (is_expensive(r->route, kind, r->body, r->len)) {
         /* (cut copies stay what they were: a name over 63 bytes, an invalid return_input) */
         r->has_ct = keep(r->ct, sizeof r->ct, ct);
         r->has_qm = keep(r->qm, sizeof r->qm, qm);

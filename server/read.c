@@ -36,7 +36,15 @@ static int read_one(struct srv_response *res, struct srv_buf *b, const struct sr
     int rc = nn_read_number(r, m->model, ws, im->pixels, im->width, im->height);
     if (rc != NN_OK && rc != NN_EBLANK) {
         char msg[256];
-        if (rc == NN_ERANGE)
+        if (rc == NN_ERANGE &&
+            (r->work > NN_READ_MAX_WORK || r->classified >= NN_READ_MAX_CLASSIFIED))
+            snprintf(msg, sizeof msg,
+                     "%sthis image would take too much work to read (cutting its marks apart "
+                     "would take over %d classifications or look at over %llu Mi pixels); "
+                     "send the number smaller, or at most %d digits",
+                     where, NN_READ_MAX_CLASSIFIED, (unsigned long long)(NN_READ_MAX_WORK >> 20),
+                     NN_READ_MAX_DIGITS);
+        else if (rc == NN_ERANGE)
             snprintf(msg, sizeof msg,
                      "%smore than %d digits (or %d separate marks) found; /read reads numbers "
                      "of 1 to %d digits",

@@ -79,6 +79,12 @@ function scanBombJpeg(w, h, acScans) {
   return Buffer.concat(out);
 }
 
+function readCanvas(w, h, ink) {
+  const px = new Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = ink(x, y) ? 1 : 0;
+  return Buffer.from(JSON.stringify({ width: w, height: h, pixels: px }));
+}
+
 function bodies() {
   const n = 4194304;
   const digit = toUnit(mnistTest(1)[0].pixels);
@@ -97,6 +103,11 @@ function bodies() {
     ['jpeg_64_empty_scans_48MP', 'image/jpeg', scanBombJpeg(8000, 6000, 63), ''],
     // 16 scans of all 750000 blocks: just under the block-visit limit (server/jpeg.h)
     ['jpeg_16_empty_scans_48MP_at_the_limit', 'image/jpeg', scanBombJpeg(8000, 6000, 15), ''],
+    // /read: one long wide mark, which the cuts would try at every place (1.5 s before the
+    // work budget), and a long wave
+    ['read_wide_bar_2048x128', 'application/json', readCanvas(2048, 128, (x, y) => y >= 20 && y < 108), '', '/read'],
+    ['read_wave_2048x128', 'application/json',
+      readCanvas(2048, 128, (x, y) => Math.abs(y - (64 + 45 * Math.sin(x / 9))) < 6), '', '/read'],
     ['ordinary_json28', 'application/json', Buffer.from(JSON.stringify({ pixels: digit })), 'ordinary'],
   ];
 }
@@ -109,9 +120,9 @@ const cpuTicks = (pid) => {
 };
 const vmHWM = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
-async function post(url, type, body) {
+async function post(url, type, body, route = '/predict') {
   const t0 = performance.now();
-  const res = await fetch(`${url}/predict`, { method: 'POST', headers: { 'Content-Type': type }, body });
+  const res = await fetch(`${url}${route}`, { method: 'POST', headers: { 'Content-Type': type }, body });
   const text = await res.text();
   return { status: res.status, ms: performance.now() - t0, text };
 }
@@ -130,19 +141,19 @@ function figure(tag, metric, value, op, target) {
   console.log(JSON.stringify(line));
 }
 
-async function measure(name, type, body, kind, ordinaryBody) {
+async function measure(name, type, body, kind, ordinaryBody, route) {
   const srv = await startServer(['--model', MODEL, '--threads', '2']);
   try {
     await post(srv.url, 'application/json', ordinaryBody);
-    const first = await post(srv.url, type, body);
+    const first = await post(srv.url, type, body, route);
     console.error(`${name}: ${body.length} bytes -> ${first.status} ${first.text.slice(0, 120).trim()}`);
     const c0 = cpuTicks(srv.proc.pid);
     const walls = [];
-    for (let i = 0; i < 5; i++) walls.push((await post(srv.url, type, body)).ms);
+    for (let i = 0; i < 5; i++) walls.push((await post(srv.url, type, body, route)).ms);
     const cpuMs = ((cpuTicks(srv.proc.pid) - c0) / TICK) * 1000 / 5;
     let stop = false;
     const hostile = Array.from({ length: 3 }, async () => {
-      while (!stop) await post(srv.url, type, body).catch(() => {});
+      while (!stop) await post(srv.url, type, body, route).catch(() => {});
     });
     await new Promise((r) => setTimeout(r, 200));
     const lat = [];
@@ -197,8 +208,8 @@ async function slowClients() {
 const all = bodies();
 const ordinaryBody = all.find(([n]) => n === 'ordinary_json28')[2];
 const only = process.argv[2];
-for (const [name, type, body, kind] of all) {
+for (const [name, type, body, kind, route] of all) {
   if (only && !name.includes(only)) continue;
-  await measure(name, type, body, kind, ordinaryBody);
+  await measure(name, type, body, kind, ordinaryBody, route);
 }
 if (!only || 'slowloris'.includes(only)) await slowClients();

@@ -7,6 +7,7 @@
 #include "nn/nn.h"
 
 #include <criterion/criterion.h>
+#include <time.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,4 +446,32 @@ Test(segment, bad_arguments_are_refused)
     cr_expect_eq(nn_read_number(&r, model, ws, px, 2, NN_IMAGE_MAX_SIDE + 1), NN_ERANGE);
     cr_expect_eq(nn_read_number(&r, model, ws, px, 2, 2), NN_OK, "a 2x2 mark is read");
     cr_expect_eq(r.n, 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Bounded work (issue 21)                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A solid bar 16 times as wide as tall is a "chain" the cuts try at every place: it took
+ * 1.5 s through /read before the work was bounded (the time is make bench's, in
+ * bench_hostile.mjs); now it ends within the budgets. */
+Test(segment, a_long_wide_mark_costs_bounded_work)
+{
+    const int sizes[2][2] = {{2048, 128}, {4096, 512}};
+    for (int k = 0; k < 2; k++) {
+        int w = sizes[k][0], h = sizes[k][1];
+        float *img = calloc((size_t)w * h, sizeof *img);
+        cr_assert_not_null(img);
+        for (int y = h / 8; y < h - h / 8; y++)
+            for (int x = 0; x < w; x++)
+                img[(size_t)y * w + x] = 1.0f;
+        struct nn_read_result r;
+        int rc = nn_read_number(&r, model, ws, img, w, h);
+        cr_expect_eq(rc, NN_ERANGE, "%dx%d: rc %d", w, h, rc);
+        cr_expect_leq(r.classified, NN_READ_MAX_CLASSIFIED);
+        /* the budget is checked before each call: at most one call's box past it */
+        cr_expect_leq(r.work, NN_READ_MAX_WORK + 2 * (uint64_t)w * h, "%dx%d: work %llu", w, h,
+                      (unsigned long long)r.work);
+        free(img);
+    }
 }
