@@ -112,10 +112,15 @@ static int image_size(const void *data, size_t len, int *w, int *h)
     return stbi_info_from_memory(data, (int)len, w, h, &c);
 }
 
-int srv_image_is_large(const void *data, size_t len)
+int64_t srv_image_header_pixels(const void *data, size_t len)
 {
     int w, h;
-    return image_size(data, len, &w, &h) && (int64_t)w * h > SRV_IMAGE_LARGE_PIXELS;
+    return image_size(data, len, &w, &h) && w > 0 && h > 0 ? (int64_t)w * h : 0;
+}
+
+int srv_image_is_large(const void *data, size_t len)
+{
+    return srv_image_header_pixels(data, len) > SRV_IMAGE_LARGE_PIXELS;
 }
 
 int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const void *data,

@@ -50,6 +50,9 @@ int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const 
  * only; 0 for anything unreadable). The server bounds how many of these decode at once. */
 int srv_image_is_large(const void *data, size_t len);
 
+/* Width x height by the header (reads headers only; 0 for anything unreadable). */
+int64_t srv_image_header_pixels(const void *data, size_t len);
+
 /* Whether the first bytes look like PNG, JPEG, BMP or GIF ("png", ...; NULL if none). */
 const char *srv_image_sniff(const void *data, size_t len);
 
