@@ -634,7 +634,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* A raw NUL in the request target ends the C string libmicrohttpd hands over, so
          * "/index.html\0.png" would be served as /index.html: the target as sent runs up to
          * the space before the version (version - 1), and on_uri measured it. */
-        if (version && url && version > url && (size_t)(version - url) < 65536 &&
+        if (version && version > url && (size_t)(version - url) < 65536 &&
             r->raw_uri_len + 1 < (size_t)(version - url)) {
             r->close = 1;
             return send_error(c, r, 400, "a NUL byte in the request target", NULL);
