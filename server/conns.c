@@ -6,15 +6,16 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 struct srv_conn {
     int fd;
-    int busy;          /* a request between its headers and its end */
-    int shut;          /* reading side already shut down */
-    uint64_t since_us; /* idle since (opened, or the last request ended) */
+    atomic_int busy;          /* a request between its headers and its end */
+    int shut;                 /* reading side already shut down (under the lock) */
+    _Atomic uint64_t since_us; /* idle since (opened, or the last request ended) */
     struct srv_conn *prev, *next;
 };
 
@@ -54,7 +55,8 @@ struct srv_conn *srv_conns_add(struct srv_conns *cs, int fd, uint64_t now_us)
     if (!c)
         return NULL;
     c->fd = fd;
-    c->since_us = now_us;
+    atomic_init(&c->since_us, now_us);
+    atomic_init(&c->busy, 0);
     pthread_mutex_lock(&cs->lock);
     c->next = cs->head;
     if (cs->head)
@@ -81,15 +83,17 @@ void srv_conns_remove(struct srv_conns *cs, struct srv_conn *c)
     free(c);
 }
 
+/* Without the lock (twice a request, from every server thread): the sweep reads the two
+ * fields of connections it holds the list's lock for, and a value a moment old only moves a
+ * close to the next sweep. since is stored before busy is cleared. */
 void srv_conn_set_busy(struct srv_conns *cs, struct srv_conn *c, int busy, uint64_t now_us)
 {
+    (void)cs;
     if (!c)
         return;
-    pthread_mutex_lock(&cs->lock);
-    c->busy = busy;
     if (!busy)
-        c->since_us = now_us;
-    pthread_mutex_unlock(&cs->lock);
+        atomic_store(&c->since_us, now_us);
+    atomic_store(&c->busy, busy);
 }
 
 int srv_conns_close_idle(struct srv_conns *cs, uint64_t now_us, uint64_t max_wait_us)
