@@ -1,11 +1,15 @@
 /*
- * test_decode.c - phone photos through the decoder (server/decode.c, server/jpeg.c): the DCT
- * scaling choice, EXIF orientations 1..8, size limits and the memory budget, truncated and
- * hostile JPEGs. Every JPEG is made here (tests/server/photo.h), none is committed.
+ * test_decode.c - images through the decoder (server/decode.c, jpeg.c, preflight.c): for
+ * phone photos the DCT scaling choice, EXIF orientations 1..8, size limits and the memory
+ * budget, truncated and hostile JPEGs; for PNG, BMP and GIF top-down and truncated files,
+ * palettes shorter than their indices (the same pixels whatever the stack held), where error
+ * sentences come from, and inputs whose cost outruns their size. Every image is made here
+ * (tests/server/photo.h, images.h), none is committed.
  */
 #include "server/decode.h"
 #include "server/gate.h"
 #include "server/jpeg.h"
+#include "tests/server/images.h"
 #include "tests/server/photo.h"
 
 #include "nn/nn.h"
@@ -427,6 +431,89 @@ Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
     cr_expect(px[0] == 128 && px[1024 * 1024 - 1] == 128, "%d %d", px[0], px[1024 * 1024 - 1]);
     free(px);
     free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* PNG, BMP and GIF: stb_image behind server/preflight.c                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Decodes f[0..n) expecting a failure; returns its status, err holds the sentence. */
+static int decode_fails(const uint8_t *f, size_t n, char *err, size_t errlen)
+{
+    uint8_t *px = NULL;
+    int w = 0, h = 0, c = 0;
+    err[0] = 0;
+    int rc = srv_image_decode_pixels(&px, &w, &h, &c, f, n, err, errlen);
+    cr_expect_neq(rc, 0, "decoded %zu bytes to %dx%d x%d", n, w, h, c);
+    cr_expect_null(px);
+    free(px);
+    return rc;
+}
+
+static void set_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A BMP colour table of 256 greys (BGRX). */
+static void grey_table(uint8_t pal[1024])
+{
+    for (int i = 0; i < 256; i++)
+        pal[4 * i] = pal[4 * i + 1] = pal[4 * i + 2] = (uint8_t)i, pal[4 * i + 3] = 0;
+}
+
+/* Row y of a w-wide grey image is 40 * y + 10, but its first pixel is 0: every row, and the
+ * left side from the right, can be told apart. */
+static uint8_t rows_grey(int x, int y) { return x == 0 ? 0 : (uint8_t)(40 * y + 10); }
+
+Test(bmp, a_top_down_bmp_decodes_upright_like_the_bottom_up_one)
+{
+    enum { W = 5, H = 6 };
+    uint8_t g[W * H], bgr[W * H * 3], pal[1024];
+    grey_table(pal);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            g[y * W + x] = bgr[3 * (y * W + x)] = bgr[3 * (y * W + x) + 1] =
+                bgr[3 * (y * W + x) + 2] = rows_grey(x, y);
+    for (int bpp = 8; bpp <= 24; bpp += 16) {
+        for (int sign = -1; sign <= 1; sign += 2) {
+            size_t n = 0;
+            uint8_t *f =
+                img_bmp(&n, W, sign * H, bpp, bpp == 8 ? g : bgr, pal, bpp == 8 ? 256 : 0, 0);
+            cr_assert_not_null(f);
+            uint8_t *px = decode_ok(f, n, W, H, 3);
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    cr_expect_eq(px[3 * (y * W + x)], rows_grey(x, y),
+                                 "%d bpp, height %d: pixel (%d,%d) is %d, expected %d", bpp,
+                                 sign * H, x, y, px[3 * (y * W + x)], rows_grey(x, y));
+            free(px);
+            free(f);
+        }
+    }
+    /* the sizes of a top-down header: positive in the limits, the large-decode count and the
+     * error, as for a bottom-up one */
+    size_t n = 0;
+    uint8_t *f = img_bmp(&n, 1, -1, 24, bgr, NULL, 0, 0);
+    cr_assert_not_null(f);
+    static const struct {
+        int w, h, large;
+        const char *frag;
+    } sizes[] = {{2048, -2048, 0, NULL},
+                 {2048, -2049, 1, "bmp image is 2048x2049;"},
+                 {4097, -1, 0, "bmp image is 4097x1;"}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        set_le32(f + 18, (uint32_t)sizes[i].w);
+        set_le32(f + 22, (uint32_t)sizes[i].h);
+        cr_expect_eq(srv_image_is_large(f, n), sizes[i].large, "%dx%d", sizes[i].w, sizes[i].h);
+        if (!sizes[i].frag)
+            continue;
+        char err[512];
+        cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_ERANGE);
+        cr_expect(strstr(err, sizes[i].frag) != NULL, "%s", err);
+    }
+    free(f);
 }
 
 /* ---------------------------------------------------------------------------------------- */
