@@ -1,9 +1,11 @@
 /*
- * decode.c - the one place stb_image is compiled (see decode.h); JPEG goes to jpeg.c.
+ * decode.c - the one place stb_image is compiled (see decode.h); JPEG goes to jpeg.c, and
+ * preflight.c walks a PNG, BMP or GIF before stb sees it.
  */
 #include "decode.h"
 #include "err.h"
 #include "jpeg.h"
+#include "preflight.h"
 
 #include "nn/nn.h"
 
@@ -110,8 +112,8 @@ static const char *stb_reason(void)
     const char *r = stbi_failure_reason();
     if (!r || !*r)
         return "corrupt";
-    /* stb names an unknown critical PNG chunk in a static buffer every thread shares: never
-     * quote another request's bytes */
+    /* stb names an unknown critical PNG chunk in a static buffer every thread shares (the
+     * preflight refuses those first; never quote another request's bytes) */
     if (strstr(r, "PNG chunk not known"))
         return "unknown critical chunk";
     return r;
@@ -183,10 +185,14 @@ int srv_image_is_large(const void *data, size_t len)
     return image_size(data, len, &w, &h) && (int64_t)w * h > SRV_IMAGE_LARGE_PIXELS;
 }
 
-/* A PNG, BMP or GIF: header, size, then stb. */
+/* A PNG, BMP or GIF: header, size, preflight (preflight.h), then stb on the body or the
+ * preflight's mended copy. */
 static int stb_decode(uint8_t **out, int *w, int *h, int *channels, const char *kind,
                       const void *data, size_t len, char *err, size_t errlen)
 {
+    int rc = srv_preflight_header(kind, data, len, err, errlen);
+    if (rc != 0)
+        return rc;
     int iw = 0, ih = 0, ic = 0;
     if (!stb_info(kind, data, len, &iw, &ih, &ic))
         return srv_seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
@@ -199,8 +205,13 @@ static int stb_decode(uint8_t **out, int *w, int *h, int *channels, const char *
                           "and %d pixels)",
                           kind, iw, ih, SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS, SRV_JPEG_MAX_SIDE,
                           SRV_JPEG_MAX_PIXELS);
+    struct srv_preflight pf;
+    rc = srv_preflight(&pf, kind, data, len, err, errlen);
+    if (rc != 0)
+        return rc;
     int lw = 0, lh = 0, lc = 0;
-    unsigned char *px = stb_load(kind, data, len, &lw, &lh, &lc);
+    unsigned char *px = stb_load(kind, pf.data, pf.len, &lw, &lh, &lc);
+    srv_preflight_free(&pf);
     if (!px)
         return srv_seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
                           stb_reason());

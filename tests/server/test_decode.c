@@ -516,6 +516,240 @@ Test(bmp, a_top_down_bmp_decodes_upright_like_the_bottom_up_one)
     free(f);
 }
 
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+struct bmp_case {
+    int bpp, bitfields;
+};
+
+static const struct bmp_case bmp_cases[] = {{1, 0},  {4, 0},  {8, 0},  {16, 0},
+                                            {16, 1}, {24, 0}, {32, 0}, {32, 1}};
+
+Test(bmp, a_truncated_bmp_is_refused_with_the_bytes_expected_and_present)
+{
+    enum { W = 27, H = 28 }; /* 27 wide: most rows have padding */
+    uint8_t px[W * H * 4], pal[1024];
+    grey_table(pal);
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)(i * 7 + 3);
+    for (size_t k = 0; k < sizeof bmp_cases / sizeof bmp_cases[0]; k++) {
+        const struct bmp_case *bc = &bmp_cases[k];
+        size_t n = 0;
+        uint8_t *f =
+            img_bmp(&n, W, H, bc->bpp, px, pal, bc->bpp <= 8 ? 1 << bc->bpp : 0, bc->bitfields);
+        cr_assert_not_null(f);
+        size_t off = get_le32(f + 10), row = ((size_t)W * bc->bpp + 7) / 8;
+        size_t stride = ((size_t)W * bc->bpp + 31) / 32 * 4, need = stride * (H - 1) + row;
+        cr_assert_eq(n, off + stride * H);
+        free(decode_ok(f, n, W, H, bc->bpp == 32 && !bc->bitfields ? 4 : 3));
+        /* the last row's padding is not needed: stb skips it */
+        free(decode_ok(f, off + need, W, H, bc->bpp == 32 && !bc->bitfields ? 4 : 3));
+        size_t cuts[] = {n / 10, n / 2, off + need - 1, off + 1, off};
+        for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+            if (cuts[i] < off)
+                continue; /* inside the header or the colour table: below */
+            char err[512], want[200];
+            cr_expect_eq(decode_fails(f, cuts[i], err, sizeof err), NN_EFORMAT);
+            snprintf(want, sizeof want,
+                     "the bmp file is truncated: %zu bytes of pixel data expected, %zu present",
+                     need, cuts[i] - off);
+            cr_expect_str_eq(err, want, "%d bpp%s, cut at %zu of %zu", bc->bpp,
+                             bc->bitfields ? " bitfields" : "", cuts[i], n);
+        }
+        /* a cut inside the colour table leaves no pixel data at all */
+        if (bc->bpp <= 8) {
+            char err[512], want[200];
+            decode_fails(f, off - 1, err, sizeof err);
+            snprintf(want, sizeof want,
+                     "the bmp file is truncated: %zu bytes of pixel data expected, 0 present",
+                     need);
+            cr_expect_str_eq(err, want, "%d bpp", bc->bpp);
+        }
+        free(f);
+    }
+}
+
+Test(bmp, a_cut_header_and_a_compressed_bmp_are_refused_in_words)
+{
+    uint8_t px[64 * 4], pal[1024];
+    memset(px, 9, sizeof px);
+    grey_table(pal);
+    size_t n = 0;
+    uint8_t *f = img_bmp(&n, 8, 8, 8, px, pal, 256, 0);
+    cr_assert_not_null(f);
+    char err[512];
+    cr_expect_eq(decode_fails(f, 20, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "the bmp file is truncated: its header needs 54 bytes, 20 present");
+    cr_expect_eq(decode_fails(f, 10, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "the bmp file is truncated: its header needs 18 bytes, 10 present");
+    f[30] = 1; /* BI_RLE8 */
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "compression 1 is not supported") != NULL, "%s", err);
+    f[30] = 0;
+    f[28] = 2; /* 2 bits per pixel: not a BMP depth */
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "2 bits per pixel") != NULL, "%s", err);
+    f[28] = 8;
+    set_le32(f + 10, 40); /* pixels "inside" the header */
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "offset 40 is inside its 54-byte header") != NULL, "%s", err);
+    free(f);
+}
+
+Test(png, every_cut_of_a_png_is_refused_and_none_decodes_to_invented_pixels)
+{
+    enum { W = 28, H = 28 };
+    uint8_t g[W * H];
+    for (int i = 0; i < W * H; i++)
+        g[i] = (uint8_t)(i * 5);
+    size_t n = 0;
+    uint8_t *f = img_png(&n, W, H, 8, 0, g, NULL, 0);
+    cr_assert_not_null(f);
+    uint8_t *whole = decode_ok(f, n, W, H, 1);
+    cr_expect_eq(memcmp(whole, g, sizeof g), 0);
+    for (size_t cut = 8; cut < n; cut++) {
+        if (cut >= n - 4) { /* only IEND's CRC is missing: stb never reads it */
+            uint8_t *px = decode_ok(f, cut, W, H, 1);
+            cr_expect_eq(memcmp(px, g, sizeof g), 0);
+            free(px);
+            continue;
+        }
+        char err[512];
+        cr_expect_eq(decode_fails(f, cut, err, sizeof err), NN_EFORMAT, "cut at %zu", cut);
+        cr_expect(strstr(err, "the png file is truncated: ") == err, "cut at %zu: %s", cut, err);
+    }
+    free(whole);
+    free(f);
+}
+
+/* w x h grey indices (i * 7) as a GIF with a global table of 256 greys. */
+static uint8_t *grey_gif(size_t *len, int w, int h, uint8_t *idx)
+{
+    uint8_t pal[768];
+    for (int i = 0; i < 768; i++)
+        pal[i] = (uint8_t)(i / 3);
+    for (int i = 0; i < w * h; i++)
+        idx[i] = (uint8_t)(i * 7);
+    return img_gif(len, w, h, idx, 8, pal, 8);
+}
+
+Test(gif, every_cut_of_a_gif_before_its_image_data_ends_is_refused)
+{
+    enum { W = 28, H = 28 };
+    uint8_t idx[W * H];
+    size_t n = 0;
+    uint8_t *f = grey_gif(&n, W, H, idx);
+    cr_assert_not_null(f);
+    uint8_t *whole = decode_ok(f, n, W, H, 4);
+    for (int i = 0; i < W * H; i++)
+        cr_expect(whole[4 * i] == idx[i] && whole[4 * i + 3] == 255, "pixel %d", i);
+    for (size_t cut = 6; cut < n - 1; cut++) {
+        char err[512];
+        cr_expect_eq(decode_fails(f, cut, err, sizeof err), NN_EFORMAT, "cut at %zu", cut);
+        cr_expect(strstr(err, "the gif file is truncated: ") == err, "cut at %zu: %s", cut, err);
+    }
+    /* without its trailer (the last byte) the image is all there: stb never reads it */
+    uint8_t *px = decode_ok(f, n - 1, W, H, 4);
+    cr_expect_eq(memcmp(px, whole, (size_t)W * H * 4), 0);
+    free(px);
+    free(whole);
+    free(f);
+
+    /* data that ends (block terminator and all) after 400 of the 784 pixels */
+    uint8_t pal[6] = {0, 0, 0, 255, 255, 255};
+    struct img_buf b = {0};
+    img_gif_head(&b, W, H, pal, 1);
+    img_gif_frame(&b, 0, 0, W, H, idx, 400, 2);
+    img_u8(&b, 0x3b);
+    f = img_done(&b, &n);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "cannot decode the gif image: its image data ends after 400 of the 784 "
+                          "pixels of its 28x28 frame");
+    free(f);
+}
+
+/* Broken files whose sentences come from stb or the preflight (one of each kind of path). */
+struct bad_file {
+    const char *kind, *what, *frag;
+    uint8_t *f;
+    size_t n;
+};
+
+static void make_bad_files(struct bad_file *bf, size_t *count)
+{
+    size_t k = 0, n = 0;
+    uint8_t g[64], pal[1024], *f;
+    memset(g, 100, sizeof g);
+    grey_table(pal);
+    f = img_bmp(&n, 8, 8, 8, g, pal, 256, 0);
+    f[26] = 0; /* planes */
+    bf[k++] = (struct bad_file){"bmp", "0 planes", "cannot read the bmp header: bad BMP", f, n};
+    f = img_bmp(&n, 8, 8, 8, g, pal, 256, 0);
+    f[30] = 2; /* BI_RLE4 */
+    bf[k++] = (struct bad_file){"bmp", "RLE", "compression 2 is not supported", f, n};
+    f = img_gif(&n, 8, 8, g, 8, pal, 8);
+    f[13 + 768 + 10] = 13; /* LZW minimum code size */
+    bf[k++] = (struct bad_file){"gif", "LZW 13", "LZW minimum code size 13 (at most 12)", f, n};
+    f = malloc(14);
+    memcpy(f, "GIF89a\x08\x00\x08\x00\x00\x00\x00\x3b", 14);
+    bf[k++] = (struct bad_file){"gif", "no image", "it has no image", f, 14};
+    f = img_png(&n, 8, 8, 8, 0, g, NULL, 0);
+    memcpy(f + 33 + 4, "XyZW", 4); /* IDAT renamed: an unknown critical chunk */
+    bf[k++] = (struct bad_file){"png", "XyZW", "unknown critical chunk XyZW at byte 33", f, n};
+    f = img_png(&n, 8, 8, 8, 0, g, NULL, 0);
+    f[33 + 8] = 0x79; /* the zlib header's check bits */
+    bf[k++] = (struct bad_file){"png", "zlib header",
+                                "cannot decode the png image: bad zlib header", f, n};
+    /* IDAT chunks whose lengths add up past 2^31: stb 2.27 returns without a reason there */
+    struct img_buf b = {0};
+    img_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    img_png_chunk(&b, "IHDR", "\0\0\0\x08\0\0\0\x08\x08\0\0\0\0", 13);
+    img_png_chunk(&b, "IDAT", "\x78", 1);
+    img_be32(&b, 0x7fffffffu);
+    img_put(&b, "IDAT", 4);
+    f = img_done(&b, &n);
+    bf[k++] = (struct bad_file){"png", "IDAT past 2 GiB",
+                                "the png file is truncated: chunk IDAT at byte 46 needs", f, n};
+    for (size_t i = 0; i < k; i++)
+        cr_assert_not_null(bf[i].f, "%s", bf[i].what);
+    *count = k;
+}
+
+Test(image_errors, a_reason_comes_from_the_file_itself_not_another_format_or_request)
+{
+    struct bad_file bf[16];
+    size_t k = 0;
+    make_bad_files(bf, &k);
+    char alone[16][512];
+    for (size_t i = 0; i < k; i++) {
+        decode_fails(bf[i].f, bf[i].n, alone[i], sizeof alone[i]);
+        cr_expect(strstr(alone[i], bf[i].frag) != NULL, "%s: \"%s\" lacks \"%s\"", bf[i].what,
+                  alone[i], bf[i].frag);
+        cr_expect(strstr(alone[i], bf[i].kind) != NULL, "%s: %s", bf[i].what, alone[i]);
+    }
+    /* every failure after every other: the same sentence, naming no other format's test */
+    static const char *const others[] = {"png sig", "BMP", "GIF", "PNG", "unknown image type"};
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            char first[512], then[512];
+            decode_fails(bf[i].f, bf[i].n, first, sizeof first);
+            decode_fails(bf[j].f, bf[j].n, then, sizeof then);
+            cr_expect_str_eq(then, alone[j], "%s after %s", bf[j].what, bf[i].what);
+            for (size_t o = 0; o < sizeof others / sizeof others[0]; o++) {
+                int own = (!strcmp(bf[j].kind, "bmp") && !strcmp(others[o], "BMP"));
+                cr_expect(own || strstr(then, others[o]) == NULL, "%s after %s: %s", bf[j].what,
+                          bf[i].what, then);
+            }
+        }
+    }
+    for (size_t i = 0; i < k; i++)
+        free(bf[i].f);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The large-decode gate                                                                    */
 /* ---------------------------------------------------------------------------------------- */

@@ -1,0 +1,473 @@
+/*
+ * preflight.c - PNG, BMP and GIF walked before stb_image decodes them (see preflight.h).
+ *
+ * Each walk reads the file in the order stb_image 2.27 does, so that what is checked here is
+ * what stb will read: PNG chunks (ISO/IEC 15948 section 5) up to IEND; the BMP file and
+ * info headers and pixel rows; GIF blocks (GIF89a sections 17-23) up to the end of the first
+ * image's data, whose LZW codes (appendix F) are counted, not drawn. Where stb would refuse a
+ * file itself, the walk stops and leaves the sentence to stb.
+ */
+#include "preflight.h"
+#include "decode.h"
+#include "err.h"
+
+#include "nn/nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned le16(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+
+static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int side_ok(long v) { return v >= 1 && v <= SRV_IMAGE_MAX_SIDE; }
+
+/* ---------------------------------------------------------------------------------------- */
+/* PNG                                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+#define PNG_HEADER 33 /* signature 8, IHDR chunk: length 4, type 4, data 13, CRC 4 */
+
+struct png_walk {
+    uint32_t w, h;
+    int depth, ctype, interlace;
+    int cgbi;   /* Apple's CgBI chunk: stb inflates raw deflate, without a zlib header */
+    size_t end; /* just past IEND (stb never reads IEND's CRC, so it may be missing) */
+};
+
+static int png_is(const uint8_t *type, const char *name) { return !memcmp(type, name, 4); }
+
+/* The chunk type for a message: its 4 letters, any other byte as '?'. */
+static void png_name(char out[5], const uint8_t *type)
+{
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = type[i];
+        out[i] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? (char)c : '?';
+    }
+    out[4] = 0;
+}
+
+/* The critical chunks stb knows (a 0 in bit 5 of the first byte is critical, section 5.4);
+ * for any other stb writes the type into a static buffer every thread shares. */
+static int png_known_critical(const uint8_t *t)
+{
+    return png_is(t, "IHDR") || png_is(t, "PLTE") || png_is(t, "IDAT") || png_is(t, "IEND") ||
+           png_is(t, "CgBI");
+}
+
+/* Every chunk from IHDR to IEND inside p[0..len): length, type, data and CRC. */
+static int png_walk(struct png_walk *pw, const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    memset(pw, 0, sizeof *pw);
+    pw->w = be32(p + 16);
+    pw->h = be32(p + 20);
+    pw->depth = p[24];
+    pw->ctype = p[25];
+    pw->interlace = p[28];
+    for (size_t pos = 8;;) {
+        if (len - pos < 8)
+            return srv_seterr(err, errlen, NN_EFORMAT,
+                              "the png file is truncated: it ends at byte %zu, before its IEND "
+                              "chunk",
+                              len);
+        uint32_t n = be32(p + pos);
+        const uint8_t *t = p + pos + 4;
+        char name[5];
+        png_name(name, t);
+        int iend = png_is(t, "IEND");
+        if (n > 0x7fffffffu)
+            return srv_seterr(err, errlen, NN_EFORMAT,
+                              "cannot decode the png image: chunk %s at byte %zu claims %lu "
+                              "bytes (at most 2^31 - 1)",
+                              name, pos, (unsigned long)n);
+        size_t need = 8 + (size_t)n + (iend ? 0 : 4);
+        if (len - pos < need)
+            return srv_seterr(err, errlen, NN_EFORMAT,
+                              "the png file is truncated: chunk %s at byte %zu needs %zu bytes, "
+                              "%zu present",
+                              name, pos, need, len - pos);
+        if (!(t[0] & 0x20) && !png_known_critical(t))
+            return srv_seterr(err, errlen, NN_EFORMAT,
+                              "cannot decode the png image: unknown critical chunk %s at byte %zu",
+                              name, pos);
+        pw->cgbi |= png_is(t, "CgBI");
+        if (iend) {
+            pw->end = len - pos - need >= 4 ? pos + need + 4 : len;
+            return 0;
+        }
+        pos += need;
+    }
+}
+
+static int png_check(struct srv_preflight *pf, const uint8_t *p, size_t len, char *err,
+                     size_t errlen)
+{
+    struct png_walk pw;
+    int rc = png_walk(&pw, p, len, err, errlen);
+    if (rc != 0)
+        return rc;
+    (void)pf;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* BMP                                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Info header sizes stb reads: OS/2 1.x core (12), BITMAPINFOHEADER (40), its Adobe variant
+ * with masks (56), BITMAPV4HEADER (108), BITMAPV5HEADER (124). */
+static int bmp_known_header(uint32_t hsz)
+{
+    return hsz == 12 || hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124;
+}
+
+/* Bytes up to where the colour table or the pixels start: file header, info header and, for a
+ * 40-byte header with BI_BITFIELDS, the three masks after it. */
+static size_t bmp_header_bytes(const uint8_t *p, size_t len)
+{
+    if (len < 18)
+        return 18;
+    uint32_t hsz = le32(p + 14);
+    if (!bmp_known_header(hsz))
+        return 18; /* stb refuses it */
+    size_t need = 14 + (size_t)hsz;
+    if (hsz == 40 && len >= need && le32(p + 30) == 3)
+        need += 12;
+    return need;
+}
+
+struct bmp_info {
+    uint32_t hsz, offset, compression;
+    unsigned bpp;
+    long w, h;   /* h made positive: a negative height is a top-down file */
+    size_t head; /* bmp_header_bytes */
+};
+
+/* The fields of a header that bmp_header_bytes found whole, of a size bmp_known_header. */
+static void bmp_read(struct bmp_info *b, const uint8_t *p, size_t len)
+{
+    b->offset = le32(p + 10);
+    b->hsz = le32(p + 14);
+    if (b->hsz == 12) {
+        b->w = le16(p + 18);
+        b->h = le16(p + 20);
+        b->bpp = le16(p + 24);
+        b->compression = 0;
+    } else {
+        b->w = (int32_t)le32(p + 18);
+        b->h = (int32_t)le32(p + 22);
+        b->h = b->h < 0 ? -b->h : b->h;
+        b->bpp = le16(p + 28);
+        b->compression = le32(p + 30);
+    }
+    b->head = bmp_header_bytes(p, len);
+}
+
+/* The header's compression and bits per pixel, in our words: stb refuses RLE, JPEG and PNG
+ * compression in its own ("BMP RLE"), but reads a compression of -1 as none, and a depth of
+ * 2 as an error only when it gets to the pixels. */
+static int bmp_header_fields(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    if (!bmp_known_header(le32(p + 14)))
+        return 0; /* stb refuses it */
+    struct bmp_info b;
+    bmp_read(&b, p, len);
+    if (b.compression != 0 && b.compression != 3)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "cannot decode the bmp image: compression %lu is not supported (only "
+                          "uncompressed BI_RGB and BI_BITFIELDS)",
+                          (unsigned long)b.compression);
+    if (b.bpp != 1 && b.bpp != 4 && b.bpp != 8 && b.bpp != 16 && b.bpp != 24 && b.bpp != 32)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "cannot decode the bmp image: %u bits per pixel (1, 4, 8, 16, 24 or "
+                          "32 are accepted)",
+                          b.bpp);
+    if (b.compression == 3 && b.bpp != 16 && b.bpp != 32)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "cannot decode the bmp image: BI_BITFIELDS with %u bits per pixel "
+                          "(it needs 16 or 32)",
+                          b.bpp);
+    return 0;
+}
+
+static int bmp_check(struct srv_preflight *pf, const uint8_t *p, size_t len, char *err,
+                     size_t errlen)
+{
+    if (!bmp_known_header(le32(p + 14)))
+        return 0; /* stb refuses it */
+    struct bmp_info b;
+    bmp_read(&b, p, len);
+    if (!side_ok(b.w) || !side_ok(b.h))
+        return 0; /* the caller refuses the size */
+    if (b.offset < b.head)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "cannot decode the bmp image: its pixel data offset %lu is inside its "
+                          "%zu-byte header",
+                          (unsigned long)b.offset, b.head);
+    /* rows are padded to 4 bytes; the last row's padding may be missing (stb skips it) */
+    size_t row = ((size_t)b.w * b.bpp + 7) / 8, stride = ((size_t)b.w * b.bpp + 31) / 32 * 4;
+    size_t need = stride * (size_t)(b.h - 1) + row;
+    size_t present = len > b.offset ? len - b.offset : 0;
+    if (present < need)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "the bmp file is truncated: %zu bytes of pixel data expected, %zu "
+                          "present",
+                          need, present);
+    (void)pf;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* GIF                                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+#define GIF_HEADER 13  /* signature 6, logical screen descriptor 7 */
+#define GIF_CODES 8192 /* stb's code table */
+
+struct gif_reader {
+    const uint8_t *p;
+    size_t len, pos;
+};
+
+/* The next n bytes, or NULL when the file ends first. */
+static const uint8_t *gif_take(struct gif_reader *r, size_t n)
+{
+    if (r->len - r->pos < n)
+        return NULL;
+    const uint8_t *q = r->p + r->pos;
+    r->pos += n;
+    return q;
+}
+
+static int gif_truncated(const struct gif_reader *r, const char *where, char *err, size_t errlen)
+{
+    return srv_seterr(err, errlen, NN_EFORMAT,
+                      "the gif file is truncated: it ends at byte %zu, "
+                      "inside %s",
+                      r->len, where);
+}
+
+/* Data sub-blocks up to the 0 that ends them; -1 when the file ends first. */
+static int gif_skip_blocks(struct gif_reader *r)
+{
+    for (;;) {
+        const uint8_t *n = gif_take(r, 1);
+        if (!n || !gif_take(r, *n))
+            return -1;
+        if (*n == 0)
+            return 0;
+    }
+}
+
+/* LZW decoder state, as stbi__process_gif_raster keeps it; lens[c] is the length of code c's
+ * string, so the pixels are counted without being drawn. */
+struct gif_lzw {
+    unsigned mcs, clear, size, mask, avail;
+    int old, first;
+    uint64_t pixels;
+    uint16_t lens[GIF_CODES];
+};
+
+/* One code; returns 1 to go on, 0 at end of information or where stb stops with an error. */
+static int gif_code(struct gif_lzw *z, unsigned code)
+{
+    if (code == z->clear) {
+        z->size = z->mcs + 1;
+        z->mask = (1u << z->size) - 1;
+        z->avail = z->clear + 2;
+        z->old = -1;
+        z->first = 0;
+        return 1;
+    }
+    if (code == z->clear + 1 || code > z->avail || z->first)
+        return 0; /* end of information; or stb's "illegal code", "no clear code" */
+    if (z->old >= 0) {
+        if (z->avail >= GIF_CODES)
+            return 0; /* "too many codes" */
+        z->lens[z->avail++] = (uint16_t)(z->lens[z->old] + 1);
+    } else if (code == z->avail) {
+        return 0;
+    }
+    z->pixels += z->lens[code];
+    if ((z->avail & z->mask) == 0 && z->avail <= 0x0fff) {
+        z->size++;
+        z->mask = (1u << z->size) - 1;
+    }
+    z->old = (int)code;
+    return 1;
+}
+
+/*
+ * The first image's data: the LZW minimum code size, then sub-blocks of codes, read bit for
+ * bit as stb reads them. Data that draws less than the frame is refused (stb would leave the
+ * rest transparent).
+ */
+static int gif_data(struct gif_reader *r, unsigned fw, unsigned fh, char *err, size_t errlen)
+{
+    const uint8_t *b = gif_take(r, 1);
+    if (!b)
+        return gif_truncated(r, "its image data", err, errlen);
+    if (*b > 12)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "cannot decode the gif image: LZW minimum code size %u (at most 12)", *b);
+    struct gif_lzw *z = malloc(sizeof *z);
+    if (!z)
+        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory for the gif check");
+    z->mcs = *b;
+    z->clear = 1u << z->mcs;
+    z->size = z->mcs + 1;
+    z->mask = (1u << z->size) - 1;
+    z->avail = z->clear + 2;
+    z->old = -1;
+    z->first = 1;
+    z->pixels = 0;
+    for (unsigned c = 0; c < z->clear; c++)
+        z->lens[c] = 1;
+    uint64_t area = (uint64_t)fw * fh;
+    uint32_t bits = 0;
+    unsigned valid = 0, left = 0;
+    int rc = 0;
+    for (;;) {
+        if (valid < z->size) {
+            if (left == 0) {
+                if (!(b = gif_take(r, 1)))
+                    goto truncated;
+                if ((left = *b) == 0)
+                    break; /* the block terminator: stb's end of data */
+            }
+            if (!(b = gif_take(r, 1)))
+                goto truncated;
+            left--;
+            bits |= (uint32_t)*b << valid;
+            valid += 8;
+            continue;
+        }
+        unsigned code = bits & z->mask;
+        bits >>= z->size;
+        valid -= z->size;
+        if (!gif_code(z, code)) {
+            if (code != z->clear + 1)
+                goto out; /* stb refuses the data in its own words */
+            /* end of information: stb skips the rest of this block and the ones after */
+            if (!gif_take(r, left) || gif_skip_blocks(r) != 0)
+                goto truncated;
+            break;
+        }
+    }
+    if (z->pixels < area)
+        rc = srv_seterr(err, errlen, NN_EFORMAT,
+                        "cannot decode the gif image: its image data ends after %llu of the "
+                        "%llu pixels of its %ux%u frame",
+                        (unsigned long long)z->pixels, (unsigned long long)area, fw, fh);
+    goto out;
+truncated:
+    rc = gif_truncated(r, "its image data", err, errlen);
+out:
+    free(z);
+    return rc;
+}
+
+/* The image descriptor and local colour table of the first image, then its data. stb reads
+ * only this first frame of an animated GIF (stbi__gif_load: one stbi__gif_load_next). */
+static int gif_image(struct gif_reader *r, char *err, size_t errlen)
+{
+    unsigned sw = le16(r->p + 6), sh = le16(r->p + 8), flags = r->p[10];
+    const uint8_t *d = gif_take(r, 9);
+    if (!d)
+        return gif_truncated(r, "its image descriptor", err, errlen);
+    unsigned x = le16(d), y = le16(d + 2), fw = le16(d + 4), fh = le16(d + 6), lflags = d[8];
+    if (x + fw > sw || y + fh > sh)
+        return 0; /* stb: "bad Image Descriptor" */
+    if (lflags & 0x80) {
+        if (!gif_take(r, 3 * ((size_t)2 << (lflags & 7))))
+            return gif_truncated(r, "its local colour table", err, errlen);
+    } else if (!(flags & 0x80)) {
+        return 0; /* stb: "missing color table" */
+    }
+    return gif_data(r, fw, fh, err, errlen);
+}
+
+/* Blocks from the logical screen descriptor to the first image, as stb reads them. */
+static int gif_check(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    struct gif_reader r = {p, len, GIF_HEADER};
+    if (!side_ok(le16(p + 6)) || !side_ok(le16(p + 8)))
+        return 0; /* the caller refuses the size */
+    if ((p[10] & 0x80) && !gif_take(&r, 3 * ((size_t)2 << (p[10] & 7))))
+        return gif_truncated(&r, "its global colour table", err, errlen);
+    for (;;) {
+        const uint8_t *tag = gif_take(&r, 1);
+        if (!tag)
+            return gif_truncated(&r, "the blocks before its first image", err, errlen);
+        if (*tag == 0x2c)
+            return gif_image(&r, err, errlen);
+        if (*tag == 0x3b)
+            return srv_seterr(err, errlen, NN_EFORMAT,
+                              "cannot decode the gif image: it has no image (its trailer comes "
+                              "before any image descriptor)");
+        if (*tag != 0x21)
+            return 0; /* stb: "unknown code" */
+        const uint8_t *label = gif_take(&r, 1), *n = label ? gif_take(&r, 1) : NULL;
+        if (!n)
+            return gif_truncated(&r, "an extension block", err, errlen);
+        /* *n is the first sub-block's size; stb skips a graphic control extension whose
+         * size is not 4 and reads a block tag next, without looking for a terminator */
+        int more = *label == 0xf9 ? *n == 4 : *n != 0;
+        if (!gif_take(&r, *n) || (more && gif_skip_blocks(&r) != 0))
+            return gif_truncated(&r, "an extension block", err, errlen);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+int srv_preflight_header(const char *kind, const void *data, size_t len, char *err, size_t errlen)
+{
+    size_t need = 0;
+    if (!strcmp(kind, "png"))
+        need = PNG_HEADER;
+    else if (!strcmp(kind, "gif"))
+        need = GIF_HEADER;
+    else if (!strcmp(kind, "bmp"))
+        need = bmp_header_bytes(data, len);
+    if (len < need)
+        return srv_seterr(err, errlen, NN_EFORMAT,
+                          "the %s file is truncated: its header needs %zu bytes, %zu present", kind,
+                          need, len);
+    return !strcmp(kind, "bmp") ? bmp_header_fields(data, len, err, errlen) : 0;
+}
+
+int srv_preflight(struct srv_preflight *pf, const char *kind, const void *data, size_t len,
+                  char *err, size_t errlen)
+{
+    pf->data = data;
+    pf->len = len;
+    pf->copy = NULL;
+    int rc = srv_preflight_header(kind, data, len, err, errlen);
+    if (rc == 0 && !strcmp(kind, "png"))
+        rc = png_check(pf, data, len, err, errlen);
+    else if (rc == 0 && !strcmp(kind, "bmp"))
+        rc = bmp_check(pf, data, len, err, errlen);
+    else if (rc == 0 && !strcmp(kind, "gif"))
+        rc = gif_check(data, len, err, errlen);
+    if (rc != 0) {
+        srv_preflight_free(pf);
+        pf->data = NULL;
+        pf->len = 0;
+    }
+    return rc;
+}
+
+void srv_preflight_free(struct srv_preflight *pf)
+{
+    if (!pf)
+        return;
+    free(pf->copy);
+    pf->copy = NULL;
+}
