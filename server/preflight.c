@@ -2,8 +2,8 @@
  * preflight.c - PNG, BMP and GIF walked before stb_image decodes them (see preflight.h).
  *
  * Each walk reads the file in the order stb_image 2.27 does, so that what is checked here is
- * what stb will read: PNG chunks (ISO/IEC 15948 section 5) up to IEND; the BMP file and
- * info headers and pixel rows; GIF blocks (GIF89a sections 17-23) up to the end of the first
+ * what stb will read: PNG chunks (ISO/IEC 15948 section 5) up to IEND; the BMP file and info headers,
+ * colour table and pixel rows; GIF blocks (GIF89a sections 17-23) up to the end of the first
  * image's data, whose LZW codes (appendix F) are counted, not drawn. Where stb would refuse a
  * file itself, the walk stops and leaves the sentence to stb.
  */
@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 static unsigned le16(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
 
@@ -23,6 +24,18 @@ static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 
 static int side_ok(long v) { return v >= 1 && v <= SRV_IMAGE_MAX_SIDE; }
@@ -36,8 +49,10 @@ static int side_ok(long v) { return v >= 1 && v <= SRV_IMAGE_MAX_SIDE; }
 struct png_walk {
     uint32_t w, h;
     int depth, ctype, interlace;
-    int cgbi;   /* Apple's CgBI chunk: stb inflates raw deflate, without a zlib header */
-    size_t end; /* just past IEND (stb never reads IEND's CRC, so it may be missing) */
+    int cgbi;       /* Apple's CgBI chunk: stb inflates raw deflate, without a zlib header */
+    int short_plte; /* a palette image with a PLTE of fewer than 2^depth entries */
+    size_t nplte;   /* PLTE chunks */
+    size_t end;     /* just past IEND (stb never reads IEND's CRC, so it may be missing) */
 };
 
 static int png_is(const uint8_t *type, const char *name) { return !memcmp(type, name, 4); }
@@ -95,6 +110,12 @@ static int png_walk(struct png_walk *pw, const uint8_t *p, size_t len, char *err
             return srv_seterr(err, errlen, NN_EFORMAT,
                               "cannot decode the png image: unknown critical chunk %s at byte %zu",
                               name, pos);
+        if (png_is(t, "PLTE")) {
+            pw->nplte++;
+            if (pw->ctype == 3 && n % 3 == 0 && n <= 768 && pw->depth <= 8 &&
+                n / 3 < (1u << pw->depth))
+                pw->short_plte = 1;
+        }
         pw->cgbi |= png_is(t, "CgBI");
         if (iend) {
             pw->end = len - pos - need >= 4 ? pos + need + 4 : len;
@@ -104,6 +125,45 @@ static int png_walk(struct png_walk *pw, const uint8_t *p, size_t len, char *err
     }
 }
 
+/* A copy holding the chunks stb reads (the critical ones and tRNS) up to IEND, every PLTE
+ * grown to 2^depth entries of black (stb makes every PLTE entry opaque), its length and CRC
+ * recomputed: stb's palette is an uninitialised array on its stack, and an index past the
+ * PLTE read whatever an earlier request had left there. */
+static int png_pad_copy(struct srv_preflight *pf, const struct png_walk *pw, const uint8_t *p,
+                        char *err, size_t errlen)
+{
+    size_t full = 3 * ((size_t)1 << pw->depth);
+    uint8_t *q = malloc(pw->end + pw->nplte * 768 + 12);
+    if (!q)
+        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory for a copy of the png");
+    memcpy(q, p, 8);
+    size_t o = 8;
+    for (size_t pos = 8;;) {
+        uint32_t n = be32(p + pos);
+        const uint8_t *t = p + pos + 4;
+        if (png_is(t, "IEND")) {
+            memcpy(q + o, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+            o += 12;
+            break;
+        }
+        if (png_is(t, "PLTE") && n % 3 == 0 && n < full) {
+            put_be32(q + o, (uint32_t)full);
+            memcpy(q + o + 4, t, 4 + n);
+            memset(q + o + 8 + n, 0, full - n);
+            put_be32(q + o + 8 + full, (uint32_t)crc32(0L, q + o + 4, (uInt)(4 + full)));
+            o += 12 + full;
+        } else if (!(t[0] & 0x20) || png_is(t, "tRNS")) {
+            memcpy(q + o, p + pos, 12 + (size_t)n);
+            o += 12 + (size_t)n;
+        }
+        pos += 12 + (size_t)n;
+    }
+    pf->copy = q;
+    pf->data = q;
+    pf->len = o;
+    return 0;
+}
+
 static int png_check(struct srv_preflight *pf, const uint8_t *p, size_t len, char *err,
                      size_t errlen)
 {
@@ -111,8 +171,11 @@ static int png_check(struct srv_preflight *pf, const uint8_t *p, size_t len, cha
     int rc = png_walk(&pw, p, len, err, errlen);
     if (rc != 0)
         return rc;
-    (void)pf;
-    return 0;
+    if (!side_ok(pw.w) || !side_ok(pw.h) || pw.depth > 16)
+        return 0; /* the caller refuses the size, stb the depth */
+    if (pw.short_plte)
+        rc = png_pad_copy(pf, &pw, p, err, errlen);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -168,6 +231,41 @@ static void bmp_read(struct bmp_info *b, const uint8_t *p, size_t len)
     b->head = bmp_header_bytes(p, len);
 }
 
+/* Entries of the colour table as stb 2.27 counts them from the pixel offset: for the OS/2
+ * header it subtracts 24 bytes where the header is 12, so it counts 4 entries too few (a
+ * negative count reads none). */
+static long bmp_stb_entries(const struct bmp_info *b)
+{
+    if (b->hsz == 12)
+        return ((long)b->offset - 14 - 24) / 3;
+    return ((long)b->offset - 14 - (long)b->hsz) / 4;
+}
+
+/* A copy with a colour table of 2^bpp entries: the file's (as many as fit before the pixel
+ * offset), then black; then, for OS/2, the 12 bytes stb skips after its count; then the pixel
+ * rows. stb's table is an uninitialised array on its stack, so an index past what it read
+ * from the file would show an earlier request's memory. */
+static int bmp_pad_copy(struct srv_preflight *pf, const struct bmp_info *b, const uint8_t *p,
+                        size_t pixels, char *err, size_t errlen)
+{
+    size_t esize = b->hsz == 12 ? 3 : 4, full = (size_t)1 << b->bpp;
+    size_t table = 14 + (size_t)b->hsz, have = (b->offset - table) / esize;
+    size_t gap = b->hsz == 12 ? 12 : 0;
+    size_t off = table + full * esize + gap, n = off + pixels;
+    uint8_t *q = calloc(1, n);
+    if (!q)
+        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory for a copy of the bmp");
+    memcpy(q, p, table);
+    memcpy(q + table, p + table, (have < full ? have : full) * esize);
+    memcpy(q + off, p + b->offset, pixels);
+    put_le32(q + 2, (uint32_t)n);
+    put_le32(q + 10, (uint32_t)off);
+    pf->copy = q;
+    pf->data = q;
+    pf->len = n;
+    return 0;
+}
+
 /* The header's compression and bits per pixel, in our words: stb refuses RLE, JPEG and PNG
  * compression in its own ("BMP RLE"), but reads a compression of -1 as none, and a depth of
  * 2 as an error only when it gets to the pixels. */
@@ -218,7 +316,10 @@ static int bmp_check(struct srv_preflight *pf, const uint8_t *p, size_t len, cha
                           "the bmp file is truncated: %zu bytes of pixel data expected, %zu "
                           "present",
                           need, present);
-    (void)pf;
+    if (b.bpp <= 8 && bmp_stb_entries(&b) < (1L << b.bpp)) {
+        size_t pixels = present < stride * (size_t)b.h ? present : stride * (size_t)b.h;
+        return bmp_pad_copy(pf, &b, p, pixels, err, errlen);
+    }
     return 0;
 }
 

@@ -2,10 +2,12 @@
  * preflight.h - a PNG, BMP or GIF walked in our own code before stb_image decodes it.
  *
  * stb_image 2.27 trusts a file in ways a server cannot: it reads zeros past the end of the
- * body (a cut BMP or GIF decodes to an image) and names a chunk it does not know through a
- * buffer every thread shares. Each format is walked here first, in the order stb reads it:
- * what would be decoded from bytes that are not there is refused with a sentence. Pure
- * functions, thread-safe, no HTTP.
+ * body (a cut BMP or GIF decodes to an image), reads palette entries the file never defined
+ * from its own uninitialised stack (a short PNG PLTE, a short BMP colour table: the answer
+ * then depends on earlier requests), names a chunk it does not know through a buffer every
+ * thread shares. Each format is walked here first, in the order stb reads it: what would be
+ * decoded from bytes that are not there is refused with a sentence; a short palette is padded
+ * (black, opaque) in a copy that stb decodes instead. Pure functions, thread-safe, no HTTP.
  */
 #ifndef SRV_PREFLIGHT_H
 #define SRV_PREFLIGHT_H
@@ -17,7 +19,7 @@
 struct srv_preflight {
     const uint8_t *data; /* the body, or copy */
     size_t len;
-    uint8_t *copy; /* NULL, or a mended copy (srv_preflight_free) */
+    uint8_t *copy; /* NULL, or a copy with its palette padded (srv_preflight_free) */
 };
 
 /*
@@ -42,8 +44,12 @@ int srv_preflight_header(const char *kind, const void *data, size_t len, char *e
  *        need ("the bmp file is truncated: N bytes of pixel data expected, M present");
  *   GIF: a file that ends before its first image's data does, no image, an LZW code size over
  *        12, data that draws fewer pixels than the frame.
- * What stb refuses itself is left to it. Returns 0, NN_EFORMAT, or NN_ENOMEM. On error *pf
- * holds nothing to free.
+ * What stb refuses itself is left to it. A palette PNG whose PLTE has fewer than 2^depth
+ * entries and a BMP whose colour table (as stb counts it) is shorter than 2^bpp get a copy
+ * with the palette padded to full length with opaque black (PNG: chunk length and CRC
+ * recomputed, only the chunks stb reads are kept; BMP: offset moved). A GIF needs none: stb
+ * clears its colour tables, so an index past a short table is transparent, the same every
+ * time. Returns 0, NN_EFORMAT, or NN_ENOMEM. On error *pf holds nothing to free.
  */
 int srv_preflight(struct srv_preflight *pf, const char *kind, const void *data, size_t len,
                   char *err, size_t errlen);

@@ -750,6 +750,174 @@ Test(image_errors, a_reason_comes_from_the_file_itself_not_another_format_or_req
         free(bf[i].f);
 }
 
+/* Fills 256 KiB of the stack below the caller with a pattern seeded by v, so that what a
+ * decoder called next reads without having written it differs with v. */
+__attribute__((noinline)) static void dirty_stack(unsigned v)
+{
+    volatile uint8_t junk[1 << 18];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(v + i * 131);
+}
+
+/* Row-major indices packed at depth bits per pixel, most significant bits first (the order
+ * of PNG and BMP rows). */
+static void pack_row(uint8_t *dst, const uint8_t *idx, int w, int depth)
+{
+    memset(dst, 0, ((size_t)w * depth + 7) / 8);
+    for (int x = 0; x < w; x++)
+        dst[x * depth / 8] |= (uint8_t)(idx[x] << (8 - depth - x * depth % 8));
+}
+
+Test(bmp, indices_past_a_short_colour_table_are_black_whatever_the_stack_held)
+{
+    enum { W = 16, H = 16 };
+    static const int depths[] = {1, 4, 8};
+    for (size_t d = 0; d < 3; d++) {
+        int depth = depths[d];
+        uint8_t idx[W], rows[H * W];
+        size_t row = ((size_t)W * depth + 7) / 8;
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W; x++)
+                idx[x] = (uint8_t)((y * W + x) % (1 << depth));
+            pack_row(rows + (size_t)y * row, idx, W, depth);
+        }
+        static const uint8_t pal[4] = {50, 100, 200, 0}; /* BGRX: one entry */
+        size_t n = 0;
+        uint8_t *f = img_bmp(&n, W, -H, depth, rows, pal, 1, 0);
+        cr_assert_not_null(f);
+        for (unsigned v = 0; v < 3; v++) {
+            dirty_stack(v * 85);
+            uint8_t *px = decode_ok(f, n, W, H, 3);
+            for (int i = 0; i < W * H; i++) {
+                int first = i % (1 << depth) == 0;
+                uint8_t r = first ? 200 : 0, g = first ? 100 : 0, b = first ? 50 : 0;
+                cr_expect(px[3 * i] == r && px[3 * i + 1] == g && px[3 * i + 2] == b,
+                          "%d bpp, stack %u: pixel %d is %d,%d,%d, expected %d,%d,%d", depth, v, i,
+                          px[3 * i], px[3 * i + 1], px[3 * i + 2], r, g, b);
+            }
+            free(px);
+        }
+        free(f);
+    }
+}
+
+Test(bmp, an_os2_bmp_gets_all_256_colours_of_its_table)
+{
+    /* BITMAPCOREHEADER: 12 bytes, 16-bit sizes, a table of 3-byte BGR entries. stb counts
+     * that table 4 entries short, so 252..255 came from its stack. */
+    enum { W = 16, H = 16 };
+    uint8_t f[26 + 768 + W * H];
+    memset(f, 0, sizeof f);
+    f[0] = 'B', f[1] = 'M';
+    set_le32(f + 2, sizeof f);
+    set_le32(f + 10, 26 + 768);
+    set_le32(f + 14, 12);
+    f[18] = W, f[20] = H, f[22] = 1, f[24] = 8;
+    for (int i = 0; i < 256; i++)
+        f[26 + 3 * i] = (uint8_t)i, f[27 + 3 * i] = (uint8_t)(255 - i), f[28 + 3 * i] = 7;
+    for (int y = 0; y < H; y++) /* bottom-up */
+        for (int x = 0; x < W; x++)
+            f[26 + 768 + (H - 1 - y) * W + x] = (uint8_t)(y * W + x);
+    for (unsigned v = 0; v < 2; v++) {
+        dirty_stack(v * 77);
+        uint8_t *px = decode_ok(f, sizeof f, W, H, 3);
+        for (int i = 0; i < W * H; i++)
+            cr_expect(px[3 * i] == 7 && px[3 * i + 1] == 255 - i && px[3 * i + 2] == i,
+                      "pixel %d (index %d) is %d,%d,%d", i, i, px[3 * i], px[3 * i + 1],
+                      px[3 * i + 2]);
+        free(px);
+    }
+}
+
+/* A palette PNG, w x h at depth bits, indices i % 2^depth, with a PLTE of one entry (200, 100,
+ * 50) and, when alpha >= 0, a tRNS giving that entry that alpha. */
+static uint8_t *palette_png(size_t *len, int w, int h, int depth, int alpha)
+{
+    size_t row = ((size_t)w * depth + 7) / 8, raw_len = (row + 1) * (size_t)h;
+    uint8_t *raw = calloc(1, raw_len), idx[64];
+    cr_assert(raw && w <= 64);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            idx[x] = (uint8_t)((y * w + x) % (1 << depth));
+        pack_row(raw + (size_t)y * (row + 1) + 1, idx, w, depth);
+    }
+    uLongf zlen = compressBound(raw_len);
+    uint8_t *z = malloc(zlen);
+    cr_assert(z && compress2(z, &zlen, raw, raw_len, 9) == Z_OK);
+    struct img_buf b = {0};
+    img_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    uint8_t ihdr[13] = {0, 0, 0, (uint8_t)w, 0, 0, 0, (uint8_t)h, (uint8_t)depth, 3, 0, 0, 0};
+    img_png_chunk(&b, "IHDR", ihdr, 13);
+    img_png_chunk(&b, "tEXt", "Comment\0dropped from the padded copy", 36);
+    img_png_chunk(&b, "PLTE", "\xc8\x64\x32", 3);
+    if (alpha >= 0)
+        img_png_chunk(&b, "tRNS", (uint8_t[1]){(uint8_t)alpha}, 1);
+    img_png_chunk(&b, "IDAT", z, zlen);
+    img_png_chunk(&b, "IEND", "", 0);
+    free(z);
+    free(raw);
+    return img_done(&b, len);
+}
+
+Test(png, indices_past_a_short_plte_are_black_whatever_the_stack_held)
+{
+    enum { W = 16, H = 16 };
+    for (int depth = 1; depth <= 8; depth *= 2) {
+        for (int alpha = -1; alpha <= 128; alpha += 129) {
+            size_t n = 0;
+            uint8_t *f = palette_png(&n, W, H, depth, alpha);
+            cr_assert_not_null(f);
+            int ch = alpha >= 0 ? 4 : 3;
+            for (unsigned v = 0; v < 3; v++) {
+                dirty_stack(v * 85 + 1);
+                uint8_t *px = decode_ok(f, n, W, H, ch);
+                for (int i = 0; i < W * H; i++) {
+                    int first = i % (1 << depth) == 0;
+                    const uint8_t *p = px + (size_t)i * ch;
+                    int ok = first ? p[0] == 200 && p[1] == 100 && p[2] == 50
+                                   : p[0] == 0 && p[1] == 0 && p[2] == 0;
+                    if (ch == 4)
+                        ok = ok && p[3] == (first ? alpha : 255);
+                    cr_expect(ok, "depth %d, tRNS %d, stack %u: pixel %d is %d,%d,%d,%d", depth,
+                              alpha, v, i, p[0], p[1], p[2], ch == 4 ? p[3] : -1);
+                }
+                free(px);
+            }
+            free(f);
+        }
+    }
+}
+
+Test(gif, an_index_past_a_short_colour_table_is_transparent_every_time)
+{
+    enum { W = 16, H = 16 };
+    uint8_t idx[W * H], pal[6] = {10, 20, 30, 40, 50, 60};
+    for (int i = 0; i < W * H; i++)
+        idx[i] = (uint8_t)i;
+    size_t n = 0;
+    uint8_t *f = img_gif(&n, W, H, idx, 8, pal, 1); /* a table of 2 */
+    cr_assert_not_null(f);
+    for (unsigned v = 0; v < 3; v++) {
+        dirty_stack(v * 85 + 2);
+        uint8_t *px = decode_ok(f, n, W, H, 4);
+        for (int i = 0; i < W * H; i++) {
+            const uint8_t *p = px + 4 * i;
+            int ok = i < 2 ? p[0] == pal[3 * i] && p[1] == pal[3 * i + 1] &&
+                                 p[2] == pal[3 * i + 2] && p[3] == 255
+                           : p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0;
+            cr_expect(ok, "stack %u: pixel %d is %d,%d,%d,%d", v, i, p[0], p[1], p[2], p[3]);
+        }
+        free(px);
+    }
+    free(f);
+    /* no colour table at all: refused */
+    f = img_gif(&n, W, H, idx, 8, NULL, 0);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "cannot decode the gif image: missing color table");
+    free(f);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The large-decode gate                                                                    */
 /* ---------------------------------------------------------------------------------------- */
