@@ -2,7 +2,8 @@
  * preflight.c - PNG, BMP and GIF walked before stb_image decodes them (see preflight.h).
  *
  * Each walk reads the file in the order stb_image 2.27 does, so that what is checked here is
- * what stb will read: PNG chunks (ISO/IEC 15948 section 5) up to IEND; the BMP file and info headers,
+ * what stb will read: PNG chunks (ISO/IEC 15948 section 5) up to IEND and the zlib stream of
+ * the IDAT chunks (inflated once by zlib, output discarded); the BMP file and info headers,
  * colour table and pixel rows; GIF blocks (GIF89a sections 17-23) up to the end of the first
  * image's data, whose LZW codes (appendix F) are counted, not drawn. Where stb would refuse a
  * file itself, the walk stops and leaves the sentence to stb.
@@ -44,7 +45,8 @@ static int side_ok(long v) { return v >= 1 && v <= SRV_IMAGE_MAX_SIDE; }
 /* PNG                                                                                      */
 /* ---------------------------------------------------------------------------------------- */
 
-#define PNG_HEADER 33 /* signature 8, IHDR chunk: length 4, type 4, data 13, CRC 4 */
+#define PNG_HEADER 33                /* signature 8, IHDR chunk: length 4, type 4, data 13, CRC 4 */
+#define PNG_SLACK ((size_t)64 << 10) /* inflated bytes past twice the image's, accepted */
 
 struct png_walk {
     uint32_t w, h;
@@ -125,6 +127,150 @@ static int png_walk(struct png_walk *pw, const uint8_t *p, size_t len, char *err
     }
 }
 
+/* Bytes the filtered image data holds: a filter byte and the packed samples of every row, of
+ * every Adam7 pass when interlaced (section 8.2). */
+static size_t png_raw_bytes(const struct png_walk *pw)
+{
+    static const unsigned x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+    static const unsigned dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+    int ch = pw->ctype == 2 ? 3 : pw->ctype == 4 ? 2 : pw->ctype == 6 ? 4 : 1;
+    size_t bits = (size_t)ch * (size_t)pw->depth;
+    if (!pw->interlace)
+        return (size_t)pw->h * (1 + ((size_t)pw->w * bits + 7) / 8);
+    size_t total = 0;
+    for (int k = 0; k < 7; k++) {
+        size_t pw_ = pw->w > x0[k] ? (pw->w - x0[k] + dx[k] - 1) / dx[k] : 0;
+        size_t ph = pw->h > y0[k] ? (pw->h - y0[k] + dy[k] - 1) / dy[k] : 0;
+        if (pw_ && ph)
+            total += ph * (1 + (pw_ * bits + 7) / 8);
+    }
+    return total;
+}
+
+/* The IDAT chunks' data in file order (stb concatenates them). */
+struct png_idat {
+    const uint8_t *p;
+    size_t pos, end;
+};
+
+static int png_next_idat(struct png_idat *r, const uint8_t **data, size_t *n)
+{
+    while (r->pos < r->end) {
+        uint32_t cl = be32(r->p + r->pos);
+        const uint8_t *t = r->p + r->pos + 4;
+        if (png_is(t, "IEND"))
+            break;
+        size_t at = r->pos + 8;
+        r->pos += 12 + (size_t)cl;
+        if (png_is(t, "IDAT") && cl > 0) {
+            *data = r->p + at;
+            *n = cl;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads the 2-byte zlib header (RFC 1950 section 2.2) off the IDAT stream; 1 if stb accepts
+ * it (deflate, no preset dictionary, check bits right), 0 if stb will refuse it in words. */
+static int png_zlib_header(struct png_idat *r, const uint8_t **in, size_t *n, int *have)
+{
+    uint8_t hdr[2];
+    int k = 0;
+    while (k < 2 && *have) {
+        hdr[k++] = *(*in)++;
+        if (--*n == 0)
+            *have = png_next_idat(r, in, n);
+    }
+    return k == 2 && (hdr[0] * 256 + hdr[1]) % 31 == 0 && !(hdr[1] & 32) && (hdr[0] & 15) == 8;
+}
+
+/*
+ * Inflates the IDAT stream with zlib into a scratch buffer, counting bytes and deflate blocks.
+ * A deflate block costs a Huffman table build whatever it holds: a 32 MiB PNG of 2.8 million
+ * empty dynamic blocks took stb 1.7 s for a 1x1 image (zlib 1.2 s). Encoders write a block per
+ * 16-64 KiB, or two per row when they flush each row; so at most 4 per row and 1 per KiB of
+ * image data (plus 64) are accepted. Past the image's bytes the stream only costs time (stb
+ * ignores the rest), so at most twice them (plus 64 KiB) are inflated. zlib refuses what stb
+ * would read past (incomplete or oversubscribed codes, distances too far back); the Adler-32
+ * is not checked (stb skips it).
+ */
+static int png_inflate(const struct png_walk *pw, const uint8_t *p, char *err, size_t errlen)
+{
+    size_t need = png_raw_bytes(pw);
+    size_t max_blocks = 4 * (size_t)pw->h + need / 1024 + 64;
+    struct png_idat r = {p, 8, pw->end};
+    const uint8_t *in = NULL;
+    size_t n = 0;
+    int have = png_next_idat(&r, &in, &n);
+    if (!pw->cgbi && !png_zlib_header(&r, &in, &n, &have))
+        return 0;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -15) != Z_OK)
+        return srv_seterr(err, errlen, NN_ENOMEM, "out of memory for the png's zlib stream");
+    uint8_t buf[16384];
+    size_t out = 0, blocks = 0;
+    uLong block_in = (uLong)-1;
+    int zrc = Z_OK, rc = 0;
+    for (;;) {
+        if (z.avail_in == 0) {
+            if (!have)
+                break;
+            z.next_in = (Bytef *)(uintptr_t)in;
+            z.avail_in = (uInt)n;
+            have = png_next_idat(&r, &in, &n);
+        }
+        z.next_out = buf;
+        z.avail_out = sizeof buf;
+        zrc = inflate(&z, Z_BLOCK);
+        out += sizeof buf - z.avail_out;
+        if ((z.data_type & 128) && z.total_in != block_in) { /* at a block boundary */
+            blocks++;
+            block_in = z.total_in;
+        }
+        if (zrc == Z_STREAM_END)
+            break;
+        if (zrc == Z_MEM_ERROR) {
+            rc = srv_seterr(err, errlen, NN_ENOMEM, "out of memory for the png's zlib stream");
+            goto done;
+        }
+        if ((zrc != Z_OK && zrc != Z_BUF_ERROR) || (zrc == Z_BUF_ERROR && z.avail_in > 0)) {
+            rc = srv_seterr(err, errlen, NN_EFORMAT,
+                            "cannot decode the png image: its compressed data is corrupt (%s)",
+                            z.msg ? z.msg : "zlib error");
+            goto done;
+        }
+        if (out > 2 * need + PNG_SLACK) {
+            rc = srv_seterr(err, errlen, NN_EFORMAT,
+                            "cannot decode the png image: its compressed data inflates to more "
+                            "than twice the %zu bytes its %lux%lu pixels need (plus 64 KiB)",
+                            need, (unsigned long)pw->w, (unsigned long)pw->h);
+            goto done;
+        }
+        if (blocks > max_blocks) {
+            rc = srv_seterr(err, errlen, NN_EFORMAT,
+                            "cannot decode the png image: its compressed data has over %zu "
+                            "deflate blocks (at most 4 per row and 1 per KiB of image data, "
+                            "plus 64, are accepted)",
+                            max_blocks);
+            goto done;
+        }
+    }
+    if (out < need)
+        rc = srv_seterr(err, errlen, NN_EFORMAT,
+                        "the png file is truncated: its image data inflates to %zu of the %zu "
+                        "bytes its %lux%lu pixels need",
+                        out, need, (unsigned long)pw->w, (unsigned long)pw->h);
+    else if (zrc != Z_STREAM_END)
+        rc = srv_seterr(err, errlen, NN_EFORMAT,
+                        "the png file is truncated: its compressed data stops before the end "
+                        "of its last deflate block");
+done:
+    inflateEnd(&z);
+    return rc;
+}
+
 /* A copy holding the chunks stb reads (the critical ones and tRNS) up to IEND, every PLTE
  * grown to 2^depth entries of black (stb makes every PLTE entry opaque), its length and CRC
  * recomputed: stb's palette is an uninitialised array on its stack, and an index past the
@@ -173,7 +319,8 @@ static int png_check(struct srv_preflight *pf, const uint8_t *p, size_t len, cha
         return rc;
     if (!side_ok(pw.w) || !side_ok(pw.h) || pw.depth > 16)
         return 0; /* the caller refuses the size, stb the depth */
-    if (pw.short_plte)
+    rc = png_inflate(&pw, p, err, errlen);
+    if (rc == 0 && pw.short_plte)
         rc = png_pad_copy(pf, &pw, p, err, errlen);
     return rc;
 }
@@ -405,8 +552,10 @@ static int gif_code(struct gif_lzw *z, unsigned code)
 
 /*
  * The first image's data: the LZW minimum code size, then sub-blocks of codes, read bit for
- * bit as stb reads them. Data that draws less than the frame is refused (stb would leave the
- * rest transparent).
+ * bit as stb reads them. stb draws a code's string by recursing through its prefixes even
+ * once the frame is full (a 32 MiB GIF of 16x16 pixels whose codes were all 4094 long took
+ * 164 s), so data that would draw more than twice the frame (plus 8192) is refused, and so is
+ * data that draws less than the frame (stb would leave the rest transparent).
  */
 static int gif_data(struct gif_reader *r, unsigned fw, unsigned fh, char *err, size_t errlen)
 {
@@ -429,7 +578,7 @@ static int gif_data(struct gif_reader *r, unsigned fw, unsigned fh, char *err, s
     z->pixels = 0;
     for (unsigned c = 0; c < z->clear; c++)
         z->lens[c] = 1;
-    uint64_t area = (uint64_t)fw * fh;
+    uint64_t area = (uint64_t)fw * fh, most = 2 * area + GIF_CODES;
     uint32_t bits = 0;
     unsigned valid = 0, left = 0;
     int rc = 0;
@@ -458,6 +607,13 @@ static int gif_data(struct gif_reader *r, unsigned fw, unsigned fh, char *err, s
             if (!gif_take(r, left) || gif_skip_blocks(r) != 0)
                 goto truncated;
             break;
+        }
+        if (z->pixels > most) {
+            rc = srv_seterr(err, errlen, NN_EFORMAT,
+                            "cannot decode the gif image: its image data decodes to more than "
+                            "twice the %llu pixels of its %ux%u frame",
+                            (unsigned long long)area, fw, fh);
+            goto out;
         }
     }
     if (z->pixels < area)

@@ -5,9 +5,11 @@
  * body (a cut BMP or GIF decodes to an image), reads palette entries the file never defined
  * from its own uninitialised stack (a short PNG PLTE, a short BMP colour table: the answer
  * then depends on earlier requests), names a chunk it does not know through a buffer every
- * thread shares. Each format is walked here first, in the order stb reads it: what would be
- * decoded from bytes that are not there is refused with a sentence; a short palette is padded
- * (black, opaque) in a copy that stb decodes instead. Pure functions, thread-safe, no HTTP.
+ * thread shares, and spends time on GIF codes after the frame is full (a 32 MiB GIF of
+ * long codes took 164 s). Each format is walked here first, in the order stb reads it:
+ * what would be decoded from bytes that are not there, or cost more than the image is
+ * worth, is refused with a sentence; a short palette is padded (black, opaque) in a copy
+ * that stb decodes instead. Pure functions, thread-safe, no HTTP.
  */
 #ifndef SRV_PREFLIGHT_H
 #define SRV_PREFLIGHT_H
@@ -38,12 +40,14 @@ int srv_preflight_header(const char *kind, const void *data, size_t len, char *e
  * has checked (an image over SRV_IMAGE_MAX_SIDE per side is left alone), and sets *pf to what
  * stb is to decode. Work and memory are linear in len. Refused with NN_EFORMAT and a sentence:
  *   PNG: a chunk running past the end or no IEND ("the png file is truncated: ..."), an unknown
- *        critical chunk;
+ *        critical chunk, compressed data that zlib finds corrupt, that ends before the image
+ *        does, that inflates to more than twice the image's bytes (plus 64 KiB), or that has
+ *        more deflate blocks than 4 per row and 1 per KiB of image data (plus 64);
  *   BMP: what srv_preflight_header refuses, pixel data starting inside the header, fewer
  *        bytes of pixel data than the header's width, height, bits per pixel and 4-byte rows
  *        need ("the bmp file is truncated: N bytes of pixel data expected, M present");
  *   GIF: a file that ends before its first image's data does, no image, an LZW code size over
- *        12, data that draws fewer pixels than the frame.
+ *        12, data that draws fewer pixels than the frame or more than twice as many (+ 8192).
  * What stb refuses itself is left to it. A palette PNG whose PLTE has fewer than 2^depth
  * entries and a BMP whose colour table (as stb counts it) is shorter than 2^bpp get a copy
  * with the palette padded to full length with opaque black (PNG: chunk length and CRC

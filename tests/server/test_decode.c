@@ -918,6 +918,151 @@ Test(gif, an_index_past_a_short_colour_table_is_transparent_every_time)
     free(f);
 }
 
+Test(png, a_zlib_stream_that_stops_halfway_is_refused_as_truncated)
+{
+    /* an IDAT whose chunk is whole but whose zlib stream stops halfway: the chunk walk cannot
+     * tell, the inflate can */
+    enum { W = 28, H = 28 };
+    uint8_t g[W * H];
+    for (int i = 0; i < W * H; i++)
+        g[i] = (uint8_t)(i * 5);
+    size_t n = 0, raw_len = 0;
+    uint8_t *raw = img_png_rows(&raw_len, W, H, 8, 0, g);
+    uLongf zlen = compressBound(raw_len);
+    uint8_t *z = malloc(zlen);
+    cr_assert(raw && z && compress2(z, &zlen, raw, raw_len, 9) == Z_OK);
+    uint8_t *f = img_png_z(&n, W, H, 8, 0, z, zlen / 2, NULL, 0);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "the png file is truncated: its image data inflates to ") == err, "%s",
+              err);
+    cr_expect(strstr(err, "of the 812 bytes its 28x28 pixels need") != NULL, "%s", err);
+    free(f);
+    free(z);
+    free(raw);
+}
+
+Test(gif, only_the_first_frame_of_an_animated_gif_is_decoded)
+{
+    enum { W = 8, H = 8 };
+    uint8_t ones[W * H], twos[W * H], pal[12] = {0, 0, 0, 255, 255, 255, 9, 9, 9, 0, 0, 0};
+    memset(ones, 1, sizeof ones);
+    memset(twos, 2, sizeof twos);
+    struct img_buf b = {0};
+    img_gif_head(&b, W, H, pal, 2);
+    img_gif_frame(&b, 0, 0, W, H, ones, W * H, 2);
+    for (int k = 0; k < 50; k++) /* 50 more frames, each all index 2 */
+        img_gif_frame(&b, 0, 0, W, H, twos, W * H, 2);
+    img_u8(&b, 0x3b);
+    size_t n = 0;
+    uint8_t *f = img_done(&b, &n);
+    cr_assert_not_null(f);
+    uint8_t *px = decode_ok(f, n, W, H, 4);
+    for (int i = 0; i < W * H; i++)
+        cr_expect(px[4 * i] == 255 && px[4 * i + 3] == 255, "pixel %d is %d", i, px[4 * i]);
+    free(px);
+    free(f);
+}
+
+Test(image_bounds, a_gif_whose_codes_outrun_its_frame_is_refused_in_linear_time)
+{
+    /* 1 MiB of codes drawing 2 billion pixels into a 16x16 frame: stb took 5 s for this */
+    size_t n = 0;
+    uint8_t *f = img_gif_long_codes(&n, 16, 16, (size_t)1 << 20);
+    cr_assert_not_null(f);
+    char err[512];
+    double t0 = now_s();
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    double dt = now_s() - t0;
+    cr_expect_str_eq(err, "cannot decode the gif image: its image data decodes to more than twice "
+                          "the 256 pixels of its 16x16 frame");
+    cr_expect(dt < 0.05, "took %.3f s", dt);
+    free(f);
+    /* the same codes drawing 1.6 times a 128x128 frame: within twice, decoded */
+    f = img_gif_long_codes(&n, 128, 128, 800); /* one sub-block: 226 codes, 25651 pixels */
+    cr_assert_not_null(f);
+    free(decode_ok(f, n, 128, 128, 4));
+    free(f);
+}
+
+Test(image_bounds, a_png_of_empty_deflate_blocks_is_refused_in_linear_time)
+{
+    static const uint8_t raw[2] = {0, 77}; /* 1x1 grey: filter byte, pixel */
+    size_t zn = 0, n = 0;
+    uint8_t *z = img_zlib_empty_blocks(&zn, 100000, raw, 2); /* 1.2 MB */
+    cr_assert_not_null(z);
+    uint8_t *f = img_png_z(&n, 1, 1, 8, 0, z, zn, NULL, 0);
+    cr_assert_not_null(f);
+    char err[512];
+    double t0 = now_s();
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    double dt = now_s() - t0;
+    cr_expect(strstr(err, "its compressed data has over 68 deflate blocks") != NULL, "%s", err);
+    cr_expect(dt < 0.05, "took %.3f s", dt);
+    free(f);
+    free(z);
+    /* 60 of them are within the limit: zlib and stb both read these blocks */
+    z = img_zlib_empty_blocks(&zn, 60, raw, 2);
+    f = img_png_z(&n, 1, 1, 8, 0, z, zn, NULL, 0);
+    uint8_t *px = decode_ok(f, n, 1, 1, 1);
+    cr_expect_eq(px[0], 77);
+    free(px);
+    free(f);
+    free(z);
+}
+
+Test(image_bounds, a_png_flushed_after_every_row_decodes)
+{
+    /* two blocks a row (the row's and the empty stored block of Z_SYNC_FLUSH), as a streaming
+     * encoder writes: within 4 per row */
+    enum { W = 200, H = 300 };
+    uint8_t *g = malloc(W * H);
+    for (int i = 0; i < W * H; i++)
+        g[i] = (uint8_t)(i % 251);
+    size_t raw_len = 0;
+    uint8_t *raw = img_png_rows(&raw_len, W, H, 8, 0, g);
+    uint8_t *z = malloc(2 * raw_len + 1024);
+    cr_assert(g && raw && z);
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(deflateInit(&s, 6), Z_OK);
+    s.next_out = z;
+    s.avail_out = (uInt)(2 * raw_len + 1024);
+    for (int y = 0; y < H; y++) {
+        s.next_in = raw + (size_t)y * (W + 1);
+        s.avail_in = W + 1;
+        cr_assert_eq(deflate(&s, y == H - 1 ? Z_FINISH : Z_SYNC_FLUSH),
+                     y == H - 1 ? Z_STREAM_END : Z_OK);
+    }
+    size_t n = 0;
+    uint8_t *f = img_png_z(&n, W, H, 8, 0, z, s.total_out, NULL, 0);
+    deflateEnd(&s);
+    uint8_t *px = decode_ok(f, n, W, H, 1);
+    cr_expect_eq(memcmp(px, g, (size_t)W * H), 0);
+    free(px);
+    free(f);
+    free(z);
+    free(raw);
+    free(g);
+}
+
+Test(image_bounds, a_png_inflating_past_twice_its_pixels_is_refused)
+{
+    size_t big = (size_t)1 << 20, n = 0;
+    uint8_t *zeros = calloc(1, big);
+    uLongf zlen = compressBound(big);
+    uint8_t *z = malloc(zlen);
+    cr_assert(zeros && z && compress2(z, &zlen, zeros, big, 9) == Z_OK);
+    uint8_t *f = img_png_z(&n, 1, 1, 8, 0, z, zlen, NULL, 0);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "cannot decode the png image: its compressed data inflates to more than "
+                          "twice the 2 bytes its 1x1 pixels need (plus 64 KiB)");
+    free(f);
+    free(z);
+    free(zeros);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The large-decode gate                                                                    */
 /* ---------------------------------------------------------------------------------------- */
