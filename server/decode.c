@@ -1,9 +1,11 @@
 /*
- * decode.c - the one place stb_image is compiled (see decode.h); JPEG goes to jpeg.c.
+ * decode.c - the one place stb_image is compiled (see decode.h); JPEG goes to jpeg.c, and
+ * preflight.c walks a PNG, BMP or GIF before stb sees it.
  */
 #include "decode.h"
 #include "err.h"
 #include "jpeg.h"
+#include "preflight.h"
 
 #include "nn/nn.h"
 
@@ -93,6 +95,71 @@ const char *srv_image_sniff(const void *data, size_t len)
     return NULL;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* stb_image, one format at a time                                                          */
+/* ---------------------------------------------------------------------------------------- */
+
+/* stbi_info_from_memory and stbi_load_from_memory try every format in turn, and each attempt
+ * that fails sets the failure reason: a BMP's header error came out as "unknown image type",
+ * a GIF's load error could read "bad png sig" (the PNG test's), and a path that fails
+ * without a reason left the previous call's (this thread's: another request's, in another
+ * format). So the format's own functions are called (stb is compiled in this file), with the
+ * reason cleared first. */
+static int stb_format(const char *kind) { return kind[0] == 'p' ? 0 : kind[0] == 'b' ? 1 : 2; }
+
+static const char *stb_reason(void)
+{
+    const char *r = stbi_failure_reason();
+    if (!r || !*r)
+        return "corrupt";
+    /* stb names an unknown critical PNG chunk in a static buffer every thread shares (the
+     * preflight refuses those first; never quote another request's bytes) */
+    if (strstr(r, "PNG chunk not known"))
+        return "unknown critical chunk";
+    return r;
+}
+
+/* The header's size and channels, as the format's info function reads them; a BMP's height is
+ * made positive (a negative one is a top-down file, which stbi__bmp_load flips itself). */
+static int stb_info(const char *kind, const void *data, size_t len, int *w, int *h, int *c)
+{
+    stbi__context s;
+    stbi__g_failure_reason = NULL;
+    stbi__start_mem(&s, data, (int)len);
+    int fmt = stb_format(kind);
+    int ok = fmt == 0   ? stbi__png_info(&s, w, h, c)
+             : fmt == 1 ? stbi__bmp_info(&s, w, h, c)
+                        : stbi__gif_info(&s, w, h, c);
+    if (ok && fmt == 1 && *h < 0 && *h != INT_MIN)
+        *h = -*h;
+    return ok;
+}
+
+/* stbi_load_from_memory(data, len, w, h, c, 0) for one format: 8 bits per channel (a 16-bit
+ * PNG converted as stbi__load_and_postprocess_8bit does), never flipped. NULL on failure. */
+static unsigned char *stb_load(const char *kind, const uint8_t *data, size_t len, int *w, int *h,
+                               int *c)
+{
+    stbi__context s;
+    stbi__result_info ri;
+    memset(&ri, 0, sizeof ri);
+    ri.bits_per_channel = 8;
+    ri.channel_order = STBI_ORDER_RGB;
+    stbi__g_failure_reason = NULL;
+    stbi__start_mem(&s, data, (int)len);
+    int fmt = stb_format(kind);
+    void *px = fmt == 0   ? stbi__png_load(&s, w, h, c, 0, &ri)
+               : fmt == 1 ? stbi__bmp_load(&s, w, h, c, 0, &ri)
+                          : stbi__gif_load(&s, w, h, c, 0, &ri); /* the first frame only */
+    if (px && ri.bits_per_channel == 16)
+        px = stbi__convert_16_to_8(px, *w, *h, *c);
+    return px;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
 /* The header's width and height for any format we accept; 0 when unreadable. */
 static int image_size(const void *data, size_t len, int *w, int *h)
 {
@@ -109,7 +176,7 @@ static int image_size(const void *data, size_t len, int *w, int *h)
         return 1;
     }
     int c = 0;
-    return stbi_info_from_memory(data, (int)len, w, h, &c);
+    return stb_info(kind, data, len, w, h, &c);
 }
 
 int64_t srv_image_header_pixels(const void *data, size_t len)
@@ -121,6 +188,49 @@ int64_t srv_image_header_pixels(const void *data, size_t len)
 int srv_image_is_large(const void *data, size_t len)
 {
     return srv_image_header_pixels(data, len) > SRV_IMAGE_LARGE_PIXELS;
+}
+
+/* A PNG, BMP or GIF: header, size, preflight (preflight.h), then stb on the body or the
+ * preflight's mended copy. */
+static int stb_decode(uint8_t **out, int *w, int *h, int *channels, const char *kind,
+                      const void *data, size_t len, char *err, size_t errlen)
+{
+    int rc = srv_preflight_header(kind, data, len, err, errlen);
+    if (rc != 0)
+        return rc;
+    int iw = 0, ih = 0, ic = 0;
+    if (!stb_info(kind, data, len, &iw, &ih, &ic))
+        return srv_seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
+                          stb_reason());
+    if (iw < 1 || ih < 1 || iw > SRV_IMAGE_MAX_SIDE || ih > SRV_IMAGE_MAX_SIDE ||
+        (int64_t)iw * ih > SRV_IMAGE_MAX_PIXELS)
+        return srv_seterr(err, errlen, NN_ERANGE,
+                          "%s image is %dx%d; PNG, BMP and GIF are accepted up to %d pixels per "
+                          "side and %d pixels in all (send a photo as JPEG: up to %d per side "
+                          "and %d pixels)",
+                          kind, iw, ih, SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS, SRV_JPEG_MAX_SIDE,
+                          SRV_JPEG_MAX_PIXELS);
+    struct srv_preflight pf;
+    rc = srv_preflight(&pf, kind, data, len, err, errlen);
+    if (rc != 0)
+        return rc;
+    int lw = 0, lh = 0, lc = 0;
+    unsigned char *px = stb_load(kind, pf.data, pf.len, &lw, &lh, &lc);
+    srv_preflight_free(&pf);
+    if (!px)
+        return srv_seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
+                          stb_reason());
+    /* The header read by info and the decoder agree for every format we accept; check anyway,
+     * since everything after is sized from lw and lh. */
+    if (lw != iw || lh != ih || lc < 1 || lc > 4) {
+        stbi_image_free(px);
+        return srv_seterr(err, errlen, NN_EFORMAT, "inconsistent %s image", kind);
+    }
+    *out = px; /* STBI_FREE is free() */
+    *w = lw;
+    *h = lh;
+    *channels = lc;
+    return 0;
 }
 
 int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const void *data,
@@ -139,34 +249,7 @@ int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const 
                           "not a PNG, JPEG, BMP or GIF image (unrecognised first bytes)");
     if (!strcmp(kind, "jpeg"))
         return srv_jpeg_decode(out, w, h, channels, data, len, err, errlen);
-    int iw = 0, ih = 0, ic = 0;
-    if (!stbi_info_from_memory(data, (int)len, &iw, &ih, &ic))
-        return srv_seterr(err, errlen, NN_EFORMAT, "cannot read the %s header: %s", kind,
-                          stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
-    if (iw < 1 || ih < 1 || iw > SRV_IMAGE_MAX_SIDE || ih > SRV_IMAGE_MAX_SIDE ||
-        (int64_t)iw * ih > SRV_IMAGE_MAX_PIXELS)
-        return srv_seterr(err, errlen, NN_ERANGE,
-                          "%s image is %dx%d; PNG, BMP and GIF are accepted up to %d pixels per "
-                          "side and %d pixels in all (send a photo as JPEG: up to %d per side "
-                          "and %d pixels)",
-                          kind, iw, ih, SRV_IMAGE_MAX_SIDE, SRV_IMAGE_MAX_PIXELS, SRV_JPEG_MAX_SIDE,
-                          SRV_JPEG_MAX_PIXELS);
-    int lw = 0, lh = 0, lc = 0;
-    unsigned char *px = stbi_load_from_memory(data, (int)len, &lw, &lh, &lc, 0);
-    if (!px)
-        return srv_seterr(err, errlen, NN_EFORMAT, "cannot decode the %s image: %s", kind,
-                          stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
-    /* The header read by info and the decoder agree for every format we accept; check anyway,
-     * since everything after is sized from lw and lh. */
-    if (lw != iw || lh != ih || lc < 1 || lc > 4) {
-        stbi_image_free(px);
-        return srv_seterr(err, errlen, NN_EFORMAT, "inconsistent %s image", kind);
-    }
-    *out = px; /* STBI_FREE is free() */
-    *w = lw;
-    *h = lh;
-    *channels = lc;
-    return 0;
+    return stb_decode(out, w, h, channels, kind, data, len, err, errlen);
 }
 
 int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, char *err,

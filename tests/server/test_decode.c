@@ -1,11 +1,15 @@
 /*
- * test_decode.c - phone photos through the decoder (server/decode.c, server/jpeg.c): the DCT
- * scaling choice, EXIF orientations 1..8, size limits and the memory budget, truncated and
- * hostile JPEGs. Every JPEG is made here (tests/server/photo.h), none is committed.
+ * test_decode.c - images through the decoder (server/decode.c, jpeg.c, preflight.c): for
+ * phone photos the DCT scaling choice, EXIF orientations 1..8, size limits and the memory
+ * budget, truncated and hostile JPEGs; for PNG, BMP and GIF top-down and truncated files,
+ * palettes shorter than their indices (the same pixels whatever the stack held), where error
+ * sentences come from, and inputs whose cost outruns their size. Every image is made here
+ * (tests/server/photo.h, images.h), none is committed.
  */
 #include "server/decode.h"
 #include "server/pool.h"
 #include "server/jpeg.h"
+#include "tests/server/images.h"
 #include "tests/server/photo.h"
 
 #include "nn/nn.h"
@@ -449,6 +453,637 @@ Test(jpeg_corrupt, a_progressive_jpeg_within_the_scan_limit_decodes)
     cr_expect(px[0] == 128 && px[1024 * 1024 - 1] == 128, "%d %d", px[0], px[1024 * 1024 - 1]);
     free(px);
     free(b);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* PNG, BMP and GIF: stb_image behind server/preflight.c                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Decodes f[0..n) expecting a failure; returns its status, err holds the sentence. */
+static int decode_fails(const uint8_t *f, size_t n, char *err, size_t errlen)
+{
+    uint8_t *px = NULL;
+    int w = 0, h = 0, c = 0;
+    err[0] = 0;
+    int rc = srv_image_decode_pixels(&px, &w, &h, &c, f, n, err, errlen);
+    cr_expect_neq(rc, 0, "decoded %zu bytes to %dx%d x%d", n, w, h, c);
+    cr_expect_null(px);
+    free(px);
+    return rc;
+}
+
+static void set_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A BMP colour table of 256 greys (BGRX). */
+static void grey_table(uint8_t pal[1024])
+{
+    for (int i = 0; i < 256; i++)
+        pal[4 * i] = pal[4 * i + 1] = pal[4 * i + 2] = (uint8_t)i, pal[4 * i + 3] = 0;
+}
+
+/* Row y of a w-wide grey image is 40 * y + 10, but its first pixel is 0: every row, and the
+ * left side from the right, can be told apart. */
+static uint8_t rows_grey(int x, int y) { return x == 0 ? 0 : (uint8_t)(40 * y + 10); }
+
+Test(bmp, a_top_down_bmp_decodes_upright_like_the_bottom_up_one)
+{
+    enum { W = 5, H = 6 };
+    uint8_t g[W * H], bgr[W * H * 3], pal[1024];
+    grey_table(pal);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            g[y * W + x] = bgr[3 * (y * W + x)] = bgr[3 * (y * W + x) + 1] =
+                bgr[3 * (y * W + x) + 2] = rows_grey(x, y);
+    for (int bpp = 8; bpp <= 24; bpp += 16) {
+        for (int sign = -1; sign <= 1; sign += 2) {
+            size_t n = 0;
+            uint8_t *f =
+                img_bmp(&n, W, sign * H, bpp, bpp == 8 ? g : bgr, pal, bpp == 8 ? 256 : 0, 0);
+            cr_assert_not_null(f);
+            uint8_t *px = decode_ok(f, n, W, H, 3);
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    cr_expect_eq(px[3 * (y * W + x)], rows_grey(x, y),
+                                 "%d bpp, height %d: pixel (%d,%d) is %d, expected %d", bpp,
+                                 sign * H, x, y, px[3 * (y * W + x)], rows_grey(x, y));
+            free(px);
+            free(f);
+        }
+    }
+    /* the sizes of a top-down header: positive in the limits, the large-decode count and the
+     * error, as for a bottom-up one */
+    size_t n = 0;
+    uint8_t *f = img_bmp(&n, 1, -1, 24, bgr, NULL, 0, 0);
+    cr_assert_not_null(f);
+    static const struct {
+        int w, h, large;
+        const char *frag;
+    } sizes[] = {{1024, -1024, 0, NULL},
+                 {1024, -1025, 1, NULL},
+                 {2048, -2049, 1, "bmp image is 2048x2049;"},
+                 {4097, -1, 0, "bmp image is 4097x1;"}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        set_le32(f + 18, (uint32_t)sizes[i].w);
+        set_le32(f + 22, (uint32_t)sizes[i].h);
+        cr_expect_eq(srv_image_is_large(f, n), sizes[i].large, "%dx%d", sizes[i].w, sizes[i].h);
+        if (!sizes[i].frag)
+            continue;
+        char err[512];
+        cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_ERANGE);
+        cr_expect(strstr(err, sizes[i].frag) != NULL, "%s", err);
+    }
+    free(f);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+struct bmp_case {
+    int bpp, bitfields;
+};
+
+static const struct bmp_case bmp_cases[] = {{1, 0},  {4, 0},  {8, 0},  {16, 0},
+                                            {16, 1}, {24, 0}, {32, 0}, {32, 1}};
+
+Test(bmp, a_truncated_bmp_is_refused_with_the_bytes_expected_and_present)
+{
+    enum { W = 27, H = 28 }; /* 27 wide: most rows have padding */
+    uint8_t px[W * H * 4], pal[1024];
+    grey_table(pal);
+    for (size_t i = 0; i < sizeof px; i++)
+        px[i] = (uint8_t)(i * 7 + 3);
+    for (size_t k = 0; k < sizeof bmp_cases / sizeof bmp_cases[0]; k++) {
+        const struct bmp_case *bc = &bmp_cases[k];
+        size_t n = 0;
+        uint8_t *f =
+            img_bmp(&n, W, H, bc->bpp, px, pal, bc->bpp <= 8 ? 1 << bc->bpp : 0, bc->bitfields);
+        cr_assert_not_null(f);
+        size_t off = get_le32(f + 10), row = ((size_t)W * bc->bpp + 7) / 8;
+        size_t stride = ((size_t)W * bc->bpp + 31) / 32 * 4, need = stride * (H - 1) + row;
+        cr_assert_eq(n, off + stride * H);
+        free(decode_ok(f, n, W, H, bc->bpp == 32 && !bc->bitfields ? 4 : 3));
+        /* the last row's padding is not needed: stb skips it */
+        free(decode_ok(f, off + need, W, H, bc->bpp == 32 && !bc->bitfields ? 4 : 3));
+        size_t cuts[] = {n / 10, n / 2, off + need - 1, off + 1, off};
+        for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+            if (cuts[i] < off)
+                continue; /* inside the header or the colour table: below */
+            char err[512], want[200];
+            cr_expect_eq(decode_fails(f, cuts[i], err, sizeof err), NN_EFORMAT);
+            snprintf(want, sizeof want,
+                     "the bmp file is truncated: %zu bytes of pixel data expected, %zu present",
+                     need, cuts[i] - off);
+            cr_expect_str_eq(err, want, "%d bpp%s, cut at %zu of %zu", bc->bpp,
+                             bc->bitfields ? " bitfields" : "", cuts[i], n);
+        }
+        /* a cut inside the colour table leaves no pixel data at all */
+        if (bc->bpp <= 8) {
+            char err[512], want[200];
+            decode_fails(f, off - 1, err, sizeof err);
+            snprintf(want, sizeof want,
+                     "the bmp file is truncated: %zu bytes of pixel data expected, 0 present",
+                     need);
+            cr_expect_str_eq(err, want, "%d bpp", bc->bpp);
+        }
+        free(f);
+    }
+}
+
+Test(bmp, a_cut_header_and_a_compressed_bmp_are_refused_in_words)
+{
+    uint8_t px[64 * 4], pal[1024];
+    memset(px, 9, sizeof px);
+    grey_table(pal);
+    size_t n = 0;
+    uint8_t *f = img_bmp(&n, 8, 8, 8, px, pal, 256, 0);
+    cr_assert_not_null(f);
+    char err[512];
+    cr_expect_eq(decode_fails(f, 20, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "the bmp file is truncated: its header needs 54 bytes, 20 present");
+    cr_expect_eq(decode_fails(f, 10, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "the bmp file is truncated: its header needs 18 bytes, 10 present");
+    f[30] = 1; /* BI_RLE8 */
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "compression 1 is not supported") != NULL, "%s", err);
+    f[30] = 0;
+    f[28] = 2; /* 2 bits per pixel: not a BMP depth */
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "2 bits per pixel") != NULL, "%s", err);
+    f[28] = 8;
+    set_le32(f + 10, 40); /* pixels "inside" the header */
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "offset 40 is inside its 54-byte header") != NULL, "%s", err);
+    free(f);
+}
+
+Test(png, every_cut_of_a_png_is_refused_and_none_decodes_to_invented_pixels)
+{
+    enum { W = 28, H = 28 };
+    uint8_t g[W * H];
+    for (int i = 0; i < W * H; i++)
+        g[i] = (uint8_t)(i * 5);
+    size_t n = 0;
+    uint8_t *f = img_png(&n, W, H, 8, 0, g, NULL, 0);
+    cr_assert_not_null(f);
+    uint8_t *whole = decode_ok(f, n, W, H, 1);
+    cr_expect_eq(memcmp(whole, g, sizeof g), 0);
+    for (size_t cut = 8; cut < n; cut++) {
+        if (cut >= n - 4) { /* only IEND's CRC is missing: stb never reads it */
+            uint8_t *px = decode_ok(f, cut, W, H, 1);
+            cr_expect_eq(memcmp(px, g, sizeof g), 0);
+            free(px);
+            continue;
+        }
+        char err[512];
+        cr_expect_eq(decode_fails(f, cut, err, sizeof err), NN_EFORMAT, "cut at %zu", cut);
+        cr_expect(strstr(err, "the png file is truncated: ") == err, "cut at %zu: %s", cut, err);
+    }
+    free(whole);
+    free(f);
+}
+
+/* w x h grey indices (i * 7) as a GIF with a global table of 256 greys. */
+static uint8_t *grey_gif(size_t *len, int w, int h, uint8_t *idx)
+{
+    uint8_t pal[768];
+    for (int i = 0; i < 768; i++)
+        pal[i] = (uint8_t)(i / 3);
+    for (int i = 0; i < w * h; i++)
+        idx[i] = (uint8_t)(i * 7);
+    return img_gif(len, w, h, idx, 8, pal, 8);
+}
+
+Test(gif, every_cut_of_a_gif_before_its_image_data_ends_is_refused)
+{
+    enum { W = 28, H = 28 };
+    uint8_t idx[W * H];
+    size_t n = 0;
+    uint8_t *f = grey_gif(&n, W, H, idx);
+    cr_assert_not_null(f);
+    uint8_t *whole = decode_ok(f, n, W, H, 4);
+    for (int i = 0; i < W * H; i++)
+        cr_expect(whole[4 * i] == idx[i] && whole[4 * i + 3] == 255, "pixel %d", i);
+    for (size_t cut = 6; cut < n - 1; cut++) {
+        char err[512];
+        cr_expect_eq(decode_fails(f, cut, err, sizeof err), NN_EFORMAT, "cut at %zu", cut);
+        cr_expect(strstr(err, "the gif file is truncated: ") == err, "cut at %zu: %s", cut, err);
+    }
+    /* without its trailer (the last byte) the image is all there: stb never reads it */
+    uint8_t *px = decode_ok(f, n - 1, W, H, 4);
+    cr_expect_eq(memcmp(px, whole, (size_t)W * H * 4), 0);
+    free(px);
+    free(whole);
+    free(f);
+
+    /* data that ends (block terminator and all) after 400 of the 784 pixels */
+    uint8_t pal[6] = {0, 0, 0, 255, 255, 255};
+    struct img_buf b = {0};
+    img_gif_head(&b, W, H, pal, 1);
+    img_gif_frame(&b, 0, 0, W, H, idx, 400, 2);
+    img_u8(&b, 0x3b);
+    f = img_done(&b, &n);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "cannot decode the gif image: its image data ends after 400 of the 784 "
+                          "pixels of its 28x28 frame");
+    free(f);
+}
+
+/* Broken files whose sentences come from stb or the preflight (one of each kind of path). */
+struct bad_file {
+    const char *kind, *what, *frag;
+    uint8_t *f;
+    size_t n;
+};
+
+static void make_bad_files(struct bad_file *bf, size_t *count)
+{
+    size_t k = 0, n = 0;
+    uint8_t g[64], pal[1024], *f;
+    memset(g, 100, sizeof g);
+    grey_table(pal);
+    f = img_bmp(&n, 8, 8, 8, g, pal, 256, 0);
+    f[26] = 0; /* planes */
+    bf[k++] = (struct bad_file){"bmp", "0 planes", "cannot read the bmp header: bad BMP", f, n};
+    f = img_bmp(&n, 8, 8, 8, g, pal, 256, 0);
+    f[30] = 2; /* BI_RLE4 */
+    bf[k++] = (struct bad_file){"bmp", "RLE", "compression 2 is not supported", f, n};
+    f = img_gif(&n, 8, 8, g, 8, pal, 8);
+    f[13 + 768 + 10] = 13; /* LZW minimum code size */
+    bf[k++] = (struct bad_file){"gif", "LZW 13", "LZW minimum code size 13 (at most 12)", f, n};
+    f = malloc(14);
+    memcpy(f, "GIF89a\x08\x00\x08\x00\x00\x00\x00\x3b", 14);
+    bf[k++] = (struct bad_file){"gif", "no image", "it has no image", f, 14};
+    f = img_png(&n, 8, 8, 8, 0, g, NULL, 0);
+    memcpy(f + 33 + 4, "XyZW", 4); /* IDAT renamed: an unknown critical chunk */
+    bf[k++] = (struct bad_file){"png", "XyZW", "unknown critical chunk XyZW at byte 33", f, n};
+    f = img_png(&n, 8, 8, 8, 0, g, NULL, 0);
+    f[33 + 8] = 0x79; /* the zlib header's check bits */
+    bf[k++] = (struct bad_file){"png", "zlib header",
+                                "cannot decode the png image: bad zlib header", f, n};
+    /* IDAT chunks whose lengths add up past 2^31: stb 2.27 returns without a reason there */
+    struct img_buf b = {0};
+    img_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    img_png_chunk(&b, "IHDR", "\0\0\0\x08\0\0\0\x08\x08\0\0\0\0", 13);
+    img_png_chunk(&b, "IDAT", "\x78", 1);
+    img_be32(&b, 0x7fffffffu);
+    img_put(&b, "IDAT", 4);
+    f = img_done(&b, &n);
+    bf[k++] = (struct bad_file){"png", "IDAT past 2 GiB",
+                                "the png file is truncated: chunk IDAT at byte 46 needs", f, n};
+    for (size_t i = 0; i < k; i++)
+        cr_assert_not_null(bf[i].f, "%s", bf[i].what);
+    *count = k;
+}
+
+Test(image_errors, a_reason_comes_from_the_file_itself_not_another_format_or_request)
+{
+    struct bad_file bf[16];
+    size_t k = 0;
+    make_bad_files(bf, &k);
+    char alone[16][512];
+    for (size_t i = 0; i < k; i++) {
+        decode_fails(bf[i].f, bf[i].n, alone[i], sizeof alone[i]);
+        cr_expect(strstr(alone[i], bf[i].frag) != NULL, "%s: \"%s\" lacks \"%s\"", bf[i].what,
+                  alone[i], bf[i].frag);
+        cr_expect(strstr(alone[i], bf[i].kind) != NULL, "%s: %s", bf[i].what, alone[i]);
+    }
+    /* every failure after every other: the same sentence, naming no other format's test */
+    static const char *const others[] = {"png sig", "BMP", "GIF", "PNG", "unknown image type"};
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            char first[512], then[512];
+            decode_fails(bf[i].f, bf[i].n, first, sizeof first);
+            decode_fails(bf[j].f, bf[j].n, then, sizeof then);
+            cr_expect_str_eq(then, alone[j], "%s after %s", bf[j].what, bf[i].what);
+            for (size_t o = 0; o < sizeof others / sizeof others[0]; o++) {
+                int own = (!strcmp(bf[j].kind, "bmp") && !strcmp(others[o], "BMP"));
+                cr_expect(own || strstr(then, others[o]) == NULL, "%s after %s: %s", bf[j].what,
+                          bf[i].what, then);
+            }
+        }
+    }
+    for (size_t i = 0; i < k; i++)
+        free(bf[i].f);
+}
+
+/* Fills 256 KiB of the stack below the caller with a pattern seeded by v, so that what a
+ * decoder called next reads without having written it differs with v. */
+__attribute__((noinline)) static void dirty_stack(unsigned v)
+{
+    volatile uint8_t junk[1 << 18];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(v + i * 131);
+}
+
+/* Row-major indices packed at depth bits per pixel, most significant bits first (the order
+ * of PNG and BMP rows). */
+static void pack_row(uint8_t *dst, const uint8_t *idx, int w, int depth)
+{
+    memset(dst, 0, ((size_t)w * depth + 7) / 8);
+    for (int x = 0; x < w; x++)
+        dst[x * depth / 8] |= (uint8_t)(idx[x] << (8 - depth - x * depth % 8));
+}
+
+Test(bmp, indices_past_a_short_colour_table_are_black_whatever_the_stack_held)
+{
+    enum { W = 16, H = 16 };
+    static const int depths[] = {1, 4, 8};
+    for (size_t d = 0; d < 3; d++) {
+        int depth = depths[d];
+        uint8_t idx[W], rows[H * W];
+        size_t row = ((size_t)W * depth + 7) / 8;
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W; x++)
+                idx[x] = (uint8_t)((y * W + x) % (1 << depth));
+            pack_row(rows + (size_t)y * row, idx, W, depth);
+        }
+        static const uint8_t pal[4] = {50, 100, 200, 0}; /* BGRX: one entry */
+        size_t n = 0;
+        uint8_t *f = img_bmp(&n, W, -H, depth, rows, pal, 1, 0);
+        cr_assert_not_null(f);
+        for (unsigned v = 0; v < 3; v++) {
+            dirty_stack(v * 85);
+            uint8_t *px = decode_ok(f, n, W, H, 3);
+            for (int i = 0; i < W * H; i++) {
+                int first = i % (1 << depth) == 0;
+                uint8_t r = first ? 200 : 0, g = first ? 100 : 0, b = first ? 50 : 0;
+                cr_expect(px[3 * i] == r && px[3 * i + 1] == g && px[3 * i + 2] == b,
+                          "%d bpp, stack %u: pixel %d is %d,%d,%d, expected %d,%d,%d", depth, v, i,
+                          px[3 * i], px[3 * i + 1], px[3 * i + 2], r, g, b);
+            }
+            free(px);
+        }
+        free(f);
+    }
+}
+
+Test(bmp, an_os2_bmp_gets_all_256_colours_of_its_table)
+{
+    /* BITMAPCOREHEADER: 12 bytes, 16-bit sizes, a table of 3-byte BGR entries. stb counts
+     * that table 4 entries short, so 252..255 came from its stack. */
+    enum { W = 16, H = 16 };
+    uint8_t f[26 + 768 + W * H];
+    memset(f, 0, sizeof f);
+    f[0] = 'B', f[1] = 'M';
+    set_le32(f + 2, sizeof f);
+    set_le32(f + 10, 26 + 768);
+    set_le32(f + 14, 12);
+    f[18] = W, f[20] = H, f[22] = 1, f[24] = 8;
+    for (int i = 0; i < 256; i++)
+        f[26 + 3 * i] = (uint8_t)i, f[27 + 3 * i] = (uint8_t)(255 - i), f[28 + 3 * i] = 7;
+    for (int y = 0; y < H; y++) /* bottom-up */
+        for (int x = 0; x < W; x++)
+            f[26 + 768 + (H - 1 - y) * W + x] = (uint8_t)(y * W + x);
+    for (unsigned v = 0; v < 2; v++) {
+        dirty_stack(v * 77);
+        uint8_t *px = decode_ok(f, sizeof f, W, H, 3);
+        for (int i = 0; i < W * H; i++)
+            cr_expect(px[3 * i] == 7 && px[3 * i + 1] == 255 - i && px[3 * i + 2] == i,
+                      "pixel %d (index %d) is %d,%d,%d", i, i, px[3 * i], px[3 * i + 1],
+                      px[3 * i + 2]);
+        free(px);
+    }
+}
+
+/* A palette PNG, w x h at depth bits, indices i % 2^depth, with a PLTE of one entry (200, 100,
+ * 50) and, when alpha >= 0, a tRNS giving that entry that alpha. */
+static uint8_t *palette_png(size_t *len, int w, int h, int depth, int alpha)
+{
+    size_t row = ((size_t)w * depth + 7) / 8, raw_len = (row + 1) * (size_t)h;
+    uint8_t *raw = calloc(1, raw_len), idx[64];
+    cr_assert(raw && w <= 64);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            idx[x] = (uint8_t)((y * w + x) % (1 << depth));
+        pack_row(raw + (size_t)y * (row + 1) + 1, idx, w, depth);
+    }
+    uLongf zlen = compressBound(raw_len);
+    uint8_t *z = malloc(zlen);
+    cr_assert(z && compress2(z, &zlen, raw, raw_len, 9) == Z_OK);
+    struct img_buf b = {0};
+    img_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    uint8_t ihdr[13] = {0, 0, 0, (uint8_t)w, 0, 0, 0, (uint8_t)h, (uint8_t)depth, 3, 0, 0, 0};
+    img_png_chunk(&b, "IHDR", ihdr, 13);
+    img_png_chunk(&b, "tEXt", "Comment\0dropped from the padded copy", 36);
+    img_png_chunk(&b, "PLTE", "\xc8\x64\x32", 3);
+    if (alpha >= 0)
+        img_png_chunk(&b, "tRNS", (uint8_t[1]){(uint8_t)alpha}, 1);
+    img_png_chunk(&b, "IDAT", z, zlen);
+    img_png_chunk(&b, "IEND", "", 0);
+    free(z);
+    free(raw);
+    return img_done(&b, len);
+}
+
+Test(png, indices_past_a_short_plte_are_black_whatever_the_stack_held)
+{
+    enum { W = 16, H = 16 };
+    for (int depth = 1; depth <= 8; depth *= 2) {
+        for (int alpha = -1; alpha <= 128; alpha += 129) {
+            size_t n = 0;
+            uint8_t *f = palette_png(&n, W, H, depth, alpha);
+            cr_assert_not_null(f);
+            int ch = alpha >= 0 ? 4 : 3;
+            for (unsigned v = 0; v < 3; v++) {
+                dirty_stack(v * 85 + 1);
+                uint8_t *px = decode_ok(f, n, W, H, ch);
+                for (int i = 0; i < W * H; i++) {
+                    int first = i % (1 << depth) == 0;
+                    const uint8_t *p = px + (size_t)i * ch;
+                    int ok = first ? p[0] == 200 && p[1] == 100 && p[2] == 50
+                                   : p[0] == 0 && p[1] == 0 && p[2] == 0;
+                    if (ch == 4)
+                        ok = ok && p[3] == (first ? alpha : 255);
+                    cr_expect(ok, "depth %d, tRNS %d, stack %u: pixel %d is %d,%d,%d,%d", depth,
+                              alpha, v, i, p[0], p[1], p[2], ch == 4 ? p[3] : -1);
+                }
+                free(px);
+            }
+            free(f);
+        }
+    }
+}
+
+Test(gif, an_index_past_a_short_colour_table_is_transparent_every_time)
+{
+    enum { W = 16, H = 16 };
+    uint8_t idx[W * H], pal[6] = {10, 20, 30, 40, 50, 60};
+    for (int i = 0; i < W * H; i++)
+        idx[i] = (uint8_t)i;
+    size_t n = 0;
+    uint8_t *f = img_gif(&n, W, H, idx, 8, pal, 1); /* a table of 2 */
+    cr_assert_not_null(f);
+    for (unsigned v = 0; v < 3; v++) {
+        dirty_stack(v * 85 + 2);
+        uint8_t *px = decode_ok(f, n, W, H, 4);
+        for (int i = 0; i < W * H; i++) {
+            const uint8_t *p = px + 4 * i;
+            int ok = i < 2 ? p[0] == pal[3 * i] && p[1] == pal[3 * i + 1] &&
+                                 p[2] == pal[3 * i + 2] && p[3] == 255
+                           : p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 0;
+            cr_expect(ok, "stack %u: pixel %d is %d,%d,%d,%d", v, i, p[0], p[1], p[2], p[3]);
+        }
+        free(px);
+    }
+    free(f);
+    /* no colour table at all: refused */
+    f = img_gif(&n, W, H, idx, 8, NULL, 0);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "cannot decode the gif image: missing color table");
+    free(f);
+}
+
+Test(png, a_zlib_stream_that_stops_halfway_is_refused_as_truncated)
+{
+    /* an IDAT whose chunk is whole but whose zlib stream stops halfway: the chunk walk cannot
+     * tell, the inflate can */
+    enum { W = 28, H = 28 };
+    uint8_t g[W * H];
+    for (int i = 0; i < W * H; i++)
+        g[i] = (uint8_t)(i * 5);
+    size_t n = 0, raw_len = 0;
+    uint8_t *raw = img_png_rows(&raw_len, W, H, 8, 0, g);
+    uLongf zlen = compressBound(raw_len);
+    uint8_t *z = malloc(zlen);
+    cr_assert(raw && z && compress2(z, &zlen, raw, raw_len, 9) == Z_OK);
+    uint8_t *f = img_png_z(&n, W, H, 8, 0, z, zlen / 2, NULL, 0);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect(strstr(err, "the png file is truncated: its image data inflates to ") == err, "%s",
+              err);
+    cr_expect(strstr(err, "of the 812 bytes its 28x28 pixels need") != NULL, "%s", err);
+    free(f);
+    free(z);
+    free(raw);
+}
+
+Test(gif, only_the_first_frame_of_an_animated_gif_is_decoded)
+{
+    enum { W = 8, H = 8 };
+    uint8_t ones[W * H], twos[W * H], pal[12] = {0, 0, 0, 255, 255, 255, 9, 9, 9, 0, 0, 0};
+    memset(ones, 1, sizeof ones);
+    memset(twos, 2, sizeof twos);
+    struct img_buf b = {0};
+    img_gif_head(&b, W, H, pal, 2);
+    img_gif_frame(&b, 0, 0, W, H, ones, W * H, 2);
+    for (int k = 0; k < 50; k++) /* 50 more frames, each all index 2 */
+        img_gif_frame(&b, 0, 0, W, H, twos, W * H, 2);
+    img_u8(&b, 0x3b);
+    size_t n = 0;
+    uint8_t *f = img_done(&b, &n);
+    cr_assert_not_null(f);
+    uint8_t *px = decode_ok(f, n, W, H, 4);
+    for (int i = 0; i < W * H; i++)
+        cr_expect(px[4 * i] == 255 && px[4 * i + 3] == 255, "pixel %d is %d", i, px[4 * i]);
+    free(px);
+    free(f);
+}
+
+Test(image_bounds, a_gif_whose_codes_outrun_its_frame_is_refused_in_linear_time)
+{
+    /* 1 MiB of codes drawing 2 billion pixels into a 16x16 frame: stb took 5 s for this */
+    size_t n = 0;
+    uint8_t *f = img_gif_long_codes(&n, 16, 16, (size_t)1 << 20);
+    cr_assert_not_null(f);
+    char err[512];
+    double t0 = now_s();
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    double dt = now_s() - t0;
+    cr_expect_str_eq(err, "cannot decode the gif image: its image data decodes to more than twice "
+                          "the 256 pixels of its 16x16 frame");
+    cr_expect(dt < 0.05, "took %.3f s", dt);
+    free(f);
+    /* the same codes drawing 1.6 times a 128x128 frame: within twice, decoded */
+    f = img_gif_long_codes(&n, 128, 128, 800); /* one sub-block: 226 codes, 25651 pixels */
+    cr_assert_not_null(f);
+    free(decode_ok(f, n, 128, 128, 4));
+    free(f);
+}
+
+Test(image_bounds, a_png_of_empty_deflate_blocks_is_refused_in_linear_time)
+{
+    static const uint8_t raw[2] = {0, 77}; /* 1x1 grey: filter byte, pixel */
+    size_t zn = 0, n = 0;
+    uint8_t *z = img_zlib_empty_blocks(&zn, 100000, raw, 2); /* 1.2 MB */
+    cr_assert_not_null(z);
+    uint8_t *f = img_png_z(&n, 1, 1, 8, 0, z, zn, NULL, 0);
+    cr_assert_not_null(f);
+    char err[512];
+    double t0 = now_s();
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    double dt = now_s() - t0;
+    cr_expect(strstr(err, "its compressed data has over 68 deflate blocks") != NULL, "%s", err);
+    cr_expect(dt < 0.05, "took %.3f s", dt);
+    free(f);
+    free(z);
+    /* 60 of them are within the limit: zlib and stb both read these blocks */
+    z = img_zlib_empty_blocks(&zn, 60, raw, 2);
+    f = img_png_z(&n, 1, 1, 8, 0, z, zn, NULL, 0);
+    uint8_t *px = decode_ok(f, n, 1, 1, 1);
+    cr_expect_eq(px[0], 77);
+    free(px);
+    free(f);
+    free(z);
+}
+
+Test(image_bounds, a_png_flushed_after_every_row_decodes)
+{
+    /* two blocks a row (the row's and the empty stored block of Z_SYNC_FLUSH), as a streaming
+     * encoder writes: within 4 per row */
+    enum { W = 200, H = 300 };
+    uint8_t *g = malloc(W * H);
+    for (int i = 0; i < W * H; i++)
+        g[i] = (uint8_t)(i % 251);
+    size_t raw_len = 0;
+    uint8_t *raw = img_png_rows(&raw_len, W, H, 8, 0, g);
+    uint8_t *z = malloc(2 * raw_len + 1024);
+    cr_assert(g && raw && z);
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(deflateInit(&s, 6), Z_OK);
+    s.next_out = z;
+    s.avail_out = (uInt)(2 * raw_len + 1024);
+    for (int y = 0; y < H; y++) {
+        s.next_in = raw + (size_t)y * (W + 1);
+        s.avail_in = W + 1;
+        cr_assert_eq(deflate(&s, y == H - 1 ? Z_FINISH : Z_SYNC_FLUSH),
+                     y == H - 1 ? Z_STREAM_END : Z_OK);
+    }
+    size_t n = 0;
+    uint8_t *f = img_png_z(&n, W, H, 8, 0, z, s.total_out, NULL, 0);
+    deflateEnd(&s);
+    uint8_t *px = decode_ok(f, n, W, H, 1);
+    cr_expect_eq(memcmp(px, g, (size_t)W * H), 0);
+    free(px);
+    free(f);
+    free(z);
+    free(raw);
+    free(g);
+}
+
+Test(image_bounds, a_png_inflating_past_twice_its_pixels_is_refused)
+{
+    size_t big = (size_t)1 << 20, n = 0;
+    uint8_t *zeros = calloc(1, big);
+    uLongf zlen = compressBound(big);
+    uint8_t *z = malloc(zlen);
+    cr_assert(zeros && z && compress2(z, &zlen, zeros, big, 9) == Z_OK);
+    uint8_t *f = img_png_z(&n, 1, 1, 8, 0, z, zlen, NULL, 0);
+    char err[512];
+    cr_expect_eq(decode_fails(f, n, err, sizeof err), NN_EFORMAT);
+    cr_expect_str_eq(err, "cannot decode the png image: its compressed data inflates to more than "
+                          "twice the 2 bytes its 1x1 pixels need (plus 64 KiB)");
+    free(f);
+    free(z);
+    free(zeros);
 }
 
 /* ---------------------------------------------------------------------------------------- */
