@@ -22,6 +22,23 @@
 #define DIGITS_VERSION NN_VERSION
 #endif
 
+
+/* s as a JSON string on stdout: a path or a model name may hold quotes, backslashes or
+ * control characters (other bytes are copied; they come from our own command line and file). */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
 static const char *prog = "digits-eval";
 
 static void usage(FILE *f)
@@ -377,8 +394,11 @@ static int eval_numbers(const nn_model *model, const char *model_path, const cha
                    names[t], items[t], items[t] ? 100.0 * exact[t] / items[t] : 0.0,
                    dig[t] ? 100.0 * dig_ok[t] / dig[t] : 0.0, lost[t]);
     }
-    printf("{\"eval\":\"set\",\"set\":\"numbers\",\"sets\":\"%s\",\"model\":\"%s\",\"n\":%ld", dir,
-           model_path, n);
+    printf("{\"eval\":\"set\",\"set\":\"numbers\",\"sets\":");
+    json_str(dir);
+    printf(",\"model\":");
+    json_str(model_path);
+    printf(",\"n\":%ld", n);
     for (int t = 0; t < 2; t++)
         printf(",\"%s\":{\"n\":%ld,\"exact\":%ld,\"exact_accuracy\":%.6f,\"digits\":%ld,"
                "\"digits_right\":%ld,\"digit_accuracy\":%.6f,\"refused_or_blank\":%ld}",
@@ -615,11 +635,15 @@ static int eval_set(const nn_model *model, const char *model_path, const char *s
         printf("\n");
     }
     /* the machine-readable line, always last */
-    printf("{\"eval\":\"set\",\"set\":\"%s\",\"sets\":\"%s\",\"model\":\"%s\",\"name\":\"%s\","
-           "\"n\":%ld,\"answered\":%ld,\"refused\":%ld,\"blank\":%ld,\"rejected\":%ld,"
+    printf("{\"eval\":\"set\",\"set\":\"%s\",\"sets\":", set);
+    json_str(dir);
+    printf(",\"model\":");
+    json_str(model_path);
+    printf(",\"name\":");
+    json_str(meta->name);
+    printf(",\"n\":%ld,\"answered\":%ld,\"refused\":%ld,\"blank\":%ld,\"rejected\":%ld,"
            "\"threshold\":%.6g,",
-           set, dir, model_path, meta->name, n, answered, refused, blank, rejected,
-           (double)nn_model_reject_threshold(model));
+           n, answered, refused, blank, rejected, (double)nn_model_reject_threshold(model));
     if (digits) {
         printf("\"correct\":%ld,\"accuracy\":%.6f,\"accuracy_answered\":%.6f,", correct,
                (double)correct / n, answered ? (double)correct / answered : 0.0);
@@ -777,9 +801,12 @@ int main(int argc, char **argv)
     }
     const struct nn_meta *meta = nn_model_meta(model);
     if (json) {
-        printf("{\"model\":\"%s\",\"name\":\"%s\",\"split\":\"%s\",\"n\":%zu,\"loss\":%.6f,"
-               "\"accuracy\":%.6f,",
-               model_path, meta->name, split, ev.n, ev.loss, ev.accuracy);
+        printf("{\"model\":");
+        json_str(model_path);
+        printf(",\"name\":");
+        json_str(meta->name);
+        printf(",\"split\":\"%s\",\"n\":%zu,\"loss\":%.6f,\"accuracy\":%.6f,", split, ev.n,
+               ev.loss, ev.accuracy);
         if (robust)
             printf("\"robust_accuracy\":%.6f,\"robust_seed\":%llu,", robust_acc,
                    (unsigned long long)seed);

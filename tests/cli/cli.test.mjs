@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -96,9 +96,13 @@ test('seed004 preset reaches at least 94% and writes its reports; digits-eval ag
       assert.ok(existsSync(join(dir, `seed004.${ext}`)), `${ext} written`);
     const csv = readFileSync(join(dir, 'seed004.history.csv'), 'utf8').trim().split('\n');
     assert.equal(csv.length, 11, 'header + 10 epochs');
-    const e = run('digits-eval', ['--model', out, '--data', data, '--json']);
+    // (a path with a quote and a backslash: the JSON line must still parse)
+    const odd = join(dir, 'a"b\\c.model');
+    writeFileSync(odd, readFileSync(out));
+    const e = run('digits-eval', ['--model', odd, '--data', data, '--json']);
     assert.equal(e.status, 0, e.stderr);
     const j = JSON.parse(e.stdout);
+    assert.equal(j.model, odd);
     assert.equal(j.n, 10000);
     assert.equal(j.accuracy.toFixed(4), (Number(m[1]) / 100).toFixed(4));
     assert.equal(j.confusion.flat().reduce((s, x) => s + x, 0), 10000);
