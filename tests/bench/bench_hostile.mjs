@@ -79,6 +79,43 @@ function scanBombJpeg(w, h, acScans) {
   return Buffer.concat(out);
 }
 
+// A 1x1 gray PNG whose zlib stream is n empty stored deflate blocks before the one holding the
+// pixel: each block costs a decoder work whatever it holds (stb spent 1.6 s on 32 MiB).
+function emptyBlocksPng(n) {
+  const raw = Buffer.from([0, 0]); // filter byte, one pixel
+  const blocks = Buffer.alloc(n * 5);
+  for (let i = 0; i < n; i++) blocks.set([0, 0, 0, 0xff, 0xff], i * 5);
+  let a = 1;
+  let b = 0;
+  for (const v of raw) {
+    a = (a + v) % 65521;
+    b = (b + a) % 65521;
+  }
+  const adler = Buffer.alloc(4);
+  adler.writeUInt32BE(((b << 16) | a) >>> 0);
+  const z = Buffer.concat([Buffer.from([0x78, 0x01]), blocks,
+    Buffer.from([1, raw.length, 0, (~raw.length) & 255, 0xff]), raw, adler]);
+  const real = encodePng(1, 1, 1, new Uint8Array([0]));
+  // swap the IDAT of a real 1x1 PNG for this stream
+  const crc = (buf) => {
+    let c = ~0;
+    for (const v of buf) {
+      c ^= v;
+      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+    }
+    return (~c) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  return Buffer.concat([real.subarray(0, 33), chunk('IDAT', z), chunk('IEND', Buffer.alloc(0))]);
+}
+
 function readCanvas(w, h, ink) {
   const px = new Array(w * h);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px[y * w + x] = ink(x, y) ? 1 : 0;
@@ -98,6 +135,7 @@ function bodies() {
     ['json_legit_2048x2048', 'application/json',
       Buffer.from(`{"width":${W},"height":${W},"pixels":[${Array.from(gray, (v) => (v ? '0' : '1')).join(',')}]}`), 'legit'],
     ['png_2048x2048_zlib', 'image/png', encodePng(W, W, 1, gray), 'legit'],
+    ['png_1x1_6M_empty_deflate_blocks', 'image/png', emptyBlocksPng(6 << 20), ''],
     ['jpeg_20000_empty_scans', 'image/jpeg', scanBombJpeg(2048, 2048, 20000), ''],
     ['jpeg_64_empty_scans_2048', 'image/jpeg', scanBombJpeg(2048, 2048, 63), ''],
     ['jpeg_64_empty_scans_48MP', 'image/jpeg', scanBombJpeg(8000, 6000, 63), ''],
