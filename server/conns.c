@@ -96,12 +96,21 @@ void srv_conn_set_busy(struct srv_conns *cs, struct srv_conn *c, int busy, uint6
     atomic_store(&c->busy, busy);
 }
 
+/* How long c has been idle at now_us. since may be later than now_us (a request ended after
+ * the caller read the clock): that is no time at all, not an unsigned wrap to ~forever, which
+ * closed busy connections under load. */
+static uint64_t idle_for(const struct srv_conn *c, uint64_t now_us)
+{
+    uint64_t since = atomic_load(&c->since_us);
+    return now_us > since ? now_us - since : 0;
+}
+
 int srv_conns_close_idle(struct srv_conns *cs, uint64_t now_us, uint64_t max_wait_us)
 {
     int n = 0;
     pthread_mutex_lock(&cs->lock);
     for (struct srv_conn *c = cs->head; c; c = c->next) {
-        if (c->busy || c->shut || now_us - c->since_us < max_wait_us)
+        if (c->busy || c->shut || idle_for(c, now_us) < max_wait_us)
             continue;
         shutdown(c->fd, SHUT_RD);
         c->shut = 1;
@@ -125,7 +134,7 @@ int srv_conns_close_half_closed(struct srv_conns *cs, uint64_t now_us, uint64_t 
     int n = 0;
     pthread_mutex_lock(&cs->lock);
     for (struct srv_conn *c = cs->head; c; c = c->next) {
-        if (c->busy || now_us - c->since_us < settle_us || !peer_done(c->fd))
+        if (c->busy || c->shut || idle_for(c, now_us) < settle_us || !peer_done(c->fd))
             continue;
         shutdown(c->fd, SHUT_RDWR);
         c->shut = 1;
