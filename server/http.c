@@ -63,7 +63,7 @@ struct req {
     /* An expensive request is computed by a pool thread while its connection is suspended */
     struct srv_job job;
     struct MHD_Connection *mc;
-    int job_done, job_refused;
+    int job_done;
     struct srv_response res;
     char ct[128], qm[SRV_MODEL_NAME_MAX + 1], qr[16];
     int has_ct, has_qm, has_qr;
@@ -572,13 +572,13 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
     const char *qr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "return_input");
     /* An expensive request is computed on a pool thread (pool.h) while its connection is
-     * suspended; this runs again when it is resumed: answer ready, or refused or expired. */
+     * suspended; this runs again when it is resumed: answer ready, or expired in the queue. */
     if (r->job_done) {
         free(r->body);
         r->body = NULL;
         return send_response(c, r, &r->res, NULL);
     }
-    if (r->job_refused || r->job.expired)
+    if (r->job.expired)
         return send_pool_busy(c, r, h);
     const char *kind = srv_predict_body_kind(ct);
     if (is_expensive(r->route, kind, r->body, r->len)) {
