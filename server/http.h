@@ -26,8 +26,8 @@ struct srv_config {
     unsigned timeout_s;       /* idle connection timeout */
     size_t connection_memory; /* libmicrohttpd per-connection pool (headers, buffers) */
     int quiet;                /* no access log */
-    int max_large_decodes;    /* images over 4 MP decoding at once (< 1: threads / 2, >= 1) */
-    int large_decode_wait_ms; /* how long one waits for a place before a 503 */
+    int max_large_decodes;    /* threads for expensive requests (< 1: threads / 2, >= 1) */
+    int large_decode_wait_ms; /* how long one may wait for them before a 503 (0: not at all) */
     unsigned max_connections_per_ip; /* 0 = no limit */
     size_t max_body_memory;          /* bytes all bodies being received may take together */
 };
