@@ -2,11 +2,15 @@
  * http.h - the libmicrohttpd daemon: routing, per-request state, limits, access log.
  *
  * One daemon with an internal thread pool on epoll (MHD_USE_INTERNAL_POLLING_THREAD |
- * MHD_USE_EPOLL, --threads threads); each thread runs its requests to completion, so a
- * prediction runs on the thread that read the request. Per request: state allocated on the
- * first callback, the body buffered up to --max-body (413 as soon as Content-Length says it is
- * larger, or as soon as a chunked body passes the limit), freed in the completion callback,
- * which also writes the access-log line and the metrics.
+ * MHD_USE_EPOLL, --threads threads); a thread runs the requests it reads to completion, so an
+ * ordinary prediction runs on the thread that read the request, while an expensive one (an
+ * image over 1 MP, a JSON body over 1 MiB: pool.h) is computed on the pool's threads with its
+ * connection suspended. Per request: state allocated when the request line arrives, the body
+ * buffered up to --max-body and within --max-body-memory for all bodies at once (413 as soon
+ * as Content-Length says it is larger, or as soon as a chunked body passes the limit), freed
+ * in the completion callback, which also writes the access-log line and the metrics. The
+ * connections themselves are tracked (conns.h) for the per-request deadline, half-closed
+ * clients and the graceful stop.
  */
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
