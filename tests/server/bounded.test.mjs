@@ -180,22 +180,20 @@ test('connections: a limit per client address, a deadline per request, a 413 ins
     assert.match(chunk.text, /body is larger than the limit of 100000 bytes/);
     assert.ok(chunk.closed && chunk.ms < 1500, `answered in ${chunk.ms} ms`);
 
-    // bodies in flight share a memory budget: two 100 kB bodies fit in 250 kB, a third waits
-    const head = (n) => `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${n}\r\n\r\n{"pixels":[`;
-    const holders = [0, 1].map(() => {
+    // bodies in flight share a memory budget: two 100 kB bodies fit in 250 kB, a third waits.
+    // Each holder asks for 100-continue, which the server sends once it has taken the
+    // request's reservation (its first callback): then the third is certain to find no room.
+    const head = (n, expect) => `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${expect ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${n}\r\n\r\n`;
+    const holders = await Promise.all([0, 1].map(() => new Promise((resolve, reject) => {
       const s = net.connect({ port: s2.port, host: '127.0.0.1' });
-      s.on('error', () => {});
-      s.write(head(100000));
       sockets.push(s);
-      return s;
-    });
-    // (the holders' headers may take a moment to be read on a loaded machine, and the 2 s
-    // idle timeout ends them: try a few times within that)
-    let third = { text: '' };
-    for (let t = 0; t < 8 && !/^HTTP\/1\.1 503 /.test(third.text); t++) {
-      await sleep(100);
-      third = await exchange(s2.port, head(100000), { ms: 150 });
-    }
+      let got = '';
+      s.on('error', reject);
+      s.on('data', (d) => { got += d; if (/^HTTP\/1\.1 100 /.test(got)) resolve(s); });
+      setTimeout(() => reject(new Error(`no 100 Continue: "${got}"`)), 1800);
+      s.write(head(100000, true));
+    })));
+    const third = await exchange(s2.port, `${head(100000, false)}{"pixels":[`, { ms: 1500 });
     assert.match(third.text, /^HTTP\/1\.1 503 /, third.text.slice(0, 100));
     assert.match(third.text, /request bodies being received take the memory allowed/);
     holders.forEach((s) => s.destroy());
