@@ -1090,75 +1090,105 @@ Test(image_bounds, a_png_inflating_past_twice_its_pixels_is_refused)
 /* The expensive-request pool                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Jobs that wait for the test to release them, recording the order they ran in. */
+struct jobs;
 struct test_job {
     struct srv_job job;
     int id, parked;
-    pthread_mutex_t *mu;
-    pthread_cond_t *cv;
-    int *order, *n_done, *release;
+    struct jobs *all;
+};
+
+struct jobs {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, done, release;
+    int order[8];
+    struct test_job t[4];
 };
 
 static void note_park(void *p) { ((struct test_job *)p)->parked = 1; }
 
-/* Waits until *release, then records its id in the order it ran. */
 static void test_run(struct srv_job *job)
 {
     struct test_job *t = (struct test_job *)job;
-    pthread_mutex_lock(t->mu);
-    while (!*t->release)
-        pthread_cond_wait(t->cv, t->mu);
-    t->order[(*t->n_done)++] = t->id;
-    pthread_cond_broadcast(t->cv);
-    pthread_mutex_unlock(t->mu);
+    struct jobs *js = t->all;
+    pthread_mutex_lock(&js->mu);
+    js->started++;
+    pthread_cond_broadcast(&js->cv);
+    while (!js->release)
+        pthread_cond_wait(&js->cv, &js->mu);
+    js->order[js->done++] = t->id;
+    pthread_cond_broadcast(&js->cv);
+    pthread_mutex_unlock(&js->mu);
+}
+
+static void jobs_init(struct jobs *js, int n)
+{
+    memset(js, 0, sizeof *js);
+    pthread_mutex_init(&js->mu, NULL);
+    pthread_cond_init(&js->cv, NULL);
+    for (int i = 0; i < n; i++)
+        js->t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, js};
+}
+
+/* Waits until n jobs have started running (a worker has taken them from the queue). */
+static void jobs_wait_started(struct jobs *js, int n)
+{
+    pthread_mutex_lock(&js->mu);
+    while (js->started < n)
+        pthread_cond_wait(&js->cv, &js->mu);
+    pthread_mutex_unlock(&js->mu);
+}
+
+/* Lets every job finish and waits until n have. */
+static void jobs_release(struct jobs *js, int n)
+{
+    pthread_mutex_lock(&js->mu);
+    js->release = 1;
+    pthread_cond_broadcast(&js->cv);
+    while (js->done < n)
+        pthread_cond_wait(&js->cv, &js->mu);
+    pthread_mutex_unlock(&js->mu);
+}
+
+static void jobs_free(struct jobs *js)
+{
+    pthread_cond_destroy(&js->cv);
+    pthread_mutex_destroy(&js->mu);
 }
 
 Test(pool, jobs_run_first_come_first_served_and_the_queue_is_bounded)
 {
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    int order[8] = {0}, n_done = 0, release = 0;
+    struct jobs js;
+    jobs_init(&js, 4);
+    struct test_job *t = js.t;
     struct srv_pool *p = NULL;
     cr_assert_eq(srv_pool_new(&p, 1, 2), 0);
     cr_expect_eq(srv_pool_threads(p), 1);
-    struct test_job t[4];
-    for (int i = 0; i < 4; i++) {
-        t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, &mu, &cv, order, &n_done,
-                                 &release};
-    }
-    /* one runs (held by release), two wait, the fourth finds no room */
+    /* one runs (held until released), two wait, the fourth finds no room */
     cr_expect_eq(srv_pool_submit(p, &t[0].job, 0, note_park, &t[0]), 0);
-    struct timespec ts = {0, 20 * 1000 * 1000};
-    nanosleep(&ts, NULL); /* the worker has taken job 1 */
+    jobs_wait_started(&js, 1);
     cr_expect_eq(srv_pool_submit(p, &t[1].job, 1, note_park, &t[1]), 0);
     cr_expect_eq(srv_pool_submit(p, &t[2].job, 2, note_park, &t[2]), 0);
     cr_expect_eq(srv_pool_submit(p, &t[3].job, 3, note_park, &t[3]), -1);
     cr_expect(t[0].parked && t[1].parked && t[2].parked && !t[3].parked,
               "parked before queued, and only when queued");
-    pthread_mutex_lock(&mu);
-    release = 1;
-    pthread_cond_broadcast(&cv);
-    while (n_done < 3)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
-    cr_expect(order[0] == 1 && order[1] == 2 && order[2] == 3, "ran %d %d %d", order[0],
-              order[1], order[2]);
+    jobs_release(&js, 3);
+    cr_expect(js.order[0] == 1 && js.order[1] == 2 && js.order[2] == 3, "ran %d %d %d",
+              js.order[0], js.order[1], js.order[2]);
     srv_pool_free(p);
+    jobs_free(&js);
 }
 
 Test(pool, jobs_waiting_past_the_wait_are_taken_out_unrun)
 {
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    int order[8] = {0}, n_done = 0, release = 0;
+    struct jobs js;
+    jobs_init(&js, 4);
+    struct test_job *t = js.t;
     struct srv_pool *p = NULL;
     cr_assert_eq(srv_pool_new(&p, 1, 3), 0);
-    struct test_job t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, &mu, &cv, order, &n_done,
-                                 &release};
     cr_assert_eq(srv_pool_submit(p, &t[0].job, 0, note_park, &t[0]), 0);
-    struct timespec ts = {0, 20 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    jobs_wait_started(&js, 1);
     for (int i = 1; i < 4; i++)
         cr_assert_eq(srv_pool_submit(p, &t[i].job, (uint64_t)i * 1000, note_park, &t[i]), 0);
     /* at t = 3500 with a 1000 us wait: jobs 2 and 3 (queued at 1000 and 2000) are over it,
@@ -1168,36 +1198,24 @@ Test(pool, jobs_waiting_past_the_wait_are_taken_out_unrun)
     cr_expect_eq(out->next, &t[2].job);
     cr_expect_eq(t[2].job.next, NULL);
     cr_expect(t[1].job.expired && t[2].job.expired && !t[3].job.expired);
-    pthread_mutex_lock(&mu);
-    release = 1;
-    pthread_cond_broadcast(&cv);
-    while (n_done < 2)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
-    cr_expect(order[0] == 1 && order[1] == 4, "ran %d %d: the expired ones never", order[0],
-              order[1]);
+    jobs_release(&js, 2);
+    cr_expect(js.order[0] == 1 && js.order[1] == 4, "ran %d %d: the expired ones never",
+              js.order[0], js.order[1]);
     cr_expect_eq(srv_pool_expire(p, 99999, 0), NULL, "nothing waits any more");
     srv_pool_free(p);
+    jobs_free(&js);
 }
 
 Test(pool, with_no_waiting_room_a_job_runs_only_on_a_free_worker)
 {
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    int order[8] = {0}, n_done = 0, release = 0;
+    struct jobs js;
+    jobs_init(&js, 2);
+    struct test_job *t = js.t;
     struct srv_pool *p = NULL;
     cr_assert_eq(srv_pool_new(&p, 1, 0), 0);
-    struct test_job t[2];
-    for (int i = 0; i < 2; i++)
-        t[i] = (struct test_job){{test_run, NULL, 0, 0}, i + 1, 0, &mu, &cv, order, &n_done,
-                                 &release};
     cr_expect_eq(srv_pool_submit(p, &t[0].job, 0, note_park, &t[0]), 0, "a free worker");
     cr_expect_eq(srv_pool_submit(p, &t[1].job, 0, note_park, &t[1]), -1, "none free, no room");
-    pthread_mutex_lock(&mu);
-    release = 1;
-    pthread_cond_broadcast(&cv);
-    while (n_done < 1)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
+    jobs_release(&js, 1);
     srv_pool_free(p);
+    jobs_free(&js);
 }
