@@ -115,6 +115,8 @@ static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int st
     common_headers(resp, r);
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == 503) /* busy, or no model yet: both pass */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -141,30 +143,10 @@ static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int s
     return send_response(c, r, &res, allow);
 }
 
-/* 503 with Retry-After: 1, for a server busy with expensive work or memory. */
+/* 503 for a server busy with expensive work or memory (send_body adds Retry-After). */
 static enum MHD_Result send_busy(struct MHD_Connection *c, struct req *r, const char *msg)
 {
-    struct srv_response res;
-    srv_response_error(&res, 503, msg);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        res.len, res.body ? res.body : (char *)"",
-        res.body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        free(res.body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    common_headers(resp, r);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    enum MHD_Result ret = MHD_queue_response(c, 503, resp);
-    MHD_destroy_response(resp);
-    if (ret == MHD_YES) {
-        r->responded = 1;
-        r->status = 503;
-        r->bytes = res.len;
-    }
-    return ret;
+    return send_error(c, r, 503, msg, NULL);
 }
 
 /* The 503 for an expensive request that found no place in the pool in time. */
