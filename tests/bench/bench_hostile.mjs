@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import zlib from 'node:zlib';
-import { startServer, mnistTest, toUnit, encodePng, ROOT } from '../server/lib.mjs';
+import { startServer, mnistTest, toUnit, encodePng, pngChunk, peakRssKb, ROOT } from '../server/lib.mjs';
 
 const ORDINARY = Number(process.env.BENCH_HOSTILE_ORDINARY || 200);
 const TICK = 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
@@ -97,23 +97,7 @@ function emptyBlocksPng(n) {
     Buffer.from([1, raw.length, 0, (~raw.length) & 255, 0xff]), raw, adler]);
   const real = encodePng(1, 1, 1, new Uint8Array([0]));
   // swap the IDAT of a real 1x1 PNG for this stream
-  const crc = (buf) => {
-    let c = ~0;
-    for (const v of buf) {
-      c ^= v;
-      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-    }
-    return (~c) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type), data]);
-    const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc(td));
-    return Buffer.concat([len, td, c]);
-  };
-  return Buffer.concat([real.subarray(0, 33), chunk('IDAT', z), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([real.subarray(0, 33), pngChunk('IDAT', z), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 function readCanvas(w, h, ink) {
@@ -156,7 +140,7 @@ const cpuTicks = (pid) => {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime
 };
-const vmHWM = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const vmHWM = (pid) => peakRssKb(pid) / 1024;
 
 async function post(url, type, body, route = '/predict') {
   const t0 = performance.now();

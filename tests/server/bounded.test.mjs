@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
-import { tmpdir, trainModel, startServer, postJson, mnistTest, toUnit, encodePng } from './lib.mjs';
+import { tmpdir, trainModel, startServer, postJson, mnistTest, toUnit, encodePng, peakRssKb } from './lib.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const J = { 'Content-Type': 'application/json' };
@@ -35,7 +35,6 @@ function exchange(port, bytes, { ms = 3000, localAddress } = {}) {
   });
 }
 
-const vmHWM = (pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 let dir;
 let web;
@@ -62,7 +61,7 @@ after(async () => {
 test('JSON amplification: large bodies that fail are refused without a tree, in bounded memory', async () => {
   // 4 Mi numbers behind an unknown key: cJSON used to build 4 million nodes (400 MB, 1.5 s).
   const hostile = `{"x":1,"pixels":[${'1,'.repeat(4194303)}1]}`;
-  const before = vmHWM(srv.proc.pid);
+  const before = peakRssKb(srv.proc.pid);
   const t0 = performance.now();
   const answers = await Promise.all([0, 1, 2].map(() => postJson(srv.url, hostile)));
   const ms = performance.now() - t0;
@@ -72,7 +71,7 @@ test('JSON amplification: large bodies that fail are refused without a tree, in 
   }
   const ordinary = await postJson(srv.url, { pixels });
   assert.equal(ordinary.status, 200);
-  const peakMb = vmHWM(srv.proc.pid) / 1024;
+  const peakMb = peakRssKb(srv.proc.pid) / 1024;
   // the three bodies themselves are 24 MiB; a tree would be over 1 GB
   assert.ok(peakMb < 100, `peak RSS ${peakMb.toFixed(0)} MB (was ${(before / 1024).toFixed(0)} MB before)`);
   assert.ok(ms < 5000, `three hostile bodies took ${ms.toFixed(0)} ms`);

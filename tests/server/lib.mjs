@@ -165,13 +165,19 @@ function crc32(buf) {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function chunk(type, data) {
+// One PNG chunk: length, type, data, CRC.
+export function pngChunk(type, data) {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(data.length);
   const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
+}
+
+// Peak resident memory of process pid, in KiB (VmHWM).
+export function peakRssKb(pid) {
+  return Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 }
 
 // PNG of w*h pixels with `channels` bytes each (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA).
@@ -189,7 +195,7 @@ export function encodePng(w, h, channels, pixels) {
       .copy(rows, y * (1 + w * channels) + 1);
   }
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+    pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(rows)), pngChunk('IEND', Buffer.alloc(0))]);
 }
 
 // 8-bit grayscale BMP (palette of 256 grays), bottom-up rows padded to 4 bytes.
