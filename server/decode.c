@@ -185,11 +185,6 @@ int64_t srv_image_header_pixels(const void *data, size_t len)
     return image_size(data, len, &w, &h) && w > 0 && h > 0 ? (int64_t)w * h : 0;
 }
 
-int srv_image_is_large(const void *data, size_t len)
-{
-    return srv_image_header_pixels(data, len) > SRV_IMAGE_LARGE_PIXELS;
-}
-
 /* A PNG, BMP or GIF: header, size, preflight (preflight.h), then stb on the body or the
  * preflight's mended copy. */
 static int stb_decode(uint8_t **out, int *w, int *h, int *channels, const char *kind,

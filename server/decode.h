@@ -22,9 +22,6 @@
 /* Every image handed on (and every PNG, BMP or GIF accepted) is within these. */
 #define SRV_IMAGE_MAX_SIDE 4096            /* = NN_IMAGE_MAX_SIDE */
 #define SRV_IMAGE_MAX_PIXELS (2048 * 2048) /* width * height */
-/* A file over this many pixels (by its header) is an expensive request (srv_image_is_large,
- * server/pool.h). */
-#define SRV_IMAGE_LARGE_PIXELS (1024 * 1024)
 
 /*
  * Decodes an image of len bytes and converts it to ink values with nn_image_from_pixels8
@@ -46,11 +43,8 @@ int srv_image_decode(float **out, int *w, int *h, const void *data, size_t len, 
 int srv_image_decode_pixels(uint8_t **out, int *w, int *h, int *channels, const void *data,
                             size_t len, char *err, size_t errlen);
 
-/* 1 when the header says the image has more than SRV_IMAGE_LARGE_PIXELS pixels (reads headers
- * only; 0 for anything unreadable). The server bounds how many of these decode at once. */
-int srv_image_is_large(const void *data, size_t len);
-
-/* Width x height by the header (reads headers only; 0 for anything unreadable). */
+/* Width x height by the header (reads headers only; 0 for anything unreadable): what the
+ * server weighs an upload by before decoding it (http.c: over 1 MP is expensive). */
 int64_t srv_image_header_pixels(const void *data, size_t len);
 
 /* Whether the first bytes look like PNG, JPEG, BMP or GIF ("png", ...; NULL if none). */

@@ -47,7 +47,9 @@ struct srv_http {
     atomic_size_t body_bytes; /* reserved by request bodies being received (max_body_memory) */
 };
 
-/* A JSON body over this is an expensive request (pool.h); requests that may wait for a thread. */
+/* An image over this many pixels by its header, or a JSON body over this many bytes, is an
+ * expensive request (pool.h); and how many may wait for a pool thread. */
+#define SRV_EXPENSIVE_PIXELS (1024 * 1024)
 #define SRV_EXPENSIVE_JSON_BYTES ((size_t)1 << 20)
 #define SRV_POOL_MAX_WAITING 64
 
@@ -495,7 +497,7 @@ static int is_expensive(enum srv_route route, const char *kind, const char *body
         return 0;
     int shift = route == SRV_ROUTE_READ ? 3 : 0;
     if (!strcmp(kind, "image"))
-        return srv_image_header_pixels(body, len) > (SRV_IMAGE_LARGE_PIXELS >> shift);
+        return srv_image_header_pixels(body, len) > (SRV_EXPENSIVE_PIXELS >> shift);
     return len > (SRV_EXPENSIVE_JSON_BYTES >> shift);
 }
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_image.c - image uploads: sniff, the header-only checks (srv_image_is_large, the JPEG
+ * fuzz_image.c - image uploads: sniff, the header-only checks (srv_image_header_pixels, the JPEG
  * segment walk), decoding (TurboJPEG with DCT scaling and EXIF orientation through libexif for
  * JPEG, stb_image for PNG/BMP/GIF), grayscale and polarity (nn_image_from_pixels8), MNIST
  * normalisation (server/decode.c, server/jpeg.c, server/preflight.c). Every accepted image must
@@ -43,7 +43,7 @@ static void check_same_again(const uint8_t *px8, int w, int h, int c, const uint
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     (void)srv_image_sniff(data, size);
-    (void)srv_image_is_large(data, size);
+    (void)srv_image_header_pixels(data, size);
     struct srv_jpeg_info info;
     if (srv_jpeg_probe(&info, data, size) == 0) {
         if (info.width < 0 || info.height < 0 || (info.exif && info.exif_len < 6))

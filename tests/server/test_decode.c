@@ -317,19 +317,22 @@ Test(image_limits, a_png_over_4_mp_is_refused_with_the_limits_named)
                               "4194304 pixels in all") != NULL,
                   "%s", err);
         cr_expect(strstr(err, "send a photo as JPEG") != NULL, "%s", err);
-        cr_expect_eq(srv_image_is_large(png, sizeof png), i == 1);
+        cr_expect_eq(srv_image_header_pixels(png, sizeof png), (int64_t)sizes[i].w * sizes[i].h);
     }
 }
 
-Test(image_limits, only_images_over_1_mp_count_as_expensive)
+/* What http.c weighs an image by (over 1 MP: computed on the pool's threads). */
+Test(image_limits, header_pixels_come_from_the_headers_alone)
 {
     uint8_t b[128];
-    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 1024, 1024, 3, 0x22, 3)), 0);
-    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 1024, 1025, 3, 0x22, 3)), 1);
-    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 1008, 756, 3, 0x22, 3)), 0);
-    cr_expect_eq(srv_image_is_large(b, header_jpeg(b, 0xc0, 4032, 3024, 3, 0x22, 3)), 1);
-    cr_expect_eq(srv_image_is_large("hello", 5), 0);
-    cr_expect_eq(srv_image_is_large(b, 3), 0);
+    cr_expect_eq(srv_image_header_pixels(b, header_jpeg(b, 0xc0, 1024, 1024, 3, 0x22, 3)),
+                 1024 * 1024);
+    cr_expect_eq(srv_image_header_pixels(b, header_jpeg(b, 0xc0, 1008, 756, 3, 0x22, 3)),
+                 1008 * 756);
+    cr_expect_eq(srv_image_header_pixels(b, header_jpeg(b, 0xc0, 4032, 3024, 3, 0x22, 3)),
+                 4032 * 3024);
+    cr_expect_eq(srv_image_header_pixels("hello", 5), 0);
+    cr_expect_eq(srv_image_header_pixels(b, 3), 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -514,22 +517,23 @@ Test(bmp, a_top_down_bmp_decodes_upright_like_the_bottom_up_one)
             free(f);
         }
     }
-    /* the sizes of a top-down header: positive in the limits, the large-decode count and the
+    /* the sizes of a top-down header: positive in the limits, the header's pixel count and the
      * error, as for a bottom-up one */
     size_t n = 0;
     uint8_t *f = img_bmp(&n, 1, -1, 24, bgr, NULL, 0, 0);
     cr_assert_not_null(f);
     static const struct {
-        int w, h, large;
+        int w, h;
         const char *frag;
-    } sizes[] = {{1024, -1024, 0, NULL},
-                 {1024, -1025, 1, NULL},
-                 {2048, -2049, 1, "bmp image is 2048x2049;"},
-                 {4097, -1, 0, "bmp image is 4097x1;"}};
+    } sizes[] = {{1024, -1024, NULL},
+                 {1024, -1025, NULL},
+                 {2048, -2049, "bmp image is 2048x2049;"},
+                 {4097, -1, "bmp image is 4097x1;"}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         set_le32(f + 18, (uint32_t)sizes[i].w);
         set_le32(f + 22, (uint32_t)sizes[i].h);
-        cr_expect_eq(srv_image_is_large(f, n), sizes[i].large, "%dx%d", sizes[i].w, sizes[i].h);
+        cr_expect_eq(srv_image_header_pixels(f, n), (int64_t)sizes[i].w * -sizes[i].h, "%dx%d",
+                     sizes[i].w, sizes[i].h);
         if (!sizes[i].frag)
             continue;
         char err[512];
