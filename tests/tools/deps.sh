@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(gcc make pkg-config curl libmicrohttpd-dev libcjson-dev libstb-dev libcriterion-dev
           zlib1g-dev libturbojpeg0-dev libexif-dev fonts-dejavu-core nodejs npm chromium wrk
-          clang libclang-rt-14-dev cppcheck valgrind)
+          clang libclang-rt-14-dev cppcheck valgrind nghttp2-client haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,9 +34,14 @@ fi
 
 # Browser-test driver, pinned by tests/package-lock.json; never downloads a browser.
 if [ -f tests/package-lock.json ]; then
-    if [ ! -d tests/node_modules/playwright-core ]; then
+    # Installed again whenever the lock file changed since the last install (a stamp holds
+    # its hash), so a package added to tests/package.json reaches every machine.
+    lock_sum=$(sha256sum tests/package-lock.json | cut -d' ' -f1)
+    stamp=tests/node_modules/.digits-lock-sha256
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
         echo "deps: npm ci (tests/)"
         PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+        echo "$lock_sum" > "$stamp"
     else
         echo "deps: npm test packages already installed"
     fi
