@@ -240,6 +240,7 @@ sanitize:
 bench: all $(BENCH_BIN) data
 	$(Q)for b in $(BENCH_BIN); do MNIST_DIR=$(DATA_DIR) $$b || exit 1; done
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/bench/bench_server.sh
+	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) bash tests/bench/bench_latency.sh
 	$(Q)DIGITS_BUILD=$(BUILD) MNIST_DIR=$(DATA_DIR) node tests/bench/bench_hostile.mjs
 	$(Q)DIGITS_BUILD=$(BUILD) bash tests/bench/bench_photo.sh
 	$(Q)$(MAKE) --no-print-directory bench-sets
