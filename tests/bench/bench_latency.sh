@@ -23,49 +23,18 @@
 # N + 0.382 ms: the connections' phases then fall on a golden-ratio sequence, evenly spread,
 # and requests arrive about 1/rate apart instead of in bursts. Each connection has one request
 # in flight (HTTP/1.1, no pipelining): a request is only held back if the one before it on its
-# connection took longer than the period (> 10 ms); "max_ms" shows whether that happened.
+# connection took longer than the period (> 10 ms); latency_max_ms shows whether that happened.
 #
 # Targets (issue 20), default thread count: p99 < 1 ms at 50% and < 2 ms at 80% of the maximum.
 # Environment: DIGITS_BUILD (build), MNIST_DIR (data/mnist), BENCH_SECONDS (10).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${DIGITS_BUILD:-build}
-[[ $build = /* ]] || build=$root/$build
-mnist=${MNIST_DIR:-data/mnist}
-[[ $mnist = /* ]] || mnist=$root/$mnist
-secs=${BENCH_SECONDS:-10}
-
-die() { echo "bench_latency: $*" >&2; exit 1; }
-command -v h2load >/dev/null || die "h2load not found (make deps installs nghttp2-client)"
-command -v node >/dev/null || die "node not found"
-[ -x "$build/digits-server" ] || die "$build/digits-server not built (make)"
-[ -f "$mnist/t10k-images-idx3-ubyte" ] || die "MNIST not found in $mnist (make data)"
+. "$(dirname "$0")/server_bench.sh"
+bench_init bench_latency h2load
 [ -f "$root/models/mnist-cnn.model" ] || die "models/mnist-cnn.model not found"
-
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-node --input-type=module -e "
-import fs from 'node:fs';
-import { mnistTest, toUnit, encodePng } from '$root/tests/server/lib.mjs';
-const d = mnistTest(1)[0];
-const x = toUnit(d.pixels);
-fs.writeFileSync('$tmp/body.json', JSON.stringify({ pixels: x }));
-fs.writeFileSync('$tmp/body.png', encodePng(28, 28, 1, Buffer.from(d.pixels)));
-fs.writeFileSync('$tmp/body.v2.json', JSON.stringify({
-    inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: x }] }));
-" MNIST_DIR="$mnist"
-
-"$build/digits-server" --port 0 --quiet --max-connections-per-ip 0 \
-    --model "$root/models/mnist-cnn.model" --model "$root/models/mnist-mlp.model" 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$tmp/log" && break; sleep 0.05; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/log" | head -1 | sed 's/.*://')
-[ -n "$port" ] || die "server did not start: $(cat "$tmp/log")"
-base=http://127.0.0.1:$port
+bench_bodies
+bench_start_server --max-connections-per-ip 0 \
+    --model "$root/models/mnist-cnn.model" --model "$root/models/mnist-mlp.model"
 
 # check NAME PATH TYPE BODY: one request answered 200, else the bench stops here
 check() {
@@ -80,18 +49,6 @@ all_2xx() {
     ok=$(awk '/^status codes:/ { print $3 }' <<<"$1")
     [ -n "$total" ] && [ "$total" -gt 0 ] && [ "$total" = "$ok" ] &&
         grep -q " $total succeeded, 0 failed, 0 errored, 0 timeout" <<<"$1"
-}
-
-# figure TAG METRIC VALUE [OP TARGET] -> one JSON line (OP: lt or ge)
-figure() {
-    local tag=$1 metric=$2 value=$3 op=${4:-} target=${5:-} met
-    if [ -z "$op" ]; then
-        echo "{$tag,\"metric\":\"$metric\",\"value\":$value}"
-        return
-    fi
-    met=$(awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN {
-        print (op == "lt" ? v < t : v >= t) ? "true" : "false" }')
-    echo "{$tag,\"metric\":\"$metric\",\"value\":$value,\"target_$op\":$target,\"met\":$met}"
 }
 
 # connections RATE: how many connections carry RATE requests/s (see the top of this file)
@@ -156,5 +113,5 @@ run() {
 
 run json28 /predict application/json "$tmp/body.json"
 run png28 /predict image/png "$tmp/body.png"
-# POST /v2/models/mnist-cnn/infer with $tmp/body.v2.json joins when the Open Inference
-# Protocol routes land (issue 20, part 1): run v2_infer /v2/models/mnist-cnn/infer ...
+# POST /v2/models/mnist-cnn/infer (the digit as an FP32 [1,784] tensor) joins when the Open
+# Inference Protocol routes land (issue 20, part 1).

@@ -13,25 +13,10 @@
 # BENCH_THREADS (server threads, default: cores).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${DIGITS_BUILD:-build}
-[[ $build = /* ]] || build=$root/$build
-mnist=${MNIST_DIR:-data/mnist}
-[[ $mnist = /* ]] || mnist=$root/$mnist
-secs=${BENCH_SECONDS:-10}
+. "$(dirname "$0")/server_bench.sh"
+bench_init bench_server wrk
 threads=${BENCH_THREADS:-$(nproc)}
 lua=$root/tests/bench/post_body.lua
-
-die() { echo "bench_server: $*" >&2; exit 1; }
-command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
-command -v node >/dev/null || die "node not found"
-[ -x "$build/digits-server" ] || die "$build/digits-server not built (make)"
-[ -f "$mnist/t10k-images-idx3-ubyte" ] || die "MNIST not found in $mnist (make data)"
-
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
 
 models=()
 for m in "$root/models/mnist-mlp.model" "$root/models/mnist-cnn.model"; do
@@ -46,24 +31,12 @@ if [ ${#models[@]} -lt 4 ]; then
     done
 fi
 
-# Bodies: MNIST test digit 0 as JSON with 3 decimals, and as an 8-bit gray PNG.
-node --input-type=module -e "
-import fs from 'node:fs';
-import { mnistTest, toUnit, encodePng } from '$root/tests/server/lib.mjs';
-const d = mnistTest(1)[0];
-fs.writeFileSync('$tmp/body.json', JSON.stringify({ pixels: toUnit(d.pixels) }));
-fs.writeFileSync('$tmp/body.png', encodePng(28, 28, 1, Buffer.from(d.pixels)));
-" MNIST_DIR="$mnist"
+bench_bodies
 
 # start_server THREADS: (re)starts the server; sets pid and url.
 start_server() {
-    if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
-    "$build/digits-server" --port 0 --quiet --threads "$1" "${models[@]}" 2>"$tmp/log" &
-    pid=$!
-    for _ in $(seq 100); do grep -q listening "$tmp/log" && break; sleep 0.05; done
-    port=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/log" | head -1 | sed 's/.*://')
-    [ -n "$port" ] || die "server did not start: $(cat "$tmp/log")"
-    url=http://127.0.0.1:$port/predict
+    bench_start_server --threads "$1" "${models[@]}"
+    url=$base/predict
     curl -sf -H 'Content-Type: application/json' --data-binary @"$tmp/body.json" "$url" >/dev/null ||
         die "JSON request failed"
     curl -sf -H 'Content-Type: image/png' --data-binary @"$tmp/body.png" "$url" >/dev/null ||
@@ -75,19 +48,7 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 
 # Issue 3's targets (Flask + NumPy on this machine: 3,760 req/s, p99 12 ms, single-client
 # p50 0.49 ms): >= 10x the throughput, p99 < 2 ms, single-client p50 <= 0.1 ms, peak RSS
-# <= 20 MB with two models. A figure with a target carries "target" and "met".
-# figure TAG METRIC VALUE [OP TARGET] -> one JSON line (OP: ge, lt or le)
-figure() {
-    local tag=$1 metric=$2 value=$3 op=${4:-} target=${5:-} met
-    if [ -z "$op" ]; then
-        echo "{$tag,\"metric\":\"$metric\",\"value\":$value}"
-        return
-    fi
-    met=$(awk -v v="$value" -v t="$target" -v op="$op" 'BEGIN {
-        ok = op == "ge" ? v >= t : op == "lt" ? v < t : v <= t; print ok ? "true" : "false" }')
-    echo "{$tag,\"metric\":\"$metric\",\"value\":$value,\"target_$op\":$target,\"met\":$met}"
-}
-
+# <= 20 MB with two models (figure, server_bench.sh, prints the target and whether it is met).
 # run NAME TYPE BODY THREADS CONNECTIONS -> JSON lines
 run() {
     local name=$1 type=$2 body=$3 t=$4 c=$5 out
