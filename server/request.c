@@ -9,6 +9,7 @@
 #include "request.h"
 #include "buf.h"
 #include "err.h"
+#include "jscan.h"
 
 #include "nn/nn.h"
 
@@ -203,303 +204,51 @@ static int finish(struct srv_request *req, struct drafts *ds, char *err, size_t 
 
 enum { GIVE_UP = SRV_NOT_HANDLED };
 
-/* The cursor, and where and why the fast path gave up: for a body too large to hand to
- * cJSON, that is the error the client gets (see parse_general). */
+/* The cursor (jscan.h), and the request being read: where and why the fast path gave up is,
+ * for a body too large to hand to cJSON, the error the client gets (see parse_general). */
 struct cur {
-    const char *p, *end;
+    struct srv_jscan s;
     struct drafts *ds;
-    const char *why, *at;
-    size_t values; /* numbers read so far */
-    char key[48];  /* the field being read, for the message */
+    char key[48]; /* the field being read, for the message */
 };
-
-static int give_up(struct cur *c, const char *why)
-{
-    if (!c->why) {
-        c->why = c->p >= c->end ? "unexpected end of the body" : why;
-        c->at = c->p;
-    }
-    return GIVE_UP;
-}
-
-static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-static void skip_ws(struct cur *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
-        c->p++;
-}
-
-static int eat(struct cur *c, char ch)
-{
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ch) {
-        c->p++;
-        return 1;
-    }
-    return 0;
-}
-
-static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-
-/* The end of the strict JSON number (RFC 8259) at p, or NULL when there is none there:
- * "00.5", "5.", ".5", "+1", "1e" are not numbers. */
-static const char *json_number_end(const char *p, const char *end)
-{
-    if (p < end && *p == '-')
-        p++;
-    if (p >= end || !is_digit(*p))
-        return NULL;
-    if (*p == '0') {
-        p++;
-        if (p < end && is_digit(*p))
-            return NULL;
-    } else {
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    if (p < end && *p == '.') {
-        p++;
-        if (p >= end || !is_digit(*p))
-            return NULL;
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || !is_digit(*p))
-            return NULL;
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    return p;
-}
-
-/* A strict JSON number, converted exactly when its digits allow (an integer mantissa below
- * 2^53 times or divided by an exact power of ten), else by strtod, which rounds correctly as
- * well and is what cJSON uses, so the two paths give the same double. Numbers longer than
- * cJSON reads (63 characters) are given up on. */
-static int fast_number(struct cur *c, double *out)
-{
-    const char *p = c->p, *end = json_number_end(c->p, c->end);
-    if (!end)
-        return give_up(c, "expected a number");
-    if (end - p > SRV_JSON_NUMBER_MAX)
-        return give_up(c, "a number longer than 63 characters");
-    int neg = *p == '-', nd = 0, e10 = 0, exact = 1;
-    uint64_t m = 0;
-    p += neg;
-    for (; p < end && is_digit(*p); p++) {
-        if (m != 0 || *p != '0') {
-            exact &= ++nd <= 19;
-            m = m * 10 + (uint64_t)(*p - '0');
-        }
-    }
-    if (p < end && *p == '.') {
-        for (p++; p < end && is_digit(*p); p++) {
-            if (m != 0 || *p != '0') {
-                exact &= ++nd <= 19;
-                m = m * 10 + (uint64_t)(*p - '0');
-            }
-            e10--;
-        }
-    }
-    if (p < end) { /* the exponent */
-        p++;
-        int sign = *p == '-' ? -1 : 1, ev = 0;
-        if (*p == '+' || *p == '-')
-            p++;
-        for (; p < end; p++)
-            ev = ev < 100000 ? ev * 10 + (*p - '0') : ev;
-        e10 += sign * ev;
-    }
-    double d;
-    if (exact && m <= (UINT64_C(1) << 53) && (m == 0 || (e10 >= -22 && e10 <= 22))) {
-        d = (double)m;
-        if (m != 0)
-            d = e10 < 0 ? d / exact_pow10[-e10] : d * exact_pow10[e10];
-        d = neg ? -d : d;
-    } else {
-        char buf[SRV_JSON_NUMBER_MAX + 1];
-        size_t n = (size_t)(end - c->p);
-        memcpy(buf, c->p, n);
-        buf[n] = '\0';
-        d = strtod(buf, NULL);
-    }
-    *out = d;
-    c->p = end;
-    c->values++;
-    return 0;
-}
-
-/* Four hex digits at p (p + 4 <= end checked by the caller); -1 if not hex. */
-static long hex4(const char *p)
-{
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        char ch = p[i];
-        int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                         : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* The code point of the \u escape at c->p (just after the backslash-u), with a surrogate
- * pair joined; -1 (given up) when malformed or U+0000, which would cut the string short. */
-static long fast_u_escape(struct cur *c)
-{
-    if (c->end - c->p < 4)
-        return give_up(c, "a \\u escape needs four hex digits"), -1;
-    long cp = hex4(c->p);
-    if (cp < 0)
-        return give_up(c, "a \\u escape needs four hex digits"), -1;
-    c->p += 4;
-    if (cp == 0)
-        return give_up(c, "strings must not contain \\u0000"), -1;
-    if (cp >= 0xdc00 && cp <= 0xdfff)
-        return give_up(c, "a lone low surrogate in a \\u escape"), -1;
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-        long lo = c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u' ? hex4(c->p + 2) : -1;
-        if (lo < 0xdc00 || lo > 0xdfff)
-            return give_up(c, "a high surrogate not followed by a low one"), -1;
-        c->p += 6;
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-    }
-    return cp;
-}
-
-/* Appends code point cp as UTF-8; 0, or -1 when buf[len] has no room for it and the NUL. */
-static int put_utf8(char *buf, size_t len, size_t *n, long cp)
-{
-    char u[4];
-    size_t k;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | cp >> 6);
-        u[1] = (char)(0x80 | (cp & 63));
-        k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | cp >> 12);
-        u[1] = (char)(0x80 | ((cp >> 6) & 63));
-        u[2] = (char)(0x80 | (cp & 63));
-        k = 3;
-    } else {
-        u[0] = (char)(0xf0 | cp >> 18);
-        u[1] = (char)(0x80 | ((cp >> 12) & 63));
-        u[2] = (char)(0x80 | ((cp >> 6) & 63));
-        u[3] = (char)(0x80 | (cp & 63));
-        k = 4;
-    }
-    if (*n + k + 1 > len)
-        return -1;
-    memcpy(buf + *n, u, k);
-    *n += k;
-    return 0;
-}
-
-/* A JSON string decoded into buf[len] (escapes resolved, UTF-8 checked, NUL-terminated), or
- * GIVE_UP, also when it does not fit. */
-static int fast_string(struct cur *c, char *buf, size_t len, const char *too_long)
-{
-    if (!eat(c, '"'))
-        return give_up(c, "expected a string");
-    size_t n = 0;
-    while (c->p < c->end && *c->p != '"') {
-        unsigned char ch = (unsigned char)*c->p;
-        long cp;
-        if (ch < 0x20)
-            return give_up(c, "a control character in a string (escape it)");
-        if (ch == '\\') {
-            if (++c->p >= c->end)
-                return give_up(c, "");
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            const char *e = strchr(from, *c->p);
-            if (*c->p == 'u') {
-                c->p++;
-                if ((cp = fast_u_escape(c)) < 0)
-                    return GIVE_UP;
-            } else if (e && *e) {
-                cp = (unsigned char)to[e - from];
-                c->p++;
-            } else {
-                return give_up(c, "an unknown escape in a string");
-            }
-        } else if (ch >= 0x80) {
-            int k = srv_utf8_len(c->p, (size_t)(c->end - c->p));
-            if (!k)
-                return give_up(c, "a string that is not valid UTF-8");
-            if (n + (size_t)k + 1 > len) {
-                buf[n] = '\0';
-                return give_up(c, too_long);
-            }
-            memcpy(buf + n, c->p, (size_t)k);
-            n += (size_t)k;
-            c->p += k;
-            continue;
-        } else {
-            cp = ch;
-            c->p++;
-        }
-        if (put_utf8(buf, len, &n, cp) != 0) {
-            buf[n] = '\0';
-            return give_up(c, too_long);
-        }
-    }
-    if (c->p >= c->end)
-        return give_up(c, "");
-    c->p++;
-    buf[n] = '\0';
-    return 0;
-}
 
 static int fast_pixels(struct cur *c, struct draft *d)
 {
-    if (!eat(c, '['))
-        return give_up(c, "pixels must be an array of numbers in [0,1]");
-    if (eat(c, ']'))
+    if (!srv_jscan_eat(&c->s, '['))
+        return srv_jscan_give_up(&c->s, "pixels must be an array of numbers in [0,1]");
+    if (srv_jscan_eat(&c->s, ']'))
         return 0;
     for (;;) {
         double v;
-        skip_ws(c);
-        if (fast_number(c, &v) != 0)
+        srv_jscan_ws(&c->s);
+        if (srv_jscan_number(&c->s, &v) != 0)
             return GIVE_UP;
         if (!(v >= 0 && v <= 1))
-            return give_up(c, "a pixel value outside [0,1] just before this");
+            return srv_jscan_give_up(&c->s, "a pixel value outside [0,1] just before this");
         int rc = draft_push(c->ds, d, (float)v);
         if (rc == -2)
             return NN_ENOMEM;
         if (rc != 0)
-            return give_up(c, "more than 4194304 pixels in all");
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
+            return srv_jscan_give_up(&c->s, "more than 4194304 pixels in all");
+        srv_jscan_ws(&c->s);
+        if (c->s.p < c->s.end && *c->s.p == ',') {
+            c->s.p++;
             continue;
         }
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
+        if (c->s.p < c->s.end && *c->s.p == ']') {
+            c->s.p++;
             return 0;
         }
-        return give_up(c, "expected ',' or ']' in pixels");
+        return srv_jscan_give_up(&c->s, "expected ',' or ']' in pixels");
     }
 }
 
 static int fast_side(struct cur *c, int *out)
 {
     double v;
-    skip_ws(c);
-    if (fast_number(c, &v) != 0 || !(v >= 1 && v <= SRV_MAX_SIDE) || v != floor(v))
-        return give_up(c, "width and height must be integers in 1..2048");
+    srv_jscan_ws(&c->s);
+    if (srv_jscan_number(&c->s, &v) != 0 || !(v >= 1 && v <= SRV_MAX_SIDE) || v != floor(v))
+        return srv_jscan_give_up(&c->s, "width and height must be integers in 1..2048");
     *out = (int)v;
     return 0;
 }
@@ -508,13 +257,13 @@ static int fast_object(struct cur *c, struct draft *d, int top);
 
 static int fast_images(struct cur *c)
 {
-    if (!eat(c, '['))
-        return give_up(c, "images must be an array of objects like {\"pixels\":[...]}");
-    if (eat(c, ']'))
+    if (!srv_jscan_eat(&c->s, '['))
+        return srv_jscan_give_up(&c->s, "images must be an array of objects like {\"pixels\":[...]}");
+    if (srv_jscan_eat(&c->s, ']'))
         return 0;
     for (;;) {
         if (c->ds->n >= SRV_MAX_IMAGES)
-            return give_up(c, "images has more than 256 entries, at most 256 per request");
+            return srv_jscan_give_up(&c->s, "images has more than 256 entries, at most 256 per request");
         struct draft *d = drafts_add(c->ds);
         if (!d)
             return NN_ENOMEM;
@@ -522,32 +271,32 @@ static int fast_images(struct cur *c)
         if (rc != 0)
             return rc;
         c->ds->total_pixels += d->n_pixels;
-        if (eat(c, ','))
+        if (srv_jscan_eat(&c->s, ','))
             continue;
-        if (eat(c, ']'))
+        if (srv_jscan_eat(&c->s, ']'))
             return 0;
-        return give_up(c, "expected ',' or ']' in images");
+        return srv_jscan_give_up(&c->s, "expected ',' or ']' in images");
     }
 }
 
 static int fast_object(struct cur *c, struct draft *d, int top)
 {
-    if (!eat(c, '{'))
-        return give_up(c, top ? "the body must be a JSON object such as {\"pixels\":[...]}"
+    if (!srv_jscan_eat(&c->s, '{'))
+        return srv_jscan_give_up(&c->s, top ? "the body must be a JSON object such as {\"pixels\":[...]}"
                               : "an image must be an object such as {\"pixels\":[...]}");
-    if (eat(c, '}'))
+    if (srv_jscan_eat(&c->s, '}'))
         return 0;
     for (;;) {
         char *key = c->key;
         c->key[0] = '\0';
-        skip_ws(c);
-        const char *key_at = c->p;
-        int rc = fast_string(c, key, 16, "an unknown field");
+        srv_jscan_ws(&c->s);
+        const char *key_at = c->s.p;
+        int rc = srv_jscan_string(&c->s, key, 16, "an unknown field");
         if (rc != 0)
             return rc;
-        if (!eat(c, ':'))
-            return give_up(c, "expected ':' after a field name");
-        skip_ws(c);
+        if (!srv_jscan_eat(&c->s, ':'))
+            return srv_jscan_give_up(&c->s, "expected ':' after a field name");
+        srv_jscan_ws(&c->s);
         if (!strcmp(key, "pixels") && !d->has_pixels) {
             d->has_pixels = 1;
             rc = fast_pixels(c, d);
@@ -559,54 +308,56 @@ static int fast_object(struct cur *c, struct draft *d, int top)
             rc = fast_side(c, &d->height);
         } else if (!strcmp(key, "model") && !d->has_model) {
             d->has_model = 1;
-            rc = fast_string(c, d->model, sizeof d->model,
+            rc = srv_jscan_string(&c->s, d->model, sizeof d->model,
                              "model must be a string of at most 63 bytes");
         } else if (!strcmp(key, "return_input") && d->return_input < 0) {
-            if ((size_t)(c->end - c->p) >= 4 && !memcmp(c->p, "true", 4)) {
+            if ((size_t)(c->s.end - c->s.p) >= 4 && !memcmp(c->s.p, "true", 4)) {
                 d->return_input = 1;
-                c->p += 4;
-            } else if ((size_t)(c->end - c->p) >= 5 && !memcmp(c->p, "false", 5)) {
+                c->s.p += 4;
+            } else if ((size_t)(c->s.end - c->s.p) >= 5 && !memcmp(c->s.p, "false", 5)) {
                 d->return_input = 0;
-                c->p += 5;
+                c->s.p += 5;
             } else {
-                rc = give_up(c, "return_input must be true or false");
+                rc = srv_jscan_give_up(&c->s, "return_input must be true or false");
             }
         } else if (top && !strcmp(key, "images") && !d->has_images) {
             d->has_images = 1;
             rc = fast_images(c);
         } else {
-            c->p = key_at; /* the message points at the name */
-            rc = give_up(c, "an unknown or repeated field");
+            c->s.p = key_at; /* the message points at the name */
+            rc = srv_jscan_give_up(&c->s, "an unknown or repeated field");
         }
         if (rc != 0)
             return rc;
-        if (eat(c, ','))
+        if (srv_jscan_eat(&c->s, ','))
             continue;
-        if (eat(c, '}'))
+        if (srv_jscan_eat(&c->s, '}'))
             return 0;
-        return give_up(c, "expected ',' or '}' after a field");
+        return srv_jscan_give_up(&c->s, "expected ',' or '}' after a field");
     }
 }
 
-/* 0, NN_ENOMEM, or GIVE_UP with c->why and c->at saying where. */
+/* 0, NN_ENOMEM, or GIVE_UP with c->s.why and c->s.at saying where. */
 static int parse_fast(struct drafts *ds, struct cur *c, const char *body, size_t len)
 {
     memset(c, 0, sizeof *c);
-    c->p = body;
-    c->end = body + len;
+    c->s.p = body;
+    c->s.end = body + len;
     c->ds = ds;
     if (len >= 3 && !memcmp(body, "\xef\xbb\xbf", 3))
-        c->p += 3; /* a UTF-8 byte order mark, which cJSON skips too */
+        c->s.p += 3; /* a UTF-8 byte order mark, which cJSON skips too */
     int rc = fast_object(c, &ds->top, 1);
     if (rc != 0)
         return rc;
-    skip_ws(c);
-    return c->p == c->end ? 0 : give_up(c, "unexpected data after the object");
+    srv_jscan_ws(&c->s);
+    return c->s.p == c->s.end ? 0 : srv_jscan_give_up(&c->s, "unexpected data after the object");
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* cJSON path: any JSON, every error worded                                                 */
 /* ---------------------------------------------------------------------------------------- */
+
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 /* One pass over the raw bytes before cJSON sees them: nesting depth, the number of values
  * (commas), and the tokens cJSON is lenient about, checked as strictly as the fast path reads
@@ -657,7 +408,7 @@ static int prescan(const char *s, size_t len, size_t *values, char *err, size_t 
             }
             p = q; /* at the closing quote, or the end: cJSON words an unterminated string */
         } else if (ch == '-' || is_digit(ch)) {
-            const char *q = json_number_end(p, end);
+            const char *q = srv_json_number_end(p, end);
             size_t n = q ? (size_t)(q - p) : 0;
             if (!q || n > SRV_JSON_NUMBER_MAX || (q < end && (*q == '.' || is_digit(*q)))) {
                 char near[24];
@@ -868,7 +619,7 @@ static int parse_general(struct drafts *ds, const char *body, size_t len,
         fast_note = &note;
     }
     /* (a body the fast path read that many numbers of goes to the note without a prescan) */
-    if (!fast_note || fast_note->values < SRV_JSON_TREE_MAX) {
+    if (!fast_note || fast_note->s.values < SRV_JSON_TREE_MAX) {
         rc = prescan(body, len, &values, err, errlen);
         if (rc != 0)
             return rc;
@@ -886,14 +637,14 @@ static int parse_general(struct drafts *ds, const char *body, size_t len,
         return srv_seterr(err, errlen, NN_ENOMEM, "out of memory");
     if (rc != 0) {
         char key[48] = "";
-        if (!strncmp(c.why, "an unknown", 10))
+        if (!strncmp(c.s.why, "an unknown", 10))
             safe_key(key, sizeof key, c.key);
         if (key[0])
             return srv_seterr(err, errlen, NN_EINVAL,
                               "invalid request at byte %zu: %s \"%s\"; accepted: %s",
-                              (size_t)(c.at - body), c.why, key, accepted_fields);
+                              (size_t)(c.s.at - body), c.s.why, key, accepted_fields);
         return srv_seterr(err, errlen, NN_EINVAL, "invalid request at byte %zu: %s",
-                          (size_t)(c.at - body), c.why);
+                          (size_t)(c.s.at - body), c.s.why);
     }
     return 0;
 }
