@@ -6,6 +6,8 @@
  *   POST /read                      read.c (the same bodies, limits and buffering as /predict)
  *   GET  /models, /model[?name=x]   model metadata (pre-rendered per snapshot)
  *   GET  /healthz, /metrics         status and Prometheus counters
+ *   GET  /v2..., POST .../infer     the Open Inference Protocol (oip.c; infer bodies are
+ *                                   buffered and limited like /predict's)
  *   GET  anything else              a file under --web (static.c), else 404
  * A known path with the wrong method is 405 with Allow; HEAD works wherever GET does.
  */
@@ -14,6 +16,7 @@
 #include "buf.h"
 #include "conns.h"
 #include "decode.h"
+#include "oip.h"
 #include "pool.h"
 #include "predict.h"
 #include "read.h"
@@ -51,6 +54,9 @@ struct srv_http {
  * expensive request (pool.h); and how many may wait for a pool thread. */
 #define SRV_EXPENSIVE_PIXELS (1024 * 1024)
 #define SRV_EXPENSIVE_JSON_BYTES ((size_t)1 << 20)
+/* A /v2 infer body over this runs on the pool: its BYTES images cannot be sized from a header
+ * without reading the JSON, and 64 KiB is 10 images of FP32 pixels in JSON. */
+#define SRV_EXPENSIVE_V2_BYTES ((size_t)64 << 10)
 #define SRV_POOL_MAX_WAITING 64
 
 enum method { M_GET, M_HEAD, M_POST, M_OTHER };
@@ -67,7 +73,9 @@ struct req {
     struct MHD_Connection *mc;
     int job_done;
     struct srv_response res;
-    char ct[128], qm[SRV_MODEL_NAME_MAX + 1], qr[16];
+    char ct[128], qm[SRV_MODEL_NAME_MAX + 1], qr[16]; /* qm: Inference-Header-Content-Length
+                                                        * for /v2 infer */
+    struct srv_oip_path oip; /* for SRV_ROUTE_V2 and SRV_ROUTE_V2_INFER */
     int has_ct, has_qm, has_qr;
     uint64_t t0;
     enum srv_route route;
@@ -101,9 +109,11 @@ static void common_headers(struct MHD_Response *resp, const struct req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
-/* Queues body (malloc'd, taken over) with the common headers. */
-static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int status, char *body,
-                                 size_t len, const char *type, const char *allow)
+/* Queues body (malloc'd, taken over) with the common headers; json_len, when not NULL, is
+ * sent as Inference-Header-Content-Length (oip.h). */
+static enum MHD_Result send_body_json_len(struct MHD_Connection *c, struct req *r, int status,
+                                          char *body, size_t len, const char *type,
+                                          const char *allow, const size_t *json_len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -119,6 +129,11 @@ static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int st
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == 503) /* busy, or no model yet: both pass */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (json_len) {
+        char v[24];
+        snprintf(v, sizeof v, "%zu", *json_len);
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", v);
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -129,12 +144,19 @@ static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int st
     return ret;
 }
 
+static enum MHD_Result send_body(struct MHD_Connection *c, struct req *r, int status, char *body,
+                                 size_t len, const char *type, const char *allow)
+{
+    return send_body_json_len(c, r, status, body, len, type, allow, NULL);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, struct req *r,
                                      struct srv_response *res, const char *allow)
 {
     char *body = res->body;
     res->body = NULL;
-    return send_body(c, r, res->status, body, res->len, res->content_type, allow);
+    return send_body_json_len(c, r, res->status, body, res->len, res->content_type, allow,
+                              res->has_json_len ? &res->json_len : NULL);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, struct req *r, int status,
@@ -204,6 +226,17 @@ static enum MHD_Result route_models(struct srv_http *h, struct MHD_Connection *c
     return ret;
 }
 
+/* Whether the server takes predictions now, for /healthz and /v2/health/ready alike: 1, or 0
+ * with the reason in why. */
+static int serving_ready(const struct srv_snapshot *s, char *why, size_t n)
+{
+    if (s->n == 0) {
+        snprintf(why, n, "no model is loaded");
+        return 0;
+    }
+    return 1;
+}
+
 static enum MHD_Result route_healthz(struct srv_http *h, struct MHD_Connection *c, struct req *r)
 {
     struct srv_snapshot *s = srv_registry_acquire(h->reg);
@@ -234,13 +267,46 @@ static enum MHD_Result route_healthz(struct srv_http *h, struct MHD_Connection *
         srv_buf_puts(&b, "null");
     srv_buf_printf(&b, ",\"uptime_s\":%lld,\"version\":\"%s\"}\n",
                    (long long)(time(NULL) - h->metrics->start_unix), NN_VERSION);
-    int status = s->n ? 200 : 503;
+    char why[64];
+    int status = serving_ready(s, why, sizeof why) ? 200 : 503;
     srv_snapshot_release(s);
     size_t len = 0;
     char *body = srv_buf_steal(&b, &len);
     if (!body)
         return send_error(c, r, 500, "out of memory", NULL);
     return send_body(c, r, status, body, len, "application/json", NULL);
+}
+
+/* GET /v2 routes: metadata and health (oip.h). */
+static enum MHD_Result route_v2(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct srv_response res = {0};
+    struct srv_snapshot *s;
+    char why[64];
+    switch (r->oip.kind) {
+    case SRV_OIP_SERVER: srv_oip_server_metadata(&res); break;
+    case SRV_OIP_LIVE:
+        return send_copy(c, r, 200, "{\"live\":true}", 13, "application/json");
+    case SRV_OIP_READY:
+        s = srv_registry_acquire(h->reg);
+        int ready = serving_ready(s, why, sizeof why);
+        srv_snapshot_release(s);
+        if (ready)
+            return send_copy(c, r, 200, "{\"ready\":true}", 14, "application/json");
+        return send_error(c, r, 503, why, NULL);
+    case SRV_OIP_MODEL:
+    case SRV_OIP_MODEL_READY:
+        s = srv_registry_acquire(h->reg);
+        srv_oip_model(&res, s, &r->oip);
+        srv_snapshot_release(s);
+        break;
+    default:
+        return send_error(c, r, 404,
+                          "no such route: the /v2 routes are /v2, /v2/health/live, "
+                          "/v2/health/ready, /v2/models/{name}[/versions/1][/ready|/infer]",
+                          NULL);
+    }
+    return send_response(c, r, &res, NULL);
 }
 
 static enum MHD_Result route_metrics(struct srv_http *h, struct MHD_Connection *c, struct req *r)
@@ -308,6 +374,10 @@ static enum srv_route classify(const char *url)
         return SRV_ROUTE_HEALTHZ;
     if (!strcmp(url, "/metrics"))
         return SRV_ROUTE_METRICS;
+    if (srv_oip_is_v2(url)) {
+        struct srv_oip_path p;
+        return srv_oip_path_parse(&p, url) == SRV_OIP_INFER ? SRV_ROUTE_V2_INFER : SRV_ROUTE_V2;
+    }
     return SRV_ROUTE_STATIC;
 }
 
@@ -409,7 +479,10 @@ static int reserve_body(struct srv_http *h, struct req *r, size_t n)
     return 0;
 }
 
-/* First call for a POST /predict: reject early on size or type, else get a buffer ready. */
+static enum MHD_Result body_begin(struct srv_http *h, struct MHD_Connection *c, struct req *r);
+
+/* First call for a POST /predict or /read: reject early on size or type, else get a buffer
+ * ready. */
 static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *c, struct req *r)
 {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -418,6 +491,34 @@ static enum MHD_Result predict_begin(struct srv_http *h, struct MHD_Connection *
         srv_predict(&res, h->reg, NULL, ct, NULL, 0, NULL, NULL); /* words the 415 */
         return send_response(c, r, &res, NULL);
     }
+    return body_begin(h, c, r);
+}
+
+/* The same for a POST /v2/.../infer. */
+static enum MHD_Result infer_begin(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!srv_oip_content_type_ok(ct)) {
+        char msg[240];
+        snprintf(msg, sizeof msg,
+                 "unsupported Content-Type %.100s for infer; send application/json, or "
+                 "application/octet-stream with Inference-Header-Content-Length",
+                 ct);
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        return send_error(c, r, 415, msg, NULL);
+    }
+    const char *jl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    if (jl && strlen(jl) > 20)
+        return send_error(c, r, 400, "Inference-Header-Content-Length is not a length", NULL);
+    return body_begin(h, c, r);
+}
+
+/* Checks the declared length of a body we want and reserves memory for it. */
+static enum MHD_Result body_begin(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -493,6 +594,8 @@ static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c
  * wide mark many times (up to ~120 ms for a 2048x128 bar), an eighth of that. */
 static int is_expensive(enum srv_route route, const char *kind, const char *body, size_t len)
 {
+    if (route == SRV_ROUTE_V2_INFER)
+        return len > SRV_EXPENSIVE_V2_BYTES;
     if (!kind || !body)
         return 0;
     int shift = route == SRV_ROUTE_READ ? 3 : 0;
@@ -514,6 +617,8 @@ static void compute(struct srv_http *h, struct req *r, struct srv_response *res,
 {
     if (r->route == SRV_ROUTE_READ)
         srv_read(res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
+    else if (r->route == SRV_ROUTE_V2_INFER)
+        srv_oip_infer(res, h->reg, h->metrics, &r->oip, qm, r->body ? r->body : "", r->len);
     else
         srv_predict(res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
 }
@@ -553,7 +658,10 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     if (r->body)
         r->body[r->len] = '\0';
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    const char *qm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
+    const char *qm = r->route == SRV_ROUTE_V2_INFER
+                         ? MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                       "Inference-Header-Content-Length")
+                         : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
     const char *qr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "return_input");
     /* An expensive request is computed on a pool thread (pool.h) while its connection is
      * suspended; this runs again when it is resumed: answer ready, or expired in the queue. */
@@ -615,6 +723,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ')
                 *p = '?';
         r->route = classify(url);
+        if (r->route == SRV_ROUTE_V2 || r->route == SRV_ROUTE_V2_INFER)
+            srv_oip_path_parse(&r->oip, url);
         /* A raw NUL in the request target ends the C string libmicrohttpd hands over, so
          * "/index.html\0.png" would be served as /index.html: the target as sent runs up to
          * the space before the version (version - 1), and on_uri measured it. */
@@ -631,6 +741,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * connection can be kept alive. */
         if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
             return predict_begin(h, c, r);
+        if (r->route == SRV_ROUTE_V2_INFER && r->method == M_POST)
+            return infer_begin(h, c, r);
         return MHD_YES;
     }
     if (r->responded) { /* answered early: drop whatever body follows */
@@ -639,7 +751,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_data_size) {
         enum MHD_Result ret = MHD_YES;
-        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
+        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ ||
+             r->route == SRV_ROUTE_V2_INFER) &&
+            r->method == M_POST)
             ret = predict_data(h, c, r, upload_data, *upload_data_size);
         *upload_data_size = 0; /* bodies of other requests are ignored */
         return ret;
@@ -649,6 +763,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) {
         if (r->method != M_POST)
             return send_error(c, r, 405, "use POST for /predict", "POST");
+        return predict_end(h, c, r);
+    }
+    if (r->route == SRV_ROUTE_V2_INFER) {
+        if (r->method != M_POST)
+            return send_error(c, r, 405, "use POST for /v2/models/{name}/infer", "POST");
         return predict_end(h, c, r);
     }
     if (r->method != M_GET && r->method != M_HEAD) {
@@ -661,6 +780,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case SRV_ROUTE_MODEL: return route_models(h, c, r);
     case SRV_ROUTE_HEALTHZ: return route_healthz(h, c, r);
     case SRV_ROUTE_METRICS: return route_metrics(h, c, r);
+    case SRV_ROUTE_V2: return route_v2(h, c, r);
     default: return route_static(h, c, r, url);
     }
 }

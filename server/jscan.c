@@ -236,11 +236,12 @@ int srv_jscan_string(struct srv_jscan *c, char *buf, size_t len, const char *too
             int k = srv_utf8_len(c->p, (size_t)(c->end - c->p));
             if (!k)
                 return srv_jscan_give_up(c, "a string that is not valid UTF-8");
-            if (n + (size_t)k + 1 > len) {
+            if (buf && n + (size_t)k + 1 > len) {
                 buf[n] = '\0';
                 return srv_jscan_give_up(c, too_long);
             }
-            memcpy(buf + n, c->p, (size_t)k);
+            if (buf)
+                memcpy(buf + n, c->p, (size_t)k);
             n += (size_t)k;
             c->p += k;
             continue;
@@ -248,6 +249,8 @@ int srv_jscan_string(struct srv_jscan *c, char *buf, size_t len, const char *too
             cp = ch;
             c->p++;
         }
+        if (!buf)
+            continue;
         if (put_utf8(buf, len, &n, cp) != 0) {
             buf[n] = '\0';
             return srv_jscan_give_up(c, too_long);
@@ -256,6 +259,7 @@ int srv_jscan_string(struct srv_jscan *c, char *buf, size_t len, const char *too
     if (c->p >= c->end)
         return srv_jscan_give_up(c, "");
     c->p++;
-    buf[n] = '\0';
+    if (buf)
+        buf[n] = '\0';
     return 0;
 }

@@ -33,7 +33,8 @@ const char *srv_json_number_end(const char *p, const char *end);
 /* A number at the cursor (no leading whitespace skipped) into *out: 0 or SRV_NOT_HANDLED. */
 int srv_jscan_number(struct srv_jscan *c, double *out);
 /* A string at the cursor decoded into buf[len] (NUL-terminated): 0, or SRV_NOT_HANDLED with
- * too_long as the reason when it does not fit. */
+ * too_long as the reason when it does not fit. With buf NULL the string is checked and
+ * skipped, whatever its length. */
 int srv_jscan_string(struct srv_jscan *c, char *buf, size_t len, const char *too_long);
 
 #endif

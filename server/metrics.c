@@ -32,6 +32,8 @@ const char *srv_route_name(enum srv_route r)
     case SRV_ROUTE_HEALTHZ: return "/healthz";
     case SRV_ROUTE_METRICS: return "/metrics";
     case SRV_ROUTE_STATIC: return "static";
+    case SRV_ROUTE_V2: return "/v2";
+    case SRV_ROUTE_V2_INFER: return "/v2/models/infer";
     default: return "other";
     }
 }

@@ -20,6 +20,8 @@ enum srv_route {
     SRV_ROUTE_STATIC,
     SRV_ROUTE_OTHER,
     SRV_ROUTE_READ,
+    SRV_ROUTE_V2,       /* Open Inference Protocol metadata and health (oip.h) */
+    SRV_ROUTE_V2_INFER, /* .../infer */
     SRV_ROUTE_COUNT
 };
 

@@ -179,6 +179,48 @@ void srv_predict_unknown_model(struct srv_response *res, const struct srv_snapsh
 /* Prediction                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
+int srv_predict_image(struct srv_prediction *out, float x[NN_MNIST_PIXELS],
+                      const struct srv_snapshot *s, const struct srv_model *m,
+                      const struct srv_image *im, struct srv_metrics *metrics,
+                      struct srv_response *res)
+{
+    memset(out, 0, sizeof *out);
+    out->digit = -1;
+    out->input = x;
+    if (im->raw) {
+        float mx = 0;
+        for (int k = 0; k < NN_MNIST_PIXELS; k++)
+            mx = im->pixels[k] > mx ? im->pixels[k] : mx;
+        out->blank = mx < RAW_INK_MIN;
+        out->input = im->pixels;
+    } else {
+        int rc = nn_image_normalize(x, im->pixels, im->width, im->height);
+        if (rc == NN_EBLANK) {
+            out->blank = 1;
+        } else if (rc != NN_OK) {
+            srv_response_error(res, 400, "image cannot be normalised (bad dimensions)");
+            return -1;
+        }
+    }
+    const int classes = nn_model_classes(m->model);
+    out->shown = classes < 10 ? classes : 10;
+    out->has_reject = classes > NN_NOT_A_DIGIT_CLASS;
+    if (!out->blank) {
+        float probs[NN_OUTPUTS_MAX];
+        nn_workspace *ws = thread_workspace(s, m);
+        if (!ws || nn_model_predict(m->model, out->input, probs, ws) != NN_OK) {
+            srv_response_error(res, 500, "out of memory for the prediction workspace");
+            return -1;
+        }
+        out->digit = nn_model_answer(m->model, probs, out->p10, &out->reject);
+    }
+    if (metrics && !out->blank && out->digit == NN_NOT_A_DIGIT)
+        srv_metrics_not_a_digit(metrics);
+    else if (metrics)
+        srv_metrics_prediction(metrics, out->digit);
+    return 0;
+}
+
 /* Predicts every image of req and writes the answer; returns 0, or fills res with an error. */
 static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_snapshot *s,
                   const struct srv_request *req, struct srv_metrics *metrics, uint64_t t0)
@@ -206,39 +248,13 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
         const struct srv_model *m = models[i];
         uint64_t ti = req->batch ? now_us() : t0;
         float x[NN_MNIST_PIXELS];
-        const float *in = x;
-        int blank = 0;
-        if (im->raw) {
-            float mx = 0;
-            for (int k = 0; k < NN_MNIST_PIXELS; k++)
-                mx = im->pixels[k] > mx ? im->pixels[k] : mx;
-            blank = mx < RAW_INK_MIN;
-            in = im->pixels;
-        } else {
-            int rc = nn_image_normalize(x, im->pixels, im->width, im->height);
-            if (rc == NN_EBLANK) {
-                blank = 1;
-            } else if (rc != NN_OK) {
-                srv_response_error(res, 400, "image cannot be normalised (bad dimensions)");
-                return -1;
-            }
-        }
-        float probs[NN_OUTPUTS_MAX], p10[10], reject = 0.0f;
-        const int classes = nn_model_classes(m->model);
-        const int shown = classes < 10 ? classes : 10;
-        int digit = -1;
-        if (!blank) {
-            nn_workspace *ws = thread_workspace(s, m);
-            if (!ws || nn_model_predict(m->model, in, probs, ws) != NN_OK) {
-                srv_response_error(res, 500, "out of memory for the prediction workspace");
-                return -1;
-            }
-            digit = nn_model_answer(m->model, probs, p10, &reject);
-        }
-        if (metrics && !blank && digit == NN_NOT_A_DIGIT)
-            srv_metrics_not_a_digit(metrics);
-        else if (metrics)
-            srv_metrics_prediction(metrics, digit);
+        struct srv_prediction pr;
+        if (srv_predict_image(&pr, x, s, m, im, metrics, res) != 0)
+            return -1;
+        const float *in = pr.input;
+        const int blank = pr.blank, digit = pr.digit, shown = pr.shown;
+        const float *p10 = pr.p10;
+        const float reject = pr.reject;
         if (i)
             srv_buf_putc(b, ',');
         if (blank) {
@@ -257,7 +273,7 @@ static int answer(struct srv_response *res, struct srv_buf *b, const struct srv_
                 srv_buf_num(b, p10[k]);
             }
             srv_buf_putc(b, ']');
-            if (classes > NN_NOT_A_DIGIT_CLASS) {
+            if (pr.has_reject) {
                 srv_buf_puts(b, ",\"not_a_digit\":");
                 srv_buf_num(b, reject);
             }

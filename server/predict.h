@@ -20,6 +20,10 @@ struct srv_response {
     char *body; /* malloc'd, owned by the response; NULL for no body */
     size_t len;
     const char *content_type; /* static string */
+    /* Triton's binary tensor extension (oip.h): when set, the body is a JSON header of
+     * json_len bytes followed by tensor bytes, sent with Inference-Header-Content-Length. */
+    int has_json_len;
+    size_t json_len;
 };
 
 /* Fills res with {"error": msg} and the status. If even that cannot be allocated, body is
@@ -55,6 +59,24 @@ int srv_predict_parse_body(struct srv_response *res, struct srv_request *req,
 /* This thread's workspace for model m of snapshot s (cached per thread, never freed by the
  * caller); NULL when out of memory. */
 nn_workspace *srv_predict_workspace(const struct srv_snapshot *s, const struct srv_model *m);
+
+/* One image's answer, the same for /predict, /read and /v2 infer. */
+struct srv_prediction {
+    int blank;          /* no ink: digit -1, no probabilities */
+    int digit;          /* 0..9, NN_NOT_A_DIGIT, or -1 when blank */
+    int shown;          /* probabilities in p10: 10, or the model's classes when fewer */
+    int has_reject;     /* the model has a "not a digit" class: reject is its probability */
+    float p10[10], reject;
+    const float *input; /* the 784 values the model saw (x, or the raw image's own pixels) */
+};
+
+/* Normalises im (unless raw) into x, predicts it with model m of snapshot s on this thread's
+ * workspace and counts it in metrics (may be NULL). Returns 0, or -1 with res holding the
+ * error (400 for an image that cannot be normalised, 500 out of memory). */
+struct srv_image;
+int srv_predict_image(struct srv_prediction *out, float x[784], const struct srv_snapshot *s,
+                      const struct srv_model *m, const struct srv_image *im,
+                      struct srv_metrics *metrics, struct srv_response *res);
 
 /* Fills res with a 400 naming the unknown model and the loaded ones; where prefixes it
  * ("images[2]: " or ""). */
