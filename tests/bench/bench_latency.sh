@@ -6,8 +6,7 @@
 #   tests/bench/bench_latency.sh           (after make; needs h2load, node and MNIST)
 #
 # For each case (POST /predict with the first MNIST test digit as {"pixels":[784]} JSON and as
-# a 28x28 PNG; POST /v2/models/mnist-cnn/infer with it as an FP32 [1,784] tensor once the /v2
-# routes exist):
+# a 28x28 PNG; POST /v2/models/mnist-cnn/infer with it as an FP32 [1,784] tensor):
 #  1. the maximum throughput, closed loop: h2load --h1 -c32 for BENCH_SECONDS, after a 1 s
 #     warm-up;
 #  2. then 25%, 50% and 80% of it at a fixed rate: h2load --h1 --rps, p50/p99/p99.9/max from
@@ -113,5 +112,4 @@ run() {
 
 run json28 /predict application/json "$tmp/body.json"
 run png28 /predict image/png "$tmp/body.png"
-# POST /v2/models/mnist-cnn/infer (the digit as an FP32 [1,784] tensor) joins when the Open
-# Inference Protocol routes land (issue 20, part 1).
+run v2infer /v2/models/mnist-cnn/infer application/json "$tmp/body.v2.json"

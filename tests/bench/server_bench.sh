@@ -32,7 +32,8 @@ die() { echo "$bench_name: $*" >&2; exit 1; }
 bench_cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 
 # bench_bodies: MNIST test digit 0 as {"pixels":[784]} JSON with 3 decimals (what the page
-# sends) in $tmp/body.json, and as an 8-bit gray PNG in $tmp/body.png.
+# sends) in $tmp/body.json, as an 8-bit gray PNG in $tmp/body.png, and as an Open Inference
+# Protocol infer request (FP32 [1,784], the same values) in $tmp/body.v2.json.
 bench_bodies() {
     MNIST_DIR="$mnist" node --input-type=module -e "
 import fs from 'node:fs';
@@ -40,6 +41,8 @@ import { mnistTest, toUnit, encodePng } from '$root/tests/server/lib.mjs';
 const d = mnistTest(1)[0];
 fs.writeFileSync('$tmp/body.json', JSON.stringify({ pixels: toUnit(d.pixels) }));
 fs.writeFileSync('$tmp/body.png', encodePng(28, 28, 1, Buffer.from(d.pixels)));
+fs.writeFileSync('$tmp/body.v2.json', JSON.stringify({ inputs: [{ name: 'pixels', datatype: 'FP32',
+  shape: [1, 784], data: toUnit(d.pixels) }] }));
 "
 }
 
