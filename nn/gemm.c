@@ -73,6 +73,13 @@
 #else
 #define GEMM_X86 0
 #endif
+/* Advanced SIMD is part of every AArch64 CPU: no run-time check is needed. */
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define GEMM_NEON 1
+#else
+#define GEMM_NEON 0
+#endif
 
 /* F16C, which the AVX2 half-precision product needs and every AVX2 CPU has. clang 14's
  * __builtin_cpu_supports does not know "f16c" (and CPUID on every call is a trap to the
@@ -242,6 +249,65 @@ static void kernel_scalar(int kc, const float *restrict a, const float *restrict
     }
     store_strided(&acc[0][0], NR, c, c_si, c_sj, mr, nr, alpha, beta);
 }
+
+#if GEMM_NEON
+/* 6 x 16 on AArch64: 24 accumulators of 4 floats, 4 B vectors and 2 of A (6 values) of the
+ * 32 registers. Every element is the same chain of fused multiply-adds over k as on x86, and
+ * every store path (full tile, edge tile, transposed C) does the same alpha * acc + beta * c
+ * in vector registers, so the bits do not depend on where a tile falls. */
+#define NEON_ROW(i, v, lane, FMA)                                                                  \
+    do {                                                                                           \
+        acc[i][0] = FMA(acc[i][0], b0, v, lane);                                                   \
+        acc[i][1] = FMA(acc[i][1], b1, v, lane);                                                   \
+        acc[i][2] = FMA(acc[i][2], b2, v, lane);                                                   \
+        acc[i][3] = FMA(acc[i][3], b3, v, lane);                                                   \
+    } while (0)
+
+static void kernel_neon(int kc, const float *restrict a, const float *restrict b, ptrdiff_t sb,
+                        float *c, ptrdiff_t c_si, ptrdiff_t c_sj, int mr, int nr, float alpha,
+                        float beta)
+{
+    enum { MR = 6, NR = 16 };
+    float32x4_t acc[MR][4];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = vdupq_n_f32(0.0f);
+    for (int k = 0; k < kc; k++) {
+        const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
+        const float32x4_t b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12);
+        const float32x4_t a0 = vld1q_f32(a);
+        const float32x2_t a1 = vld1_f32(a + 4);
+        NEON_ROW(0, a0, 0, vfmaq_laneq_f32);
+        NEON_ROW(1, a0, 1, vfmaq_laneq_f32);
+        NEON_ROW(2, a0, 2, vfmaq_laneq_f32);
+        NEON_ROW(3, a0, 3, vfmaq_laneq_f32);
+        NEON_ROW(4, a1, 0, vfmaq_lane_f32);
+        NEON_ROW(5, a1, 1, vfmaq_lane_f32);
+        a += MR;
+        b += sb;
+    }
+    const float32x4_t va = vdupq_n_f32(alpha), vb = vdupq_n_f32(beta);
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + i * c_si;
+        float row[NR] = {0};
+        const int direct = c_sj == 1 && nr == NR;
+        float *p = direct ? ci : row;
+        if (!direct && beta != 0.0f)
+            for (int j = 0; j < nr; j++)
+                row[j] = ci[j * c_sj];
+        for (int j = 0; j < 4; j++) {
+            float32x4_t r = vmulq_f32(va, acc[i][j]);
+            if (beta != 0.0f)
+                r = vaddq_f32(r, vmulq_f32(vb, vld1q_f32(p + 4 * j)));
+            vst1q_f32(p + 4 * j, r);
+        }
+        if (!direct)
+            for (int j = 0; j < nr; j++)
+                ci[j * c_sj] = row[j];
+    }
+}
+#undef NEON_ROW
+#endif
 
 #if GEMM_X86
 static TARGET_AVX2 void kernel_avx2(int kc, const float *restrict a, const float *restrict b,
@@ -480,6 +546,13 @@ static TARGET_AVX2 void rect_avx2(const struct gemm_job *g, int m0, int m1, int 
 static TARGET_AVX512 void rect_avx512(const struct gemm_job *g, int m0, int m1, int n0, int n1)
 {
     gemm_rect(g, m0, m1, n0, n1, 12, 32, kernel_avx512);
+}
+#endif
+
+#if GEMM_NEON
+static void rect_neon(const struct gemm_job *g, int m0, int m1, int n0, int n1)
+{
+    gemm_rect(g, m0, m1, n0, n1, 6, 16, kernel_neon);
 }
 #endif
 
@@ -1441,7 +1514,7 @@ static ALWAYS_INLINE void spmv_on(enum nn_gemm_isa isa, const int HALF, float *y
         (HALF ? spmv_half_avx512 : spmv_float_avx512)(y, bias, idx, val, nnz, B, ldb, N);
         return;
     }
-    if (isa >= NN_GEMM_AVX2 && nn_sgemm_isa_supported(NN_GEMM_AVX2)) {
+    if ((isa == NN_GEMM_AVX2 || isa == NN_GEMM_AVX512) && nn_sgemm_isa_supported(NN_GEMM_AVX2)) {
         (HALF ? spmv_half_avx2 : spmv_float_avx2)(y, bias, idx, val, nnz, B, ldb, N);
         return;
     }
@@ -1480,10 +1553,11 @@ void nn_spmv_half(float *y, const float *bias, const int32_t *idx, const float *
 
 int nn_sgemm_isa_supported(enum nn_gemm_isa isa)
 {
-    if (isa > NN_GEMM_MAX_ISA)
+    if (isa != NN_GEMM_NEON && isa > NN_GEMM_MAX_ISA) /* the cap is for x86 (MAX_ISA=avx2) */
         return 0;
     switch (isa) {
     case NN_GEMM_SCALAR: return 1;
+    case NN_GEMM_NEON: return GEMM_NEON;
 #if GEMM_X86
     case NN_GEMM_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && HAS_F16C;
@@ -1495,6 +1569,8 @@ int nn_sgemm_isa_supported(enum nn_gemm_isa isa)
 
 enum nn_gemm_isa nn_sgemm_isa_best(void)
 {
+    if (GEMM_NEON)
+        return NN_GEMM_NEON;
     if (nn_sgemm_isa_supported(NN_GEMM_AVX512))
         return NN_GEMM_AVX512;
     if (nn_sgemm_isa_supported(NN_GEMM_AVX2))
@@ -1507,6 +1583,7 @@ const char *nn_sgemm_isa_name(enum nn_gemm_isa isa)
     switch (isa) {
     case NN_GEMM_AVX2: return "avx2";
     case NN_GEMM_AVX512: return "avx512";
+    case NN_GEMM_NEON: return "neon";
     default: return "scalar";
     }
 }
@@ -1539,9 +1616,16 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
     };
     gemm_rect_fn rect = rect_scalar;
     int MR = 4, NR = 16;
-#if GEMM_X86
     if (!nn_sgemm_isa_supported(isa))
         isa = NN_GEMM_SCALAR;
+#if GEMM_NEON
+    if (isa == NN_GEMM_NEON) {
+        rect = rect_neon;
+        MR = 6;
+        NR = 16;
+    }
+#endif
+#if GEMM_X86
     if (isa == NN_GEMM_AVX512) {
         rect = rect_avx512;
         MR = 12;
@@ -1551,8 +1635,6 @@ void nn_sgemm_isa(enum nn_gemm_isa isa, int trans_a, int trans_b, int M, int N, 
         MR = 6;
         NR = 16;
     }
-#else
-    (void)isa;
 #endif
     /* too small to thread: the fork/join would cost more than it saves */
     const int small = 2.0 * M * N * K < GEMM_PAR_FLOPS;

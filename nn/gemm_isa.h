@@ -14,13 +14,15 @@ enum nn_gemm_isa {
     NN_GEMM_SCALAR = 0, /* portable C, any CPU */
     NN_GEMM_AVX2 = 1,   /* AVX2 + FMA (+ F16C), 6x16 micro-kernel */
     NN_GEMM_AVX512 = 2, /* AVX-512F, 12x32 micro-kernel */
+    NN_GEMM_NEON = 3,   /* AArch64 Advanced SIMD, 6x16 micro-kernel (not ordered with x86's) */
 };
+#define NN_GEMM_ISA_COUNT 4
 
 /* 1 if this CPU (and OS) can run kernels for isa, else 0. */
 int nn_sgemm_isa_supported(enum nn_gemm_isa isa);
 /* The instruction set nn_sgemm uses on this CPU. */
 enum nn_gemm_isa nn_sgemm_isa_best(void);
-/* "scalar", "avx2", "avx512". */
+/* "scalar", "avx2", "avx512", "neon". */
 const char *nn_sgemm_isa_name(enum nn_gemm_isa isa);
 
 /* nn_sgemm on the given instruction set, which must be supported (else the scalar kernel is

@@ -497,10 +497,14 @@ int nn_report_history_svg(const char *path, const struct nn_history_point *h, in
     if (!title)
         title = "Training history";
 
-    /* x: epochs, whole-number ticks. */
+    /* x: epochs, whole-number ticks. (Plain comparisons: gcc 12 for aarch64 crashes
+     * vectorising fmin/fmax of a converted int here.) */
     for (int i = 0; i < n; i++) {
-        xlo = fmin(xlo, h[i].epoch);
-        xhi = fmax(xhi, h[i].epoch);
+        double e = h[i].epoch;
+        if (e < xlo)
+            xlo = e;
+        if (e > xhi)
+            xhi = e;
     }
     if (n > 0 && xlo == xhi) {
         xlo -= 1;
