@@ -54,8 +54,9 @@ struct srv_http {
  * expensive request (pool.h); and how many may wait for a pool thread. */
 #define SRV_EXPENSIVE_PIXELS (1024 * 1024)
 #define SRV_EXPENSIVE_JSON_BYTES ((size_t)1 << 20)
-/* A /v2 infer body over this runs on the pool: its BYTES images cannot be sized from a header
- * without reading the JSON, and 64 KiB is 10 images of FP32 pixels in JSON. */
+/* A /v2 infer body over this runs on the pool (64 KiB is 10 images of FP32 pixels in JSON), and
+ * so does any body with a BYTES tensor: its image files cannot be sized from a header without
+ * reading the JSON, and a 4 MP PNG of plain paper fits in a few kilobytes. */
 #define SRV_EXPENSIVE_V2_BYTES ((size_t)64 << 10)
 #define SRV_POOL_MAX_WAITING 64
 
@@ -589,13 +590,26 @@ static enum MHD_Result predict_data(struct srv_http *h, struct MHD_Connection *c
     return MHD_YES;
 }
 
+/* Whether a /v2 infer body names the BYTES datatype (in JSON, or in the JSON header of Triton's
+ * binary form; a false positive only sends a cheap body to the pool). */
+static int has_bytes_tensor(const char *body, size_t len)
+{
+    const char *p = body, *end = body + len;
+    while (p && end - p >= 5 && (p = memchr(p, 'B', (size_t)(end - p - 4))) != NULL) {
+        if (!memcmp(p, "BYTES", 5))
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
 /* Images whose header says more than 1 MP and JSON bodies over 1 MiB (the cost of a request
  * grows with both; everything the page sends is far below); for /read, whose cuts look at a
  * wide mark many times (up to ~120 ms for a 2048x128 bar), an eighth of that. */
 static int is_expensive(enum srv_route route, const char *kind, const char *body, size_t len)
 {
     if (route == SRV_ROUTE_V2_INFER)
-        return len > SRV_EXPENSIVE_V2_BYTES;
+        return len > SRV_EXPENSIVE_V2_BYTES || has_bytes_tensor(body, len);
     if (!kind || !body)
         return 0;
     int shift = route == SRV_ROUTE_READ ? 3 : 0;

@@ -104,6 +104,35 @@ test('expensive requests are bounded (503 + Retry-After) and small requests neve
   assert.ok(ok >= 1, 'at least one large photo got through');
 });
 
+// A /v2 BYTES tensor is sized only once its JSON is read, so every body holding one goes to
+// the threads for expensive requests: a 4 MP PNG of plain paper is a few kilobytes of base64,
+// far under the 64 KiB that sends other /v2 bodies there. With one such thread and no wait,
+// some of a burst must be turned away, where inline they would all hold server threads.
+test('/v2 infer bodies with BYTES images run on the threads for expensive requests', async () => {
+  const W = 2048;
+  const png = encodePng(W, W, 1, new Uint8Array(W * W).fill(235));
+  const body = JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1],
+    data: [png.toString('base64')] }] });
+  assert.ok(body.length < 64 * 1024, `${body.length} bytes`);
+  const url = `${srv.url}/v2/models/mnist-mlp/infer`;
+  const post = () => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body }).then(async (r) => ({ status: r.status, headers: r.headers, text: await r.text() }));
+  const rs = await Promise.all(Array.from({ length: 16 }, post));
+  let ok = 0, busy = 0;
+  for (const r of rs) {
+    if (r.status === 200) {
+      ok++;
+      assert.deepEqual(JSON.parse(r.text).outputs[1].shape, [1], r.text);
+      continue;
+    }
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.match(JSON.parse(r.text).error, /busy: 1 expensive request\(s\)/);
+    busy++;
+  }
+  assert.ok(ok >= 1 && busy >= 1, `${ok} answered, ${busy} turned away`);
+});
+
 // Waiters hold no thread (server/gate.h): with one place and 2 threads, six photos posted at
 // once are all answered, one after another, while small requests keep getting answers.
 test('expensive requests wait for their turn without holding a thread', async () => {
