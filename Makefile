@@ -304,12 +304,16 @@ format:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/digits/web \
-	    $(DESTDIR)$(PREFIX)/share/digits/models $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib
+	    $(DESTDIR)$(PREFIX)/share/digits/models $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/share/digits/deploy $(DESTDIR)$(PREFIX)/share/doc/digits
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBNN) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 nn/nn.h $(DESTDIR)$(PREFIX)/include/
 	cp -r web/. $(DESTDIR)$(PREFIX)/share/digits/web/
 	install -m 644 $(wildcard models/*.model) models/README.md $(DESTDIR)$(PREFIX)/share/digits/models/
+	install -m 644 server/deploy/haproxy.cfg server/deploy/digits-server.service \
+	    $(DESTDIR)$(PREFIX)/share/digits/deploy/
+	install -m 644 server/API.md README.md $(DESTDIR)$(PREFIX)/share/doc/digits/
 
 clean:
 	rm -rf build

@@ -47,6 +47,7 @@ struct srv_http {
     struct srv_pool *pool; /* expensive requests (pool.h, server/API.md "Photos") */
     struct srv_conns *conns;
     atomic_int stopping;      /* set by srv_http_stop: every answer closes its connection */
+    atomic_int draining;      /* srv_http_drain: health checks say not ready, all else served */
     atomic_size_t body_bytes; /* reserved by request bodies being received (max_body_memory) */
 };
 
@@ -229,8 +230,12 @@ static enum MHD_Result route_models(struct srv_http *h, struct MHD_Connection *c
 
 /* Whether the server takes predictions now, for /healthz and /v2/health/ready alike: 1, or 0
  * with the reason in why. */
-static int serving_ready(const struct srv_snapshot *s, char *why, size_t n)
+static int serving_ready(struct srv_http *h, const struct srv_snapshot *s, char *why, size_t n)
 {
+    if (atomic_load(&h->draining)) {
+        snprintf(why, n, "draining: the server is stopping");
+        return 0;
+    }
     if (s->n == 0) {
         snprintf(why, n, "no model is loaded");
         return 0;
@@ -245,8 +250,10 @@ static enum MHD_Result route_healthz(struct srv_http *h, struct MHD_Connection *
     srv_registry_status(h->reg, &st);
     struct srv_buf b;
     srv_buf_init(&b);
-    srv_buf_printf(&b, "{\"status\":\"%s\",\"models\":%d,\"default\":", s->n ? "ok" : "no model",
-                   s->n);
+    char why[64];
+    int ready = serving_ready(h, s, why, sizeof why);
+    srv_buf_printf(&b, "{\"status\":\"%s\",\"models\":%d,\"default\":",
+                   atomic_load(&h->draining) ? "draining" : s->n ? "ok" : "no model", s->n);
     if (s->n)
         srv_buf_json_string(&b, s->models[0].name);
     else
@@ -268,8 +275,7 @@ static enum MHD_Result route_healthz(struct srv_http *h, struct MHD_Connection *
         srv_buf_puts(&b, "null");
     srv_buf_printf(&b, ",\"uptime_s\":%lld,\"version\":\"%s\"}\n",
                    (long long)(time(NULL) - h->metrics->start_unix), NN_VERSION);
-    char why[64];
-    int status = serving_ready(s, why, sizeof why) ? 200 : 503;
+    int status = ready ? 200 : 503;
     srv_snapshot_release(s);
     size_t len = 0;
     char *body = srv_buf_steal(&b, &len);
@@ -290,7 +296,7 @@ static enum MHD_Result route_v2(struct srv_http *h, struct MHD_Connection *c, st
         return send_copy(c, r, 200, "{\"live\":true}", 13, "application/json");
     case SRV_OIP_READY:
         s = srv_registry_acquire(h->reg);
-        int ready = serving_ready(s, why, sizeof why);
+        int ready = serving_ready(h, s, why, sizeof why);
         srv_snapshot_release(s);
         if (ready)
             return send_copy(c, r, 200, "{\"ready\":true}", 14, "application/json");
@@ -997,6 +1003,11 @@ void srv_http_sweep(struct srv_http *h)
     srv_conns_close_idle(h->conns, now, (uint64_t)h->cfg.timeout_s * 1000000u);
     srv_conns_close_half_closed(h->conns, now, 500000);
     expire_jobs(h, (uint64_t)h->cfg.large_decode_wait_ms * 1000u);
+}
+
+void srv_http_drain(struct srv_http *h, int on)
+{
+    atomic_store(&h->draining, on != 0);
 }
 
 int srv_http_stop(struct srv_http *h, int grace_ms)

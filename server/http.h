@@ -49,6 +49,10 @@ int srv_http_port(const struct srv_http *h);
  * complete, however slowly its bytes trickled in, and idle ones whose client has half-closed
  * (conns.h; call it about once a second). */
 void srv_http_sweep(struct srv_http *h);
+/* Draining (on != 0): /healthz and /v2/health/ready answer 503 "draining" so that a load
+ * balancer takes this server out of rotation, while every other request, new connections
+ * included, is served as before. Thread-safe. */
+void srv_http_drain(struct srv_http *h, int on);
 /* Graceful stop: stops accepting connections, answers every request from then on with
  * Connection: close, closes idle keep-alive connections, waits up to grace_ms for the
  * requests in flight to be answered and their connections closed, then stops the threads and

@@ -3,8 +3,9 @@
  *
  * Signals are blocked before the daemon's threads start (they inherit the mask) and taken
  * synchronously by the main thread with sigwaitinfo, so no code runs in a signal handler:
- * SIGHUP reloads the models here, SIGINT/SIGTERM stop accepting, let the requests in flight
- * finish and exit 0.
+ * SIGHUP reloads the models here; SIGINT/SIGTERM first drain for --drain-seconds (health
+ * checks say not ready, everything else is served), then stop accepting, let the requests in
+ * flight finish and exit 0.
  */
 #include "http.h"
 #include "metrics.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef DIGITS_VERSION
@@ -47,14 +49,44 @@ static const char usage[] =
     "                      over 1 MiB (default: threads / 2, >= 1)\n"
     "  --large-decode-wait MS how long such a request may wait for one, then 503 (default\n"
     "                      2000; 0: no waiting)\n"
+    "  --drain-seconds S   on SIGTERM/SIGINT, first answer 503 \"draining\" on /healthz and\n"
+    "                      /v2/health/ready for S seconds while serving everything else, so\n"
+    "                      that a load balancer stops sending requests (default 0, at most\n"
+    "                      300; a second signal ends the drain)\n"
     "  --quiet             no access log\n"
     "  --help              this text\n"
     "  --version           version\n"
     "\n"
     "Signals: SIGHUP reloads the model files (a file that fails to load leaves the old models\n"
-    "serving); SIGINT/SIGTERM stop accepting connections, answer the requests in flight (with\n"
-    "Connection: close), close idle connections and exit 0 (at most 10 s; exit 1 after 12 s\n"
-    "if a request is still running).\n";
+    "serving); SIGINT/SIGTERM, after the --drain-seconds drain, stop accepting connections,\n"
+    "answer the requests in flight (with Connection: close), close idle connections and exit 0\n"
+    "(at most 10 s; exit 1 after 12 s if a request is still running).\n";
+
+/* SIGHUP: the model files read again; a failure leaves the old models serving. */
+static void reload(struct srv_registry *reg, struct srv_metrics *metrics, int n_models)
+{
+    char err[1024];
+    if (n_models == 0) {
+        fprintf(stderr, "digits-server: SIGHUP: no model files to reload\n");
+        return;
+    }
+    if (srv_registry_reload(reg, err, sizeof err) == 0) {
+        srv_metrics_reload(metrics, 1);
+        fprintf(stderr, "digits-server: SIGHUP: reloaded %d model%s\n", n_models,
+                n_models == 1 ? "" : "s");
+    } else {
+        srv_metrics_reload(metrics, 0);
+        fprintf(stderr, "digits-server: SIGHUP: reload failed, old models keep serving: %s\n",
+                err);
+    }
+}
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void *exit_after_grace(void *arg)
 {
@@ -94,6 +126,7 @@ int main(int argc, char **argv)
     const char *models[SRV_MAX_MODELS];
     int n_models = 0;
     const char *web = NULL;
+    int drain_s = 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     struct srv_config cfg = {
         .bind = "127.0.0.1",
@@ -136,7 +169,7 @@ int main(int argc, char **argv)
             "--model",   "--port",     "--bind",    "--web",
             "--threads", "--max-body", "--timeout", "--max-connections",
             "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
-            "--max-body-memory", NULL};
+            "--max-body-memory", "--drain-seconds", NULL};
         int known = 0;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
@@ -214,6 +247,12 @@ int main(int argc, char **argv)
                 return 1;
             }
             cfg.max_connections_per_ip = (unsigned)v;
+        } else if (!strcmp(a, "--drain-seconds")) {
+            if (v > 300) {
+                fprintf(stderr, "digits-server: --drain-seconds %s: not in 0..300\n", val);
+                return 1;
+            }
+            drain_s = (int)v;
         } else if (!strcmp(a, "--max-body-memory")) {
             if (v < 1 || v > (1LL << 40)) {
                 fprintf(stderr, "digits-server: --max-body-memory %s: not in 1..1T\n", val);
@@ -287,10 +326,21 @@ int main(int argc, char **argv)
         srv_snapshot_release(s);
     }
 
+    long long drain_end = -1; /* monotonic ms while draining */
     for (;;) {
         /* Once a second, connections whose request has taken longer than the timeout to
          * arrive are closed (http.h). */
         struct timespec tick = {1, 0};
+        if (drain_end >= 0) {
+            long long left = drain_end - monotonic_ms();
+            if (left <= 0) {
+                fprintf(stderr, "digits-server: drained for %d s; finishing requests in flight\n",
+                        drain_s);
+                break;
+            }
+            if (left < 1000)
+                tick = (struct timespec){0, (long)(left * 1000000)};
+        }
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig < 0) {
             if (errno == EAGAIN) {
@@ -302,26 +352,23 @@ int main(int argc, char **argv)
             fprintf(stderr, "digits-server: sigwaitinfo: %s\n", strerror(errno));
             break;
         }
+        const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
         if (sig == SIGHUP) {
-            if (n_models == 0) {
-                fprintf(stderr, "digits-server: SIGHUP: no model files to reload\n");
-                continue;
-            }
-            if (srv_registry_reload(reg, err, sizeof err) == 0) {
-                srv_metrics_reload(metrics, 1);
-                fprintf(stderr, "digits-server: SIGHUP: reloaded %d model%s\n", n_models,
-                        n_models == 1 ? "" : "s");
-            } else {
-                srv_metrics_reload(metrics, 0);
-                fprintf(stderr,
-                        "digits-server: SIGHUP: reload failed, old models keep serving: "
-                        "%s\n",
-                        err);
-            }
+            reload(reg, metrics, n_models);
             continue;
         }
-        fprintf(stderr, "digits-server: %s: finishing requests in flight\n",
-                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        if (drain_end < 0 && drain_s > 0) {
+            /* Out of the load balancer's rotation first, then the stop (README "Scale-out"). */
+            srv_http_drain(http, 1);
+            drain_end = monotonic_ms() + drain_s * 1000LL;
+            fprintf(stderr,
+                    "digits-server: %s: draining for %d s (health checks answer 503, requests "
+                    "are served; another signal ends the drain)\n",
+                    name, drain_s);
+            continue;
+        }
+        fprintf(stderr, "digits-server: %s: %sfinishing requests in flight\n", name,
+                drain_end >= 0 ? "drain ended early; " : "");
         break;
     }
     /* Whatever a request is doing, the process ends: a watchdog exits 1 two seconds after
