@@ -13,6 +13,7 @@
  */
 #include "http.h"
 
+#include "access.h"
 #include "buf.h"
 #include "conns.h"
 #include "decode.h"
@@ -49,6 +50,7 @@ struct srv_http {
     atomic_int stopping;      /* set by srv_http_stop: every answer closes its connection */
     atomic_int draining;      /* srv_http_drain: health checks say not ready, all else served */
     atomic_size_t body_bytes; /* reserved by request bodies being received (max_body_memory) */
+    struct srv_ids ids;       /* X-Request-Id for requests that bring none (access.h) */
 };
 
 /* An image over this many pixels by its header, or a JSON body over this many bytes, is an
@@ -61,7 +63,7 @@ struct srv_http {
 #define SRV_EXPENSIVE_V2_BYTES ((size_t)64 << 10)
 #define SRV_POOL_MAX_WAITING 64
 
-enum method { M_GET, M_HEAD, M_POST, M_OTHER };
+enum method { M_GET, M_HEAD, M_POST, M_OPTIONS, M_OTHER };
 
 /* Per-request state: created on the first callback, freed on completion. */
 struct req {
@@ -89,6 +91,9 @@ struct req {
     size_t len, cap;
     char method_s[8];
     char path[128]; /* for the access log, truncated */
+    char request_id[SRV_REQUEST_ID_MAX + 1];
+    const char *cors_allow; /* Access-Control-Allow-Origin for this request, or NULL */
+    char remote[48];        /* the client's address, for the JSON access log */
 };
 
 static uint64_t now_us(void)
@@ -102,11 +107,25 @@ static uint64_t now_us(void)
 /* Responses                                                                                */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Headers every answer carries; Connection: close when the request asked for trouble (a
- * malformed framing) or the server is stopping. */
+/* Whether answers depend on the request's Origin (--cors names one origin): caches must know. */
+static int cors_varies(const struct srv_http *h)
+{
+    return h->cfg.cors && strcmp(h->cfg.cors, "*");
+}
+
+/* Headers every answer carries: its request id, CORS when the request's origin is allowed;
+ * Connection: close when the request asked for trouble (a malformed framing) or the server is
+ * stopping. */
 static void common_headers(struct MHD_Response *resp, const struct req *r)
 {
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->cors_allow) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, r->cors_allow);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", SRV_CORS_EXPOSE);
+    }
+    if (cors_varies(r->h))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
     if (r->close || atomic_load(&r->h->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
@@ -457,13 +476,18 @@ static void answer_now(struct MHD_Connection *c, struct req *r, int status, cons
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
         return;
-    char body[160], msg[400];
+    char body[160], cors[320] = "", msg[900];
     int nb = snprintf(body, sizeof body, "{\"error\":\"%s of %zu bytes\"}\n", what, limit);
+    if (r->cors_allow)
+        snprintf(cors, sizeof cors,
+                 "Access-Control-Allow-Origin: %s\r\nAccess-Control-Expose-Headers: %s\r\n",
+                 r->cors_allow, SRV_CORS_EXPOSE);
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
                      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                     "Content-Length: %d\r\n\r\n%s",
-                     status, status == 413 ? "Content Too Large" : "Error", nb, body);
+                     "X-Request-Id: %s\r\n%s%sContent-Length: %d\r\n\r\n%s",
+                     status, status == 413 ? "Content Too Large" : "Error", r->request_id, cors,
+                     cors_varies(r->h) ? "Vary: Origin\r\n" : "", nb, body);
     if (n <= 0 || (size_t)n >= sizeof msg)
         return;
     if (send(ci->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n) {
@@ -711,6 +735,59 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     return send_response(c, r, &res, NULL);
 }
 
+/* OPTIONS with --cors: a browser's preflight before a cross-origin request (204 with what may be
+ * sent here), or 403 for an origin that is not allowed. */
+static enum MHD_Result preflight(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!r->cors_allow) {
+        char msg[240];
+        snprintf(msg, sizeof msg, "origin %.80s is not allowed here (the server allows %.80s)",
+                 origin ? origin : "(none)", h->cfg.cors);
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        return send_error(c, r, 403, msg, NULL);
+    }
+    int post = r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ ||
+               r->route == SRV_ROUTE_V2_INFER;
+    const char *methods = post ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, methods);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", SRV_CORS_HEADERS);
+    MHD_add_response_header(resp, "Access-Control-Max-Age", SRV_CORS_MAX_AGE);
+    common_headers(resp, r);
+    enum MHD_Result ret = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->responded = 1;
+        r->status = 204;
+        r->bytes = 0;
+    }
+    return ret;
+}
+
+/* The client's address as text ("" when unknown). */
+static void client_address(struct MHD_Connection *c, char *out, size_t n)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)n);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -729,19 +806,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r->conn = ci ? ci->socket_context : NULL;
         srv_conn_set_busy(h->conns, r->conn, 1, r->t0);
-        r->method = !strcmp(method, "GET")    ? M_GET
-                    : !strcmp(method, "HEAD") ? M_HEAD
-                    : !strcmp(method, "POST") ? M_POST
-                                              : M_OTHER;
+        r->method = !strcmp(method, "GET")       ? M_GET
+                    : !strcmp(method, "HEAD")    ? M_HEAD
+                    : !strcmp(method, "POST")    ? M_POST
+                    : !strcmp(method, "OPTIONS") ? M_OPTIONS
+                                                 : M_OTHER;
+        srv_request_id(&h->ids, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"),
+                       r->request_id);
+        r->cors_allow = srv_cors_allow(
+            h->cfg.cors, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+        if (!h->cfg.quiet && h->cfg.log_format == SRV_LOG_JSON)
+            client_address(c, r->remote, sizeof r->remote);
         snprintf(r->method_s, sizeof r->method_s, "%s", method);
         for (char *p = r->method_s; *p; p++)
             if ((unsigned char)*p <= 0x20 || *p == 0x7f)
                 *p = '?';
-        /* The path as decoded, made safe for a one-line log: no control characters. */
-        snprintf(r->path, sizeof r->path, "%s", url);
-        for (char *p = r->path; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ' ')
-                *p = '?';
+        snprintf(r->path, sizeof r->path, "%s", url); /* access.c makes it safe to log */
         r->route = classify(url);
         if (r->route == SRV_ROUTE_V2 || r->route == SRV_ROUTE_V2_INFER)
             srv_oip_path_parse(&r->oip, url);
@@ -778,6 +858,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0; /* bodies of other requests are ignored */
         return ret;
     }
+    if (r->method == M_OPTIONS && h->cfg.cors)
+        return preflight(h, c, r);
     if (r->route == SRV_ROUTE_READ && r->method != M_POST)
         return send_error(c, r, 405, "use POST for /read", "POST");
     if (r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) {
@@ -822,15 +904,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     int status = r->responded ? r->status : 0; /* 0: connection ended without an answer */
     srv_metrics_request(h->metrics, r->route, status, us, r->bytes);
     if (!h->cfg.quiet) {
-        char line[256];
-        int n = snprintf(line, sizeof line, "%s %s %d %llu %llu%s\n", r->method_s, r->path, status,
-                         (unsigned long long)r->bytes, (unsigned long long)us,
-                         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
-        if (n > 0) {
-            size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-            ssize_t w = write(STDERR_FILENO, line, len);
-            (void)w;
-        }
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        struct srv_access a = {
+            .method = r->method_s,
+            .path = r->path,
+            .status = status,
+            .bytes = r->bytes,
+            .duration_us = us,
+            .request_id = r->request_id,
+            .remote = r->remote,
+            .aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK,
+            .unix_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000,
+        };
+        char line[1024];
+        size_t len = srv_access_line(line, sizeof line, h->cfg.log_format, &a);
+        ssize_t w = write(STDERR_FILENO, line, len);
+        (void)w;
     }
     if (r->reserved)
         atomic_fetch_sub(&h->body_bytes, r->reserved);
@@ -916,6 +1006,8 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     atomic_init(&h->in_flight, 0);
     atomic_init(&h->stopping, 0);
     atomic_init(&h->body_bytes, 0);
+    atomic_init(&h->draining, 0);
+    srv_ids_init(&h->ids);
     h->conns = srv_conns_new();
     if (!h->conns) {
         snprintf(err, errlen, "out of memory");

@@ -15,6 +15,7 @@
 #ifndef SRV_HTTP_H
 #define SRV_HTTP_H
 
+#include "access.h"
 #include "metrics.h"
 #include "models.h"
 #include "static.h"
@@ -34,6 +35,8 @@ struct srv_config {
     int large_decode_wait_ms; /* how long one may wait for them before a 503 (0: not at all) */
     unsigned max_connections_per_ip; /* 0 = no limit */
     size_t max_body_memory;          /* bytes all bodies being received may take together */
+    const char *cors;                /* --cors: "*" or one origin (access.h); NULL = off */
+    enum srv_log_format log_format;  /* the access log's lines (unless quiet) */
 };
 
 struct srv_http;

@@ -53,6 +53,10 @@ static const char usage[] =
     "                      /v2/health/ready for S seconds while serving everything else, so\n"
     "                      that a load balancer stops sending requests (default 0, at most\n"
     "                      300; a second signal ends the drain)\n"
+    "  --cors ORIGIN       let pages from ORIGIN (https://host[:port], or * for any) call this\n"
+    "                      server from a browser: CORS headers and preflights (default off)\n"
+    "  --log-format F      access log lines: text (default) or json (one object a line, with\n"
+    "                      the request id that X-Request-Id carries)\n"
     "  --quiet             no access log\n"
     "  --help              this text\n"
     "  --version           version\n"
@@ -169,7 +173,7 @@ int main(int argc, char **argv)
             "--model",   "--port",     "--bind",    "--web",
             "--threads", "--max-body", "--timeout", "--max-connections",
             "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
-            "--max-body-memory", "--drain-seconds", NULL};
+            "--max-body-memory", "--drain-seconds", "--cors", "--log-format", NULL};
         int known = 0;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
@@ -195,6 +199,19 @@ int main(int argc, char **argv)
             web = val;
         } else if (!strcmp(a, "--bind")) {
             cfg.bind = val;
+        } else if (!strcmp(a, "--cors")) {
+            char why[160];
+            if (srv_cors_origin_check(val, why, sizeof why) != 0) {
+                fprintf(stderr, "digits-server: --cors %s: %s\n", val, why);
+                return 1;
+            }
+            cfg.cors = val;
+        } else if (!strcmp(a, "--log-format")) {
+            if (strcmp(val, "text") && strcmp(val, "json")) {
+                fprintf(stderr, "digits-server: --log-format %s: not text or json\n", val);
+                return 1;
+            }
+            cfg.log_format = strcmp(val, "json") ? SRV_LOG_TEXT : SRV_LOG_JSON;
         } else if ((v = parse_size(val)) < 0) {
             fprintf(stderr, "digits-server: %s %s: not a number\n", a, val);
             return 1;
