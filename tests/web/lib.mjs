@@ -45,12 +45,12 @@ export function smallModel() {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-// Starts build/digits-server serving web/ and the given models. port 0 = ephemeral.
-// Resolves to {url, port, proc, stop()} once it prints its listening line.
-export function startServer(models, port = 0) {
+// Starts build/digits-server serving web/ and the given models (and any extra flags). port 0 =
+// ephemeral. Resolves to {url, port, proc, stop()} once it prints its listening line.
+export function startServer(models, port = 0, extra = []) {
     if (!fs.existsSync(SERVER)) throw new Error(`${SERVER} is missing: run make first`);
     const args = [...models.flatMap((m) => ['--model', m]), '--port', String(port), '--web', 'web',
-        '--threads', '2', '--quiet'];
+        '--threads', '2', '--quiet', ...extra];
     const proc = spawn(SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     return new Promise((resolve, reject) => {
