@@ -123,6 +123,9 @@ ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/mai
 
 all: $(LIBNN) $(BINS)
 
+# server/openapi.c embeds the document with .incbin, which the compiler's dependency list misses
+$(BUILD)/server/openapi.o: server/openapi.json
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")

@@ -6,6 +6,7 @@
  *   POST /read                      read.c (the same bodies, limits and buffering as /predict)
  *   GET  /models, /model[?name=x]   model metadata (pre-rendered per snapshot)
  *   GET  /healthz, /metrics         status and Prometheus counters
+ *   GET  /openapi.json              the OpenAPI 3.1 document of every route (openapi.h)
  *   GET  /v2..., POST .../infer     the Open Inference Protocol (oip.c; infer bodies are
  *                                   buffered and limited like /predict's)
  *   GET  anything else              a file under --web (static.c), else 404
@@ -18,6 +19,7 @@
 #include "conns.h"
 #include "decode.h"
 #include "oip.h"
+#include "openapi.h"
 #include "pool.h"
 #include "predict.h"
 #include "read.h"
@@ -396,6 +398,8 @@ static enum srv_route classify(const char *url)
         return SRV_ROUTE_MODELS;
     if (!strcmp(url, "/model"))
         return SRV_ROUTE_MODEL;
+    if (!strcmp(url, "/openapi.json"))
+        return SRV_ROUTE_OPENAPI;
     if (!strcmp(url, "/healthz"))
         return SRV_ROUTE_HEALTHZ;
     if (!strcmp(url, "/metrics"))
@@ -883,6 +887,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case SRV_ROUTE_HEALTHZ: return route_healthz(h, c, r);
     case SRV_ROUTE_METRICS: return route_metrics(h, c, r);
     case SRV_ROUTE_V2: return route_v2(h, c, r);
+    case SRV_ROUTE_OPENAPI: {
+        size_t len = 0;
+        const char *doc = srv_openapi_json(&len);
+        return send_copy(c, r, 200, doc, len, "application/json");
+    }
     default: return route_static(h, c, r, url);
     }
 }

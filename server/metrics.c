@@ -34,6 +34,7 @@ const char *srv_route_name(enum srv_route r)
     case SRV_ROUTE_STATIC: return "static";
     case SRV_ROUTE_V2: return "/v2";
     case SRV_ROUTE_V2_INFER: return "/v2/models/infer";
+    case SRV_ROUTE_OPENAPI: return "/openapi.json";
     default: return "other";
     }
 }

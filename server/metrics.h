@@ -22,6 +22,7 @@ enum srv_route {
     SRV_ROUTE_READ,
     SRV_ROUTE_V2,       /* Open Inference Protocol metadata and health (oip.h) */
     SRV_ROUTE_V2_INFER, /* .../infer */
+    SRV_ROUTE_OPENAPI,  /* GET /openapi.json */
     SRV_ROUTE_COUNT
 };
 

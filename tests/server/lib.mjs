@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import { checkAnswer } from './openapi.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUILD = path.resolve(ROOT, process.env.DIGITS_BUILD || 'build');
@@ -17,6 +18,20 @@ export const MNIST_DIR = path.resolve(ROOT, process.env.MNIST_DIR || 'data/mnist
 export const SERVER = path.join(BUILD, 'digits-server');
 export const TRAIN = path.join(BUILD, 'digits-train');
 export const SHARED_CORPUS = path.resolve(ROOT, '../shared/corpus');
+
+// Every answer a test receives from a loopback server through fetch() is checked against
+// server/openapi.json (openapi.mjs): a mismatch rejects the fetch, failing the test.
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (input, init = {}) => {
+  const res = await realFetch(input, init);
+  const u = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') return res;
+  const method = (init.method || (typeof input === 'object' && input.method) || 'GET').toUpperCase();
+  const body = Buffer.from(await res.clone().arrayBuffer());
+  checkAnswer({ method, url: u.pathname + u.search, status: res.status, body,
+    header: (n) => res.headers.get(n) ?? undefined });
+  return res;
+};
 
 export function tmpdir(prefix = 'digits-srv-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -76,7 +91,7 @@ export async function waitLog(server, re, ms = 5000) {
 }
 
 // One HTTP request exactly as given (no URL normalisation, so "/../x" and "%2e%2e" reach the
-// server unchanged). Resolves {status, headers, body (Buffer), text, json()}.
+// server unchanged); its answer is checked against server/openapi.json as fetch's are. Resolves {status, headers, body (Buffer), text, json()}.
 export function raw(port, method, reqPath, { headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: reqPath, headers,
@@ -85,6 +100,13 @@ export function raw(port, method, reqPath, { headers = {}, body } = {}) {
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
         const buf = Buffer.concat(chunks);
+        try {
+          checkAnswer({ method, url: reqPath, status: res.statusCode, body: buf,
+            header: (n) => [res.headers[n]].flat().filter((v) => v !== undefined).join(', ') || undefined });
+        } catch (e) {
+          reject(e);
+          return;
+        }
         resolve({ status: res.statusCode, headers: res.headers, body: buf, text: buf.toString(),
           json: () => JSON.parse(buf.toString()) });
       });
