@@ -123,6 +123,9 @@ ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/mai
 
 all: $(LIBNN) $(BINS)
 
+# where digits-server looks for web/ and models/ when started without --model and --web
+$(BUILD)/server/main.o: CPPFLAGS += -DDIGITS_DATADIR='"$(PREFIX)/share/digits"'
+
 # server/openapi.c embeds the document with .incbin, which the compiler's dependency list misses
 $(BUILD)/server/openapi.o: server/openapi.json
 

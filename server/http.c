@@ -998,6 +998,69 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 /* Public                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
+/* The listening socket, made here rather than by libmicrohttpd so that a port in use, a
+ * privileged port or an address this machine does not have is said once, plainly. Returns the
+ * socket (nonblocking, close-on-exec, SO_REUSEADDR, IPv6 only for an IPv6 address, backlog
+ * 1024) with the port it got in *port_out, or -1 with the reason in err. */
+static int listen_on(const char *bind_addr, int port, int *port_out, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    int family;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)(void *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)(void *)&ss;
+    if (inet_pton(AF_INET, bind_addr, &a4->sin_addr) == 1) {
+        family = a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, bind_addr, &a6->sin6_addr) == 1) {
+        family = a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        len = sizeof *a6;
+    } else {
+        snprintf(err, errlen, "--bind %s: not an IPv4 or IPv6 address", bind_addr);
+        return -1;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot make a socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    const char *open = family == AF_INET6 ? "[" : "", *close_ = family == AF_INET6 ? "]" : "";
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        if (e == EADDRINUSE)
+            snprintf(err, errlen,
+                     "%s%s%s:%d: the port is in use: another server listens there; stop it or "
+                     "choose another --port",
+                     open, bind_addr, close_, port);
+        else if (e == EACCES)
+            snprintf(err, errlen,
+                     "%s%s%s:%d: no permission to listen there (ports below 1024 need "
+                     "privileges); choose another --port",
+                     open, bind_addr, close_, port);
+        else if (e == EADDRNOTAVAIL)
+            snprintf(err, errlen, "--bind %s: not an address of this machine", bind_addr);
+        else
+            snprintf(err, errlen, "%s%s%s:%d: cannot listen: %s", open, bind_addr, close_, port,
+                     strerror(e));
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage got;
+    socklen_t gotlen = sizeof got;
+    *port_out = port;
+    if (getsockname(fd, (struct sockaddr *)&got, &gotlen) == 0)
+        *port_out = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&got)->sin6_port
+                                             : ((struct sockaddr_in *)(void *)&got)->sin_port);
+    return fd;
+}
+
 int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct srv_registry *reg,
                    struct srv_metrics *metrics, const struct srv_static *st, char *err,
                    size_t errlen)
@@ -1037,39 +1100,27 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         return -1;
     }
 
-    struct sockaddr_in a4;
-    struct sockaddr_in6 a6;
-    struct sockaddr *addr;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
                      MHD_ALLOW_SUSPEND_RESUME;
     const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
-    memset(&a4, 0, sizeof a4);
-    memset(&a6, 0, sizeof a6);
-    if (inet_pton(AF_INET, bind, &a4.sin_addr) == 1) {
-        a4.sin_family = AF_INET;
-        a4.sin_port = htons((uint16_t)cfg->port);
-        addr = (struct sockaddr *)&a4;
-    } else if (inet_pton(AF_INET6, bind, &a6.sin6_addr) == 1) {
-        a6.sin6_family = AF_INET6;
-        a6.sin6_port = htons((uint16_t)cfg->port);
-        addr = (struct sockaddr *)&a6;
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, errlen, "--bind %s: not an IPv4 or IPv6 address", bind);
+    int port = 0;
+    int fd = listen_on(bind, cfg->port, &port, err, errlen);
+    if (fd < 0) {
         srv_pool_free(h->pool);
         srv_conns_free(h->conns);
         free(h);
         return -1;
     }
+    if (strchr(bind, ':'))
+        flags |= MHD_USE_IPv6;
     if (!cfg->quiet)
         flags |= MHD_USE_ERROR_LOG;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
     struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, addr},
+        {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->timeout_s, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)cfg->connection_memory, NULL},
-        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_connections_per_ip, NULL},
@@ -1078,18 +1129,17 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
+    h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY,
                             ops, MHD_OPTION_END);
     if (!h->d) {
-        snprintf(err, errlen, "%s:%d: cannot listen (port in use, or no permission?)", bind,
-                 cfg->port);
+        close(fd);
+        snprintf(err, errlen, "%s:%d: the HTTP daemon did not start", bind, port);
         srv_pool_free(h->pool);
         srv_conns_free(h->conns);
         free(h);
         return -1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info ? info->port : cfg->port;
+    h->port = port;
     *out = h;
     return 0;
 }

@@ -7,6 +7,8 @@
  * checks say not ready, everything else is served), then stop accepting, let the requests in
  * flight finish and exit 0.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
+
 #include "http.h"
 #include "metrics.h"
 #include "models.h"
@@ -14,6 +16,7 @@
 
 #include "nn/nn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -29,12 +32,19 @@
 #define DIGITS_VERSION NN_VERSION
 #endif
 
+#ifndef DIGITS_DATADIR
+#define DIGITS_DATADIR "/usr/local/share/digits"
+#endif
+
 static const char usage[] =
     "usage: digits-server [options]\n"
     "\n"
     "Serves handwritten-digit predictions over HTTP (see server/API.md).\n"
     "\n"
-    "  --model FILE        model to serve; repeat for several, the first is the default\n"
+    "  --model FILE        model to serve; repeat for several, the first is the default.\n"
+    "                      With neither --model nor --web, the server takes the models/*.model\n"
+    "                      and web/ beside it (a build in a clone), or where make install put\n"
+    "                      them (" DIGITS_DATADIR "), and says which\n"
     "  --port N            TCP port (default 8080; 0 picks a free one)\n"
     "  --bind ADDR         IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
     "  --web DIR           serve the page and its files from DIR (GET /)\n"
@@ -83,6 +93,79 @@ static void reload(struct srv_registry *reg, struct srv_metrics *metrics, int n_
         fprintf(stderr, "digits-server: SIGHUP: reload failed, old models keep serving: %s\n",
                 err);
     }
+}
+
+/* What a start without --model and --web found: the page and the models of one place. */
+struct found {
+    char root[PATH_MAX];
+    char web[PATH_MAX + 8];
+    char models[SRV_MAX_MODELS][PATH_MAX + 300];
+    int n;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The .model files of root/models (in name order, at most SRV_MAX_MODELS) and root/web/index.html. Returns
+ * 1 when root has at least one of them. */
+static int look_in(const char *root, struct found *f)
+{
+    char dir[PATH_MAX + 16];
+    f->n = 0;
+    f->web[0] = '\0';
+    snprintf(dir, sizeof dir, "%s/web/index.html", root);
+    if (access(dir, R_OK) == 0)
+        snprintf(f->web, sizeof f->web, "%s/web", root);
+    snprintf(dir, sizeof dir, "%s/models", root);
+    DIR *d = opendir(dir);
+    if (d) {
+        char *names[SRV_MAX_MODELS];
+        int n = 0;
+        for (struct dirent *e; (e = readdir(d)) != NULL && n < SRV_MAX_MODELS;) {
+            size_t len = strlen(e->d_name);
+            if (len > 6 && !strcmp(e->d_name + len - 6, ".model") && e->d_name[0] != '.' &&
+                (names[n] = strdup(e->d_name)) != NULL)
+                n++;
+        }
+        closedir(d);
+        qsort(names, (size_t)n, sizeof *names, by_name);
+        for (int i = 0; i < n; i++) {
+            snprintf(f->models[f->n++], sizeof f->models[0], "%s/%s", dir, names[i]);
+            free(names[i]);
+        }
+    }
+    snprintf(f->root, sizeof f->root, "%s", root);
+    return f->n > 0 || f->web[0];
+}
+
+/* Started without --model and --web: the models and page beside the binary (a build in a
+ * clone: build/digits-server, so its parent), where make install put them
+ * (PREFIX/bin/digits-server, PREFIX/share/digits), or in DIGITS_DATADIR. */
+static int discover(struct found *f)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char roots[4][PATH_MAX + 32];
+    int k = 0;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(roots[k++], sizeof roots[0], "%s/..", exe);
+            snprintf(roots[k++], sizeof roots[0], "%s/../..", exe);
+            snprintf(roots[k++], sizeof roots[0], "%s/../share/digits", exe);
+        }
+    }
+    snprintf(roots[k++], sizeof roots[0], "%s", DIGITS_DATADIR);
+    for (int i = 0; i < k; i++) {
+        char real[PATH_MAX];
+        if (realpath(roots[i], real) && look_in(real, f))
+            return 1;
+    }
+    return 0;
 }
 
 static long long monotonic_ms(void)
@@ -297,6 +380,15 @@ int main(int argc, char **argv)
         return 1;
     }
     srv_metrics_init(metrics);
+    static struct found found; /* the paths live as long as the server */
+    if (n_models == 0 && !web && discover(&found)) {
+        for (int i = 0; i < found.n; i++)
+            models[n_models++] = found.models[i];
+        if (found.web[0])
+            web = found.web;
+        fprintf(stderr, "digits-server: no --model or --web: serving %s%s%d model%s from %s\n",
+                web ? "web/ and " : "", "", n_models, n_models == 1 ? "" : "s", found.root);
+    }
     if (n_models == 0)
         fprintf(stderr, "digits-server: warning: no --model given; /predict answers 503\n");
     if (srv_registry_new(&reg, models, n_models, err, sizeof err) != 0) {

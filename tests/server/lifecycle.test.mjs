@@ -2,12 +2,12 @@
 // SIGTERM with requests in flight, and many parallel clients against sequential answers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import {
-  tmpdir, trainModel, startServer, waitLog, raw, postJson, mnistTest, toUnit, SERVER,
+  tmpdir, trainModel, startServer, waitLog, raw, postJson, mnistTest, toUnit, SERVER, ROOT,
 } from './lib.mjs';
 
 let dir;
@@ -42,6 +42,71 @@ test('--help and --version print and exit 0; bad flags exit 1 with a message', (
   }
 });
 
+test('a port in use is said once, plainly, and the start fails', async () => {
+  const first = await startServer(['--model', m1], { quiet: false });
+  try {
+    const r = spawnSync(SERVER, ['--port', String(first.port), '--model', m1],
+      { encoding: 'utf8', timeout: 5000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `digits-server: 127.0.0.1:${first.port}: the port is in use: another `
+      + 'server listens there; stop it or choose another --port\n');
+    const v6 = spawnSync(SERVER, ['--port', '0', '--bind', '192.0.2.1', '--model', m1],
+      { encoding: 'utf8', timeout: 5000 });
+    assert.equal(v6.status, 1);
+    assert.equal(v6.stderr, 'digits-server: --bind 192.0.2.1: not an address of this machine\n');
+  } finally {
+    assert.equal(await first.stop(), 0);
+  }
+});
+
+// A copy of the binary in a directory laid out as a clone (ROOT/build/digits-server beside
+// ROOT/models and ROOT/web) or as make install leaves it (PREFIX/bin, PREFIX/share/digits).
+for (const [layout, bin, data] of [['a clone', 'build', '.'], ['an install', 'usr/bin', 'usr/share/digits']]) {
+  test(`with neither --model nor --web the server finds the models and the page of ${layout}`, async () => {
+    const root = fs.mkdtempSync(path.join(dir, 'layout-'));
+    fs.mkdirSync(path.join(root, bin), { recursive: true });
+    fs.mkdirSync(path.join(root, data, 'models'), { recursive: true });
+    fs.mkdirSync(path.join(root, data, 'web'), { recursive: true });
+    const exe = path.join(root, bin, 'digits-server');
+    fs.copyFileSync(SERVER, exe);
+    fs.chmodSync(exe, 0o755);
+    fs.copyFileSync(path.join(ROOT, 'models', 'mnist-mlp.model'), path.join(root, data, 'models', 'b.model'));
+    fs.copyFileSync(m1, path.join(root, data, 'models', 'a.model'));
+    fs.writeFileSync(path.join(root, data, 'models', 'notes.txt'), 'not a model');
+    fs.writeFileSync(path.join(root, data, 'web', 'index.html'), '<!doctype html><title>found</title>');
+    const proc = spawn(exe, ['--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    proc.stderr.on('data', (c) => { log += c; });
+    const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; !/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(log); i++) {
+        if (i > 200) throw new Error(`did not start:\n${log}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)[1]);
+      assert.match(log, new RegExp(`no --model or --web: serving web/ and 2 models from ${fs.realpathSync(path.join(root, data)).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
+      const models = JSON.parse((await raw(port, 'GET', '/models')).text);
+      assert.deepEqual(models.models.map((m) => m.file), ['a.model', 'b.model']);
+      const page = await raw(port, 'GET', '/');
+      assert.equal(page.status, 200);
+      assert.match(page.text, /<title>found<\/title>/);
+    } finally {
+      proc.kill('SIGTERM');
+      assert.equal(await exited, 0, log);
+    }
+  });
+}
+
+test('given --model or --web, nothing else is looked for', async () => {
+  const srv = await startServer(['--model', m1], { quiet: false });
+  try {
+    assert.doesNotMatch(srv.log(), /no --model or --web/);
+    assert.equal((await raw(srv.port, 'GET', '/')).status, 404);
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
+});
+
 test('a model file that does not load stops the start with the reason', () => {
   const bad = path.join(dir, 'garbage.model');
   fs.writeFileSync(bad, 'this is not a model');
@@ -59,7 +124,8 @@ test('a model file that does not load stops the start with the reason', () => {
 });
 
 test('without --model the server starts, /healthz and /predict answer 503', async () => {
-  const srv = await startServer([]);
+  // (--web given: a start with neither looks for the repository's models/, tested below)
+  const srv = await startServer(['--web', dir]);
   try {
     assert.equal((await raw(srv.port, 'GET', '/healthz')).status, 503);
     const r = await postJson(srv.url, { pixels: new Array(784).fill(0) });

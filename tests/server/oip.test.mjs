@@ -123,7 +123,8 @@ describe('metadata and health', () => {
   });
 
   test('with no model loaded, ready and infer answer 503 and live 200', async () => {
-    const empty = await startServer([]);
+    // (a --web of its own, so that the start does not find the repository's models/)
+    const empty = await startServer(['--web', path.join(ROOT, 'tests', 'server', 'fixtures')]);
     try {
       assert.equal((await raw(empty.port, 'GET', '/v2/health/live')).status, 200);
       const r = await raw(empty.port, 'GET', '/v2/health/ready');

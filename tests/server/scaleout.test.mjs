@@ -104,9 +104,9 @@ function freePort() {
 // The shipped haproxy.cfg with this test's ports.
 function haproxyConfig(front, a, b) {
   const cfg = fs.readFileSync(path.join(DEPLOY, 'haproxy.cfg'), 'utf8');
-  const out = cfg.replace('bind 127.0.0.1:8080', `bind 127.0.0.1:${front}`)
-    .replace('127.0.0.1:8081 check', `127.0.0.1:${a} check`)
-    .replace('127.0.0.1:8082 check', `127.0.0.1:${b} check`);
+  const out = cfg.replace('bind 127.0.0.1:8090', `bind 127.0.0.1:${front}`)
+    .replace('127.0.0.1:8091 check', `127.0.0.1:${a} check`)
+    .replace('127.0.0.1:8092 check', `127.0.0.1:${b} check`);
   assert.notEqual(out, cfg);
   assert.equal((out.match(new RegExp(`:(${front}|${a}|${b})\\b`, 'g')) || []).length, 3);
   return out;
