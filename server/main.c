@@ -121,7 +121,7 @@ static int look_in(const char *root, struct found *f)
     snprintf(dir, sizeof dir, "%s/models", root);
     DIR *d = opendir(dir);
     if (d) {
-        char *names[SRV_MAX_MODELS];
+        char *names[SRV_MAX_MODELS] = {0};
         int n = 0;
         for (struct dirent *e; (e = readdir(d)) != NULL && n < SRV_MAX_MODELS;) {
             size_t len = strlen(e->d_name);
