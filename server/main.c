@@ -123,6 +123,8 @@ static int look_in(const char *root, struct found *f)
     if (d) {
         char *names[SRV_MAX_MODELS] = {0};
         int n = 0;
+        /* readdir is safe here: one thread, one stream (readdir_r is deprecated by POSIX) */
+        // cppcheck-suppress readdirCalled
         for (struct dirent *e; (e = readdir(d)) != NULL && n < SRV_MAX_MODELS;) {
             size_t len = strlen(e->d_name);
             if (len > 6 && !strcmp(e->d_name + len - 6, ".model") && e->d_name[0] != '.' &&
