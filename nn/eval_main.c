@@ -6,6 +6,7 @@
  * instead, every file through the server's decoder and normalisation, as /predict reads it.
  */
 #include "nn.h"
+#include "nn/bin/flags.h"
 #include "server/decode.h"
 
 #include <errno.h>
@@ -717,7 +718,9 @@ int main(int argc, char **argv)
     struct nn_dataset ds = {0};
     struct nn_eval ev;
 
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (flags_exact(argc, argv, opts, prog) != 0)
+        return 2;
+    while ((opt = flags_next(argc, argv, "h", opts, NULL, prog)) != -1) {
         char *end;
         switch (opt) {
         case 'm': model_path = optarg; break;
@@ -745,11 +748,11 @@ int main(int argc, char **argv)
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("%s %s\n", prog, DIGITS_VERSION); return 0;
-        default: fprintf(stderr, "Try '%s --help'.\n", prog); return 2;
+        default: return 2; /* flags_next said why */
         }
     }
     if (!model_path || optind < argc) {
-        fprintf(stderr, "%s: %s\nTry '%s --help'.\n", prog,
+        fprintf(stderr, "%s: %s (see %s --help)\n", prog,
                 model_path ? "unexpected argument" : "--model FILE is required", prog);
         return 2;
     }

@@ -5,6 +5,7 @@
  * A thin main over libnn: flags and presets, progress display, the epoch loop, final report.
  */
 #include "nn.h"
+#include "nn/bin/flags.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -312,7 +313,9 @@ static int parse_args(struct options *o, int argc, char **argv)
     long v;
     int opt, idx;
     optind = 0; /* glibc: full re-initialisation, so a resumed run can parse twice */
-    while ((opt = getopt_long(argc, argv, "hq", long_opts, &idx)) != -1) {
+    if (flags_exact(argc, argv, long_opts, prog) != 0)
+        return -1;
+    while ((opt = flags_next(argc, argv, "hq", long_opts, &idx, prog)) != -1) {
         const char *a = optarg;
         const char *flag = opt >= OPT_HIDDEN ? long_opts[opt - OPT_HIDDEN].name : "";
         switch (opt) {
@@ -507,11 +510,11 @@ static int parse_args(struct options *o, int argc, char **argv)
         case OPT_HELP:
         case 'h': usage(stdout); exit(0);
         case OPT_VERSION: printf("%s %s\n", prog, DIGITS_VERSION); exit(0);
-        default: fprintf(stderr, "Try '%s --help'.\n", prog); return -1;
+        default: return -1; /* flags_next said why */
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[optind],
+        fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", prog, argv[optind],
                 prog);
         return -1;
     }

@@ -16,6 +16,7 @@
 
 #include "nn/nn.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -75,6 +76,26 @@ static const char usage[] =
     "serving); SIGINT/SIGTERM, after the --drain-seconds drain, stop accepting connections,\n"
     "answer the requests in flight (with Connection: close), close idle connections and exit 0\n"
     "(at most 10 s; exit 1 after 12 s if a request is still running).\n";
+
+static int is_one_of(const char *a, const char *const *names)
+{
+    for (int k = 0; names[k]; k++)
+        if (!strcmp(a, names[k]))
+            return 1;
+    return 0;
+}
+
+/* The one flag of names that a begins ("--thread" for "--threads"), or NULL. */
+static const char *abbreviates(const char *a, const char *const *names)
+{
+    const char *like = NULL;
+    int count = 0;
+    size_t n = strlen(a);
+    for (int k = 0; names[k] && n > 2; k++)
+        if (!strncmp(names[k], a, n))
+            like = names[k], count++;
+    return count == 1 ? like : NULL;
+}
 
 /* SIGHUP: the model files read again; a failure leaves the old models serving. */
 static void reload(struct srv_registry *reg, struct srv_metrics *metrics, int n_models)
@@ -242,6 +263,16 @@ int main(int argc, char **argv)
             val = eq + 1;
             a = name;
         }
+        static const char *const no_value[] = {"--help", "--version", "--quiet", NULL};
+        static const char *const with_value[] = {
+            "--model",   "--port",     "--bind",    "--web",
+            "--threads", "--max-body", "--timeout", "--max-connections",
+            "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
+            "--max-body-memory", "--drain-seconds", "--cors", "--log-format", NULL};
+        if (val && is_one_of(a, no_value)) {
+            fprintf(stderr, "digits-server: %s takes no value (see digits-server --help)\n", a);
+            return 2;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 0;
@@ -254,22 +285,24 @@ int main(int argc, char **argv)
             cfg.quiet = 1;
             continue;
         }
-        static const char *const with_value[] = {
-            "--model",   "--port",     "--bind",    "--web",
-            "--threads", "--max-body", "--timeout", "--max-connections",
-            "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
-            "--max-body-memory", "--drain-seconds", "--cors", "--log-format", NULL};
-        int known = 0;
-        for (int k = 0; with_value[k]; k++)
-            known |= !strcmp(a, with_value[k]);
-        if (!known) {
-            fprintf(stderr, "digits-server: unknown option %s (see --help)\n", argv[i]);
-            return 1;
+        if (!is_one_of(a, with_value)) {
+            /* whole names only, as digits-train and digits-eval (nn/bin/flags.h) */
+            const char *like = abbreviates(a, with_value);
+            if (!like)
+                like = abbreviates(a, no_value);
+            if (like)
+                fprintf(stderr,
+                        "digits-server: unknown flag %s (see digits-server --help; did you mean "
+                        "%s?)\n",
+                        a, like);
+            else
+                fprintf(stderr, "digits-server: unknown flag %s (see digits-server --help)\n", a);
+            return 2;
         }
         if (!val) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "digits-server: %s needs a value (see --help)\n", a);
-                return 1;
+                fprintf(stderr, "digits-server: %s needs a value (see digits-server --help)\n", a);
+                return 2;
             }
             val = argv[++i];
         }
@@ -277,88 +310,93 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--model")) {
             if (n_models == SRV_MAX_MODELS) {
                 fprintf(stderr, "digits-server: at most %d --model\n", SRV_MAX_MODELS);
-                return 1;
+                return 2;
             }
             models[n_models++] = val;
         } else if (!strcmp(a, "--web")) {
             web = val;
         } else if (!strcmp(a, "--bind")) {
+            unsigned char addr[16];
+            if (inet_pton(AF_INET, val, addr) != 1 && inet_pton(AF_INET6, val, addr) != 1) {
+                fprintf(stderr, "digits-server: --bind %s: not an IPv4 or IPv6 address\n", val);
+                return 2;
+            }
             cfg.bind = val;
         } else if (!strcmp(a, "--cors")) {
             char why[160];
             if (srv_cors_origin_check(val, why, sizeof why) != 0) {
                 fprintf(stderr, "digits-server: --cors %s: %s\n", val, why);
-                return 1;
+                return 2;
             }
             cfg.cors = val;
         } else if (!strcmp(a, "--log-format")) {
             if (strcmp(val, "text") && strcmp(val, "json")) {
                 fprintf(stderr, "digits-server: --log-format %s: not text or json\n", val);
-                return 1;
+                return 2;
             }
             cfg.log_format = strcmp(val, "json") ? SRV_LOG_TEXT : SRV_LOG_JSON;
         } else if ((v = parse_size(val)) < 0) {
             fprintf(stderr, "digits-server: %s %s: not a number\n", a, val);
-            return 1;
+            return 2;
         } else if (!strcmp(a, "--port")) {
             if (v > 65535) {
                 fprintf(stderr, "digits-server: --port %s: not in 0..65535\n", val);
-                return 1;
+                return 2;
             }
             cfg.port = (int)v;
         } else if (!strcmp(a, "--threads")) {
             if (v < 1 || v > 256) {
                 fprintf(stderr, "digits-server: --threads %s: not in 1..256\n", val);
-                return 1;
+                return 2;
             }
             cfg.threads = (int)v;
         } else if (!strcmp(a, "--max-body")) {
             if (v < 1 || v > (1LL << 30)) {
                 fprintf(stderr, "digits-server: --max-body %s: not in 1..1G\n", val);
-                return 1;
+                return 2;
             }
             cfg.max_body = (size_t)v;
         } else if (!strcmp(a, "--timeout")) {
             if (v < 1 || v > 3600) {
                 fprintf(stderr, "digits-server: --timeout %s: not in 1..3600\n", val);
-                return 1;
+                return 2;
             }
             cfg.timeout_s = (unsigned)v;
         } else if (!strcmp(a, "--max-large-decodes")) {
             if (v < 1 || v > 256) {
                 fprintf(stderr, "digits-server: --max-large-decodes %s: not in 1..256\n", val);
-                return 1;
+                return 2;
             }
             cfg.max_large_decodes = (int)v;
         } else if (!strcmp(a, "--large-decode-wait")) {
             if (v > 60000) {
                 fprintf(stderr, "digits-server: --large-decode-wait %s: not in 0..60000\n", val);
-                return 1;
+                return 2;
             }
             cfg.large_decode_wait_ms = (int)v;
         } else if (!strcmp(a, "--max-connections")) {
             if (v < 1 || v > 65536) {
                 fprintf(stderr, "digits-server: --max-connections %s: not in 1..65536\n", val);
-                return 1;
+                return 2;
             }
             cfg.max_connections = (unsigned)v;
         } else if (!strcmp(a, "--max-connections-per-ip")) {
             if (v > 65536) {
                 fprintf(stderr, "digits-server: --max-connections-per-ip %s: not in 0..65536\n",
                         val);
-                return 1;
+                return 2;
             }
             cfg.max_connections_per_ip = (unsigned)v;
         } else if (!strcmp(a, "--drain-seconds")) {
             if (v > 300) {
                 fprintf(stderr, "digits-server: --drain-seconds %s: not in 0..300\n", val);
-                return 1;
+                return 2;
             }
             drain_s = (int)v;
         } else if (!strcmp(a, "--max-body-memory")) {
             if (v < 1 || v > (1LL << 40)) {
                 fprintf(stderr, "digits-server: --max-body-memory %s: not in 1..1T\n", val);
-                return 1;
+                return 2;
             }
             cfg.max_body_memory = (size_t)v;
         }
@@ -368,7 +406,7 @@ int main(int argc, char **argv)
                 "digits-server: --max-body-memory (%zu) is less than --max-body (%zu): no "
                 "body of the largest size could ever be received\n",
                 cfg.max_body_memory, cfg.max_body);
-        return 1;
+        return 2;
     }
 
     int status = 1;

@@ -33,7 +33,7 @@ test('bad flags are rejected with a message naming the flag', () => {
     ['digits-train', ['--epochs', 'zero'], /--epochs: bad value 'zero'/],
     ['digits-train', ['--activation', 'gelu'], /relu, sigmoid or tanh/],
     ['digits-train', ['--arch', 'dense:10,pool:2'], /last layer must be dense/],
-    ['digits-train', ['--bogus'], /Try 'digits-train --help'/],
+    ['digits-train', ['--bogus'], /^digits-train: unknown flag --bogus \(see digits-train --help\)\n$/],
     ['digits-eval', [], /--model FILE is required/],
     ['digits-train', ['--data', data, '--keep-best'], /--keep-best needs --val N/],
   ];
@@ -42,6 +42,36 @@ test('bad flags are rejected with a message naming the flag', () => {
     assert.equal(r.status, 2, `${bin} ${args.join(' ')} exits 2`);
     assert.match(r.stderr, re);
   }
+});
+
+// One style of error and exit status 2 for bad flags in every program, and whole flag names
+// only: getopt_long alone would take --hid for --hidden.
+test('every program: the same words and exit 2 for unknown, abbreviated and valueless flags', () => {
+  const programs = {
+    'digits-train': { flag: '--threads', prefix: ['--hidd', '--hidden'], bare: '--quiet' },
+    'digits-eval': { flag: '--threads', prefix: ['--mod', '--model'], bare: '--json' },
+    'digits-server': { flag: '--threads', prefix: ['--max-body-mem', '--max-body-memory'], bare: '--quiet' },
+    'make-sets': { flag: '--threads', prefix: ['--fix', '--fixtures'], bare: '--help' },
+  };
+  for (const [bin, { flag, prefix, bare }] of Object.entries(programs)) {
+    const table = [
+      [['--bogus'], `${bin}: unknown flag --bogus (see ${bin} --help)\n`],
+      [['--bogus=1'], `${bin}: unknown flag --bogus (see ${bin} --help)\n`],
+      [[prefix[0], '1'], `${bin}: unknown flag ${prefix[0]} (see ${bin} --help; did you mean ${prefix[1]}?)\n`],
+      [[flag], `${bin}: ${flag} needs a value (see ${bin} --help)\n`],
+      [[`${bare}=1`], `${bin}: ${bare} takes no value (see ${bin} --help)\n`],
+      [['-z'], `${bin}: unknown flag -z (see ${bin} --help)\n`],
+    ];
+    for (const [args, want] of table) {
+      const r = run(bin, args);
+      assert.equal(r.status, 2, `${bin} ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, want, `${bin} ${args.join(' ')}`);
+    }
+  }
+  // a flag's value may look like a flag: it is the value, not an abbreviation
+  const r = run('digits-eval', ['--model', '--mod']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^digits-eval: --mod: /);
 });
 
 test('missing data is reported with how to get it', () => {

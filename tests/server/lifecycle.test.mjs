@@ -26,7 +26,7 @@ before(() => {
 
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test('--help and --version print and exit 0; bad flags exit 1 with a message', () => {
+test('--help and --version print and exit 0; bad flags exit 2 with a message', () => {
   const help = spawnSync(SERVER, ['--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--model FILE/);
@@ -37,7 +37,7 @@ test('--help and --version print and exit 0; bad flags exit 1 with a message', (
   for (const args of [['--bogus'], ['--port'], ['--port', '70000'], ['--threads', '0'],
     ['--max-body', 'lots'], ['--bind', 'not-an-ip', '--port', '0']]) {
     const r = spawnSync(SERVER, args, { encoding: 'utf8', timeout: 5000 });
-    assert.equal(r.status, 1, `${args}: ${r.stderr}`);
+    assert.equal(r.status, 2, `${args}: ${r.stderr}`);
     assert.match(r.stderr, /^digits-server: /, args.join(' '));
   }
 });

@@ -66,7 +66,7 @@ test('a second signal ends the drain at once', async () => {
 test('--drain-seconds out of range is refused', () => {
   for (const v of ['-1', '301', 'x']) {
     const r = spawnSync(SERVER, ['--drain-seconds', v], { encoding: 'utf8' });
-    assert.equal(r.status, 1, `${v}: ${r.stderr}`);
+    assert.equal(r.status, 2, `${v}: ${r.stderr}`);
     assert.match(r.stderr, /--drain-seconds/);
   }
 });

@@ -4,6 +4,7 @@
  * thread count.
  */
 #include "sets.h"
+#include "nn/bin/flags.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -140,7 +141,9 @@ int main(int argc, char **argv)
     char err[1024];
     size_t v;
     int opt;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (flags_exact(argc, argv, opts, "make-sets") != 0)
+        return 2;
+    while ((opt = flags_next(argc, argv, "h", opts, NULL, "make-sets")) != -1) {
         switch (opt) {
         case 'o': o.out = optarg; break;
         case 'm': o.mnist = optarg; break;
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
             o.seed = v;
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return 2; /* flags_next said why */
         }
     }
     if (probes && optind == argc && !fixtures && !o.out) {
