@@ -206,6 +206,7 @@ deps:
 
 data:
 	$(Q)MNIST_DIR="$(MNIST_DIR)" bash nn/fetch_mnist.sh "$(DATA_DIR)"
+	$(Q)bash tests/tools/fetch_json_suite.sh data/json-test-suite
 
 run: all
 	$(SERVER) --port $(PORT) --web web $(foreach m,$(wildcard models/mnist-cnn.model models/mnist-mlp.model),--model $(m))

@@ -55,6 +55,10 @@ for bin in "$build/tests/nn-tests" "$build/tests/server-tests"; do
 done
 
 # 2. Fuzz targets replay their saved corpora and every regression ever found.
+png_corpus="$build/png-corpus"
+rm -rf "$png_corpus"
+node tests/tools/png_corpus.mjs "$png_corpus" >/dev/null ||
+    { failed=$((failed + 1)); failures+=("png_corpus.mjs"); }
 for bin in "$build"/fuzz/fuzz_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
@@ -62,10 +66,13 @@ for bin in "$build"/fuzz/fuzz_*; do
     for d in "tests/fuzz/corpus/${name#fuzz_}" "tests/fuzz/regressions/${name#fuzz_}"; do
         [ -d "$d" ] && dirs+=("$d")
     done
-    # the shared bad-input corpora are seeds too (read in place, never copied in)
+    # the bad-input corpora are seeds too: ours (make data's JSONTestSuite, the generated PNGs)
+    # always, the shared ones (read in place, never copied in) when they are beside the clone
     case $name in
-    fuzz_predict_json) dirs+=("../shared/corpus/json") ;;
-    fuzz_image) dirs+=("../shared/corpus/png") ;;
+    fuzz_predict_json) dirs+=("data/json-test-suite")
+        [ -d ../shared/corpus/json ] && dirs+=("../shared/corpus/json") ;;
+    fuzz_image) dirs+=("$png_corpus")
+        [ -d ../shared/corpus/png ] && dirs+=("../shared/corpus/png") ;;
     esac
     if run_suite "$name" "$bin" "${dirs[@]}"; then passed=$((passed + 1))
     else failed=$((failed + 1)); failures+=("$name"); fi

