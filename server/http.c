@@ -24,6 +24,7 @@
 #include "predict.h"
 #include "read.h"
 #include "request.h"
+#include "samples_route.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,7 +66,7 @@ struct srv_http {
 #define SRV_EXPENSIVE_V2_BYTES ((size_t)64 << 10)
 #define SRV_POOL_MAX_WAITING 64
 
-enum method { M_GET, M_HEAD, M_POST, M_OPTIONS, M_OTHER };
+enum method { M_GET, M_HEAD, M_POST, M_DELETE, M_OPTIONS, M_OTHER };
 
 /* Per-request state: created on the first callback, freed on completion. */
 struct req {
@@ -81,8 +82,12 @@ struct req {
     struct srv_response res;
     char ct[128], qm[SRV_MODEL_NAME_MAX + 1], qr[16]; /* qm: Inference-Header-Content-Length
                                                         * for /v2 infer */
+    char ql[8];     /* ?label= of POST /samples */
+    int has_ql;
+    char rest[64]; /* /samples/{rest} */
     struct srv_oip_path oip; /* for SRV_ROUTE_V2 and SRV_ROUTE_V2_INFER */
     int has_ct, has_qm, has_qr;
+    int off_host;   /* the client is not on loopback */
     uint64_t t0;
     enum srv_route route;
     enum method method;
@@ -404,6 +409,10 @@ static enum srv_route classify(const char *url)
         return SRV_ROUTE_HEALTHZ;
     if (!strcmp(url, "/metrics"))
         return SRV_ROUTE_METRICS;
+    if (!strcmp(url, "/samples"))
+        return SRV_ROUTE_SAMPLES;
+    if (!strncmp(url, "/samples/", 9))
+        return SRV_ROUTE_SAMPLE;
     if (srv_oip_is_v2(url)) {
         struct srv_oip_path p;
         return srv_oip_path_parse(&p, url) == SRV_OIP_INFER ? SRV_ROUTE_V2_INFER : SRV_ROUTE_V2;
@@ -667,6 +676,9 @@ static void compute(struct srv_http *h, struct req *r, struct srv_response *res,
         srv_read(res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
     else if (r->route == SRV_ROUTE_V2_INFER)
         srv_oip_infer(res, h->reg, h->metrics, &r->oip, qm, r->body ? r->body : "", r->len);
+    else if (r->route == SRV_ROUTE_SAMPLES)
+        srv_samples_post(res, h->cfg.samples, h->reg, h->metrics, ct, r->body ? r->body : "",
+                         r->len, qm, r->has_ql ? r->ql : NULL);
     else
         srv_predict(res, h->reg, h->metrics, ct, r->body ? r->body : "", r->len, qm, qr);
 }
@@ -711,6 +723,11 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
                                                        "Inference-Header-Content-Length")
                          : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
     const char *qr = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "return_input");
+    if (r->route == SRV_ROUTE_SAMPLES && !r->job_done) {
+        const char *ql = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label");
+        /* (a value too long for ql is no digit: kept as one that says so) */
+        r->has_ql = keep(r->ql, sizeof r->ql, ql && strlen(ql) < sizeof r->ql ? ql : ql ? "x" : NULL);
+    }
     /* An expensive request is computed on a pool thread (pool.h) while its connection is
      * suspended; this runs again when it is resumed: answer ready, or expired in the queue. */
     if (r->job_done) {
@@ -775,6 +792,50 @@ static enum MHD_Result preflight(struct srv_http *h, struct MHD_Connection *c, s
     return ret;
 }
 
+/* GET /samples (list), GET /samples/{id}[.png], DELETE /samples/{id}; POST /samples goes the
+ * way of /predict's bodies (predict_end). */
+static enum MHD_Result route_samples(struct srv_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct srv_response res;
+    if (r->route == SRV_ROUTE_SAMPLES) {
+        if (r->method == M_POST)
+            return predict_end(h, c, r);
+        if (r->method != M_GET && r->method != M_HEAD)
+            return send_error(c, r, 405, "use GET or POST for /samples", "GET, HEAD, POST");
+        srv_samples_list_json(&res, h->cfg.samples,
+                              MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label"),
+                              MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
+                              MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset"));
+    } else if (r->method == M_DELETE) {
+        srv_samples_delete_one(&res, h->cfg.samples, r->rest);
+    } else if (r->method == M_GET || r->method == M_HEAD) {
+        srv_samples_get_one(&res, h->cfg.samples, r->rest);
+    } else {
+        return send_error(c, r, 405, "use GET or DELETE for /samples/{id}", "GET, HEAD, DELETE");
+    }
+    return send_response(c, r, &res, NULL);
+}
+
+/* Whether the client is on this machine (127.0.0.0/8, ::1, or IPv4 loopback mapped in IPv6). */
+static int on_loopback(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return 0;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) ==
+               127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
 /* The client's address as text ("" when unknown). */
 static void client_address(struct MHD_Connection *c, char *out, size_t n)
 {
@@ -814,6 +875,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                     : !strcmp(method, "HEAD")    ? M_HEAD
                     : !strcmp(method, "POST")    ? M_POST
                     : !strcmp(method, "OPTIONS") ? M_OPTIONS
+                    : !strcmp(method, "DELETE")  ? M_DELETE
                                                  : M_OTHER;
         srv_request_id(&h->ids, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"),
                        r->request_id);
@@ -829,6 +891,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->route = classify(url);
         if (r->route == SRV_ROUTE_V2 || r->route == SRV_ROUTE_V2_INFER)
             srv_oip_path_parse(&r->oip, url);
+        if (r->route == SRV_ROUTE_SAMPLE)
+            snprintf(r->rest, sizeof r->rest, "%s", url + 9);
+        r->off_host = !on_loopback(c);
         /* A raw NUL in the request target ends the C string libmicrohttpd hands over, so
          * "/index.html\0.png" would be served as /index.html: the target as sent runs up to
          * the space before the version (version - 1), and on_uri measured it. */
@@ -840,10 +905,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         enum MHD_Result framing = check_framing(c, r);
         if (r->responded || framing != MHD_YES)
             return framing;
+        int writes = (r->route == SRV_ROUTE_SAMPLES && r->method == M_POST) ||
+                     (r->route == SRV_ROUTE_SAMPLE && r->method == M_DELETE);
+        if (writes && r->off_host && !h->cfg.allow_remote_writes) {
+            r->close = 1;
+            return send_error(c, r, 403,
+                              "writing routes answer clients on this machine only; start the "
+                              "server with --allow-remote-writes to take them from others",
+                              NULL);
+        }
         /* Early answers (413, 415) only for a body we do not want; everything else is answered
          * on a later call, after libmicrohttpd has read the whole request, so that the
          * connection can be kept alive. */
-        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) && r->method == M_POST)
+        if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ ||
+             r->route == SRV_ROUTE_SAMPLES) &&
+            r->method == M_POST)
             return predict_begin(h, c, r);
         if (r->route == SRV_ROUTE_V2_INFER && r->method == M_POST)
             return infer_begin(h, c, r);
@@ -856,7 +932,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size) {
         enum MHD_Result ret = MHD_YES;
         if ((r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ ||
-             r->route == SRV_ROUTE_V2_INFER) &&
+             r->route == SRV_ROUTE_V2_INFER || r->route == SRV_ROUTE_SAMPLES) &&
             r->method == M_POST)
             ret = predict_data(h, c, r, upload_data, *upload_data_size);
         *upload_data_size = 0; /* bodies of other requests are ignored */
@@ -876,6 +952,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_error(c, r, 405, "use POST for /v2/models/{name}/infer", "POST");
         return predict_end(h, c, r);
     }
+    if (r->route == SRV_ROUTE_SAMPLES || r->route == SRV_ROUTE_SAMPLE)
+        return route_samples(h, c, r);
     if (r->method != M_GET && r->method != M_HEAD) {
         char msg[64];
         snprintf(msg, sizeof msg, "method %.16s not allowed here; use GET or HEAD", r->method_s);

@@ -18,6 +18,7 @@
 #include "access.h"
 #include "metrics.h"
 #include "models.h"
+#include "samples.h"
 #include "static.h"
 
 #include <stddef.h>
@@ -37,6 +38,8 @@ struct srv_config {
     size_t max_body_memory;          /* bytes all bodies being received may take together */
     const char *cors;                /* --cors: "*" or one origin (access.h); NULL = off */
     enum srv_log_format log_format;  /* the access log's lines (unless quiet) */
+    struct srv_samples *samples;     /* --samples: the /samples routes (NULL: 404); not owned */
+    int allow_remote_writes;         /* writing routes answer clients off loopback too */
 };
 
 struct srv_http;

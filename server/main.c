@@ -68,6 +68,11 @@ static const char usage[] =
     "                      server from a browser: CORS headers and preflights (default off)\n"
     "  --log-format F      access log lines: text (default) or json (one object a line, with\n"
     "                      the request id that X-Request-Id carries)\n"
+    "  --samples FILE      keep the samples people correct on the page in this SQLite\n"
+    "                      database (created if missing; /samples routes; default off)\n"
+    "  --samples-max BYTES cap on the database's size (default 1G; suffixes k, M, G)\n"
+    "  --allow-remote-writes  take /samples writes from clients not on this machine\n"
+    "                      (default: 403 for them)\n"
     "  --quiet             no access log\n"
     "  --help              this text\n"
     "  --version           version\n"
@@ -237,6 +242,8 @@ int main(int argc, char **argv)
     int n_models = 0;
     const char *web = NULL;
     int drain_s = 0;
+    const char *samples_path = NULL;
+    long long samples_max = 1LL << 30;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     struct srv_config cfg = {
         .bind = "127.0.0.1",
@@ -263,12 +270,14 @@ int main(int argc, char **argv)
             val = eq + 1;
             a = name;
         }
-        static const char *const no_value[] = {"--help", "--version", "--quiet", NULL};
+        static const char *const no_value[] = {"--help", "--version", "--quiet",
+                                               "--allow-remote-writes", NULL};
         static const char *const with_value[] = {
             "--model",   "--port",     "--bind",    "--web",
             "--threads", "--max-body", "--timeout", "--max-connections",
             "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
-            "--max-body-memory", "--drain-seconds", "--cors", "--log-format", NULL};
+            "--max-body-memory", "--drain-seconds", "--cors", "--log-format", "--samples",
+            "--samples-max", NULL};
         if (val && is_one_of(a, no_value)) {
             fprintf(stderr, "digits-server: %s takes no value (see digits-server --help)\n", a);
             return 2;
@@ -283,6 +292,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--quiet")) {
             cfg.quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--allow-remote-writes")) {
+            cfg.allow_remote_writes = 1;
             continue;
         }
         if (!is_one_of(a, with_value)) {
@@ -315,6 +328,8 @@ int main(int argc, char **argv)
             models[n_models++] = val;
         } else if (!strcmp(a, "--web")) {
             web = val;
+        } else if (!strcmp(a, "--samples")) {
+            samples_path = val;
         } else if (!strcmp(a, "--bind")) {
             unsigned char addr[16];
             if (inet_pton(AF_INET, val, addr) != 1 && inet_pton(AF_INET6, val, addr) != 1) {
@@ -387,6 +402,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.max_connections_per_ip = (unsigned)v;
+        } else if (!strcmp(a, "--samples-max")) {
+            if (v < 65536) {
+                fprintf(stderr, "digits-server: --samples-max %s: at least 64k\n", val);
+                return 2;
+            }
+            samples_max = v;
         } else if (!strcmp(a, "--drain-seconds")) {
             if (v > 300) {
                 fprintf(stderr, "digits-server: --drain-seconds %s: not in 0..300\n", val);
@@ -414,6 +435,7 @@ int main(int argc, char **argv)
     struct srv_registry *reg = NULL;
     struct srv_static *st = NULL;
     struct srv_http *http = NULL;
+    struct srv_samples *samples = NULL;
     struct srv_metrics *metrics = calloc(1, sizeof *metrics);
     if (!metrics) {
         fprintf(stderr, "digits-server: out of memory\n");
@@ -434,6 +456,13 @@ int main(int argc, char **argv)
     if (srv_registry_new(&reg, models, n_models, err, sizeof err) != 0) {
         fprintf(stderr, "digits-server: %s\n", err);
         goto fail;
+    }
+    if (samples_path) {
+        if (srv_samples_open(&samples, samples_path, samples_max, err, sizeof err) != 0) {
+            fprintf(stderr, "digits-server: --samples %s\n", err);
+            goto fail;
+        }
+        cfg.samples = samples;
     }
     if (web && srv_static_new(&st, web, err, sizeof err) != 0) {
         fprintf(stderr, "digits-server: --web %s\n", err);
@@ -537,6 +566,7 @@ int main(int argc, char **argv)
 fail:
     srv_http_stop(http, 0);
     srv_static_free(st);
+    srv_samples_close(samples);
     srv_registry_free(reg);
     free(metrics);
     return status;

@@ -35,6 +35,8 @@ const char *srv_route_name(enum srv_route r)
     case SRV_ROUTE_V2: return "/v2";
     case SRV_ROUTE_V2_INFER: return "/v2/models/infer";
     case SRV_ROUTE_OPENAPI: return "/openapi.json";
+    case SRV_ROUTE_SAMPLES: return "/samples";
+    case SRV_ROUTE_SAMPLE: return "/samples/{id}";
     default: return "other";
     }
 }

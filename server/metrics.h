@@ -23,6 +23,8 @@ enum srv_route {
     SRV_ROUTE_V2,       /* Open Inference Protocol metadata and health (oip.h) */
     SRV_ROUTE_V2_INFER, /* .../infer */
     SRV_ROUTE_OPENAPI,  /* GET /openapi.json */
+    SRV_ROUTE_SAMPLES,  /* GET, POST /samples (samples_route.h) */
+    SRV_ROUTE_SAMPLE,   /* GET, DELETE /samples/{id}[.png] */
     SRV_ROUTE_COUNT
 };
 

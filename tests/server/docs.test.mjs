@@ -10,7 +10,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, startServer } from './lib.mjs';
 
@@ -96,16 +97,21 @@ function sameShape(shown, got, where) {
   for (const k of Object.keys(shown)) sameShape(shown[k], got[k], `${where}.${k}`);
 }
 
-let server;
+let server, samplesDir;
 before(async () => {
-  // what `make run` serves: the shipped models in the order its wildcard lists them, and web/
+  // what `make run` serves (its samples database in a directory of the test's own): the shipped models in the order its wildcard lists them, and web/
   const models = ['models/mnist-cnn.model', 'models/mnist-mlp.model']
     .filter((m) => existsSync(path.join(ROOT, m)));
   assert.equal(models.length, 2, 'the shipped models are in models/');
+  samplesDir = mkdtempSync(path.join(tmpdir(), 'digits-docs-'));
   server = await startServer(['--web', path.join(ROOT, 'web'),
-    ...models.flatMap((m) => ['--model', path.join(ROOT, m)])]);
+    ...models.flatMap((m) => ['--model', path.join(ROOT, m)]),
+    '--samples', path.join(samplesDir, 'samples.db')]);
 });
-after(async () => { if (server) await server.stop(); });
+after(async () => {
+  if (server) await server.stop();
+  rmSync(samplesDir, { recursive: true, force: true });
+});
 
 test('the documents have curl examples to run', () => {
   const all = DOCS.flatMap(examples);

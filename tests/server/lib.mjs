@@ -65,7 +65,8 @@ export function startServer(args, { quiet = true } = {}) {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${err}`)), START_MS);
     proc.stderr.on('data', (chunk) => {
       err += chunk;
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
+      // (any address: a test may --bind 0.0.0.0; url stays on loopback, which that serves too)
+      const m = /listening on http:\/\/(?:127\.0\.0\.1|0\.0\.0\.0):(\d+)/.exec(err);
       if (m && !proc.started) {
         proc.started = true;
         clearTimeout(timer);

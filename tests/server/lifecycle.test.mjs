@@ -50,10 +50,10 @@ test('a port in use is said once, plainly, and the start fails', async () => {
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr, `digits-server: 127.0.0.1:${first.port}: the port is in use: another `
       + 'server listens there; stop it or choose another --port\n');
-    const v6 = spawnSync(SERVER, ['--port', '0', '--bind', '192.0.2.1', '--model', m1],
+    const v6 = spawnSync(SERVER, ['--port', '0', '--bind', '198.51.100.77', '--model', m1],
       { encoding: 'utf8', timeout: 5000 });
     assert.equal(v6.status, 1);
-    assert.equal(v6.stderr, 'digits-server: --bind 192.0.2.1: not an address of this machine\n');
+    assert.equal(v6.stderr, 'digits-server: --bind 198.51.100.77: not an address of this machine\n');
   } finally {
     assert.equal(await first.stop(), 0);
   }

@@ -7,16 +7,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { ROOT, startServer, raw } from './lib.mjs';
+import { ROOT, startServer, raw, tmpdir } from './lib.mjs';
 import { openapi, OPENAPI_FILE, checkAnswer } from './openapi.mjs';
 
 const MODEL = path.join(ROOT, 'models', 'mnist-mlp.model');
-let srv;
+let srv, dir;
 before(async () => {
-  srv = await startServer(['--model', MODEL, '--web', path.join(ROOT, 'web')]);
+  dir = tmpdir('digits-openapi-');
+  srv = await startServer(['--model', MODEL, '--web', path.join(ROOT, 'web'),
+    '--samples', path.join(dir, 'samples.db')]);
 });
 after(async () => {
   if (srv) assert.equal(await srv.stop(), 0);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('server/openapi.json is a valid OpenAPI 3.1 document', async () => {
@@ -43,9 +46,11 @@ test('GET /openapi.json serves the file as built in', async () => {
 // route" or a static 404, or 405), and its answer passes the checker (raw runs it).
 test('every documented operation exists on the server', async () => {
   const fill = (p) => p.replace('{name}', 'mnist-mlp').replace('{version}', '1')
-    .replace('{file}', 'index.html');
+    .replace('{file}', 'index.html').replace('{id}', '1');
   const pixels = new Array(784).fill(0);
+  const bar = pixels.map((_, i) => (i % 28 === 14 && i > 100 && i < 680 ? 1 : 0));
   const bodies = {
+    '/samples': { label: 1, pixels: bar }, // before /samples/{id}, which reads sample 1
     '/predict': { pixels },
     '/read': { pixels },
     '/v2/models/{name}/infer': { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 784], data: pixels }] },
@@ -58,7 +63,8 @@ test('every documented operation exists on the server', async () => {
         ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(bodies[p]) } : {};
       assert.ok(method !== 'post' || bodies[p], `a body for POST ${p}`);
       const r = await raw(srv.port, method.toUpperCase(), fill(p), opts);
-      assert.equal(r.status, 200, `${method} ${p}: ${r.text.slice(0, 200)}`);
+      assert.equal(r.status, method === 'post' && p === '/samples' ? 201 : 200,
+        `${method} ${p}: ${r.text.slice(0, 200)}`);
       n++;
     }
   }

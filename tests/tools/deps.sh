@@ -5,8 +5,8 @@
 set -euo pipefail
 
 packages=(gcc make pkg-config curl libmicrohttpd-dev libcjson-dev libstb-dev libcriterion-dev
-          zlib1g-dev libturbojpeg0-dev libexif-dev fonts-dejavu-core nodejs npm chromium wrk
-          clang libclang-rt-14-dev cppcheck valgrind nghttp2-client haproxy systemd)
+          zlib1g-dev libturbojpeg0-dev libexif-dev libsqlite3-dev fonts-dejavu-core nodejs npm chromium wrk
+          clang libclang-rt-14-dev cppcheck valgrind nghttp2-client haproxy systemd sqlite3)
 
 missing=()
 for p in "${packages[@]}"; do

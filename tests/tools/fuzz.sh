@@ -59,8 +59,8 @@ san='-fsanitize=address,undefined -fno-sanitize-recover=all'
 version=$(sed -n 's/^VERSION := //p' Makefile)
 cppflags="-D_POSIX_C_SOURCE=200809L -DDIGITS_VERSION=\"${version:-0}\" -I. ${FUZZ_CPPFLAGS:-}"
 arch=${FUZZ_ARCH:--march=native}
-pkg_cflags=${FUZZ_PKG_CFLAGS:-$(pkg-config --cflags libmicrohttpd libcjson libturbojpeg libexif 2>/dev/null) -I/usr/include/stb}
-libs=${FUZZ_LIBS:-$(pkg-config --libs libmicrohttpd libcjson libturbojpeg libexif 2>/dev/null) -lz -lm -lpthread}
+pkg_cflags=${FUZZ_PKG_CFLAGS:-$(pkg-config --cflags libmicrohttpd libcjson libturbojpeg libexif sqlite3 2>/dev/null) -I/usr/include/stb}
+libs=${FUZZ_LIBS:-$(pkg-config --libs libmicrohttpd libcjson libturbojpeg libexif sqlite3 2>/dev/null) -lz -lm -lpthread}
 # -w: gcc's -Werror build owns the warnings; clang's different set would only be noise here.
 cflags="-std=c11 -g -O1 -fno-omit-frame-pointer $arch -fopenmp $san $cppflags $pkg_cflags -w"
 mkdir -p "$out/obj" "$out/corpus" "$out/crashes" "$out/logs"
