@@ -299,8 +299,9 @@ static enum MHD_Result route_healthz(struct srv_http *h, struct MHD_Connection *
         srv_buf_json_string(&b, st.last_error);
     else
         srv_buf_puts(&b, "null");
-    srv_buf_printf(&b, ",\"uptime_s\":%lld,\"version\":\"%s\"}\n",
-                   (long long)(time(NULL) - h->metrics->start_unix), NN_VERSION);
+    srv_buf_printf(&b, ",\"uptime_s\":%lld,\"version\":\"%s\",\"samples_kept\":%s}\n",
+                   (long long)(time(NULL) - h->metrics->start_unix), NN_VERSION,
+                   h->cfg.samples ? "true" : "false");
     int status = ready ? 200 : 503;
     srv_snapshot_release(s);
     size_t len = 0;

@@ -8,6 +8,7 @@
 #include "request.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,11 +404,117 @@ static void bad_id(struct srv_response *res, const char *rest)
     srv_response_error(res, 404, msg);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* GET /samples/export: the samples as an MNIST IDX pair, in a tar                          */
+/* ---------------------------------------------------------------------------------------- */
+
+struct export_ctx {
+    unsigned char *images, *labels;
+    size_t n, cap;
+    int oom;
+};
+
+static int export_each(void *ctx, const struct srv_sample *sm)
+{
+    struct export_ctx *e = ctx;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 256;
+        unsigned char *im = realloc(e->images, cap * 784), *lb;
+        if (!im)
+            return e->oom = 1;
+        e->images = im;
+        if (!(lb = realloc(e->labels, cap)))
+            return e->oom = 1;
+        e->labels = lb;
+        e->cap = cap;
+    }
+    for (int k = 0; k < 784; k++) {
+        float v = sm->input[k] * 255.0f + 0.5f;
+        e->images[e->n * 784 + (size_t)k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    e->labels[e->n++] = (unsigned char)sm->label;
+    return 0;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+/* One ustar member: a 512-byte header, then the data padded to 512 bytes. */
+static size_t tar_member(unsigned char *out, const char *name, const unsigned char *head,
+                         size_t head_len, const unsigned char *data, size_t len, int64_t mtime)
+{
+    unsigned char *h = out;
+    memset(h, 0, 512);
+    snprintf((char *)h, 100, "%s", name);
+    snprintf((char *)h + 100, 8, "%07o", 0644);
+    snprintf((char *)h + 108, 8, "%07o", 0);
+    snprintf((char *)h + 116, 8, "%07o", 0);
+    snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)(head_len + len));
+    snprintf((char *)h + 136, 12, "%011llo", (unsigned long long)mtime);
+    memset(h + 148, ' ', 8);
+    h[156] = '0';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+    memcpy(out + 512, head, head_len);
+    memcpy(out + 512 + head_len, data, len);
+    size_t body = head_len + len, padded = (body + 511) / 512 * 512;
+    memset(out + 512 + body, 0, padded - body);
+    return 512 + padded;
+}
+
+static void export_idx(struct srv_response *res, struct srv_samples *db)
+{
+    char err[512];
+    struct export_ctx e = {0};
+    if (srv_samples_list(db, -1, INT64_MAX, 0, export_each, &e, err, sizeof err) != SRV_SAMPLES_OK ||
+        e.oom) {
+        free(e.images);
+        free(e.labels);
+        srv_response_error(res, 500, e.oom ? "out of memory" : err);
+        return;
+    }
+    unsigned char ih[16], lh[8];
+    put_be32(ih, 0x00000803), put_be32(ih + 4, (uint32_t)e.n), put_be32(ih + 8, 28),
+        put_be32(ih + 12, 28);
+    put_be32(lh, 0x00000801), put_be32(lh + 4, (uint32_t)e.n);
+    size_t cap = 512 + (16 + e.n * 784 + 511) / 512 * 512 + 512 + (8 + e.n + 511) / 512 * 512 + 1024;
+    unsigned char *tar = malloc(cap);
+    if (!tar) {
+        free(e.images);
+        free(e.labels);
+        srv_response_error(res, 500, "out of memory");
+        return;
+    }
+    int64_t now = (int64_t)time(NULL);
+    size_t len = tar_member(tar, "samples-images-idx3-ubyte", ih, sizeof ih, e.images, e.n * 784, now);
+    len += tar_member(tar + len, "samples-labels-idx1-ubyte", lh, sizeof lh, e.labels, e.n, now);
+    memset(tar + len, 0, 1024); /* two zero blocks end the archive */
+    len += 1024;
+    free(e.images);
+    free(e.labels);
+    res->status = 200;
+    res->body = (char *)tar;
+    res->len = len;
+    res->content_type = "application/x-tar";
+}
+
 void srv_samples_get_one(struct srv_response *res, struct srv_samples *db, const char *rest)
 {
     memset(res, 0, sizeof *res);
     if (!db) {
         no_database(res);
+        return;
+    }
+    if (!strcmp(rest, "export")) {
+        export_idx(res, db);
         return;
     }
     int png = 0;

@@ -6,6 +6,7 @@
  *   POST   /samples?label=D   any body /predict takes, or JSON {"label":D, ...}: 201 {"id":N}
  *   GET    /samples?label=&limit=&offset=
  *   GET    /samples/{id}, /samples/{id}.png
+ *   GET    /samples/export    a tar of samples-images-idx3-ubyte and samples-labels-idx1-ubyte
  *   DELETE /samples/{id}
  *
  * A sample is one image: it is read, normalised and predicted exactly as /predict does
@@ -29,7 +30,7 @@ void srv_samples_post(struct srv_response *res, struct srv_samples *db, struct s
                       size_t len, const char *q_model, const char *q_label);
 void srv_samples_list_json(struct srv_response *res, struct srv_samples *db, const char *q_label,
                            const char *q_limit, const char *q_offset);
-/* rest: what follows "/samples/" ("12" or "12.png"). */
+/* rest: what follows "/samples/" ("12", "12.png" or "export"). */
 void srv_samples_get_one(struct srv_response *res, struct srv_samples *db, const char *rest);
 void srv_samples_delete_one(struct srv_response *res, struct srv_samples *db, const char *rest);
 

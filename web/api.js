@@ -108,3 +108,22 @@ export function readFile(file, { model, signal } = {}) {
         signal,
     });
 }
+
+// Keeps a sample (POST /samples): the drawing as {width, height, pixels} or an image File, with
+// the digit the person says it is. Answers {id, label, prediction, model}.
+export function addSample(source, label, { model, signal } = {}) {
+    const q = new URLSearchParams({ label: String(label) });
+    if (model) q.set('model', model);
+    const file = source instanceof Blob;
+    return call(`samples?${q}`, {
+        method: 'POST',
+        headers: { 'Content-Type': file ? (source.type || 'application/octet-stream') : 'application/json' },
+        body: file ? source : JSON.stringify(source),
+        signal,
+    });
+}
+
+// How many samples are kept: {total}; an ApiError with status 404 when the server keeps none.
+export function samplesCount(signal) {
+    return call('samples?limit=1', { signal });
+}

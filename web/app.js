@@ -29,6 +29,8 @@ const state = {
     retryTimer: 0,
     countdown: 0,
     input: null,      // the 28x28 input on screen
+    teach: null,      // {count} when the server keeps samples (GET /samples), else null
+    teachSource: null, // what the answer on screen was made from: {image} or {file}
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -148,6 +150,82 @@ function showAnswer(ans, settled, small = false) {
     showProbabilities(probs);
     drawInput(ans.input || null);
     if (settled) announce(`Prediction: ${d}, ${pct(probs[d], 0)} sure`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teaching: after a settled answer, "Right" or "It was: D" keeps the drawing (or the photo) as a
+// sample (POST /samples), so that the model can later be fine-tuned on what it misread. Shown
+// only when the server keeps samples; keys 0-9 and Enter do the same as the buttons.
+
+function buildTeach() {
+    const row = $('teach-digits');
+    for (let d = 0; d < 10; d++) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = String(d);
+        b.dataset.digit = String(d);
+        b.setAttribute('aria-keyshortcuts', String(d));
+        b.title = `It was a ${d} (key ${d})`;
+        b.addEventListener('click', () => keepSample(d));
+        row.append(b);
+    }
+    $('teach-yes').addEventListener('click', () => {
+        const src = state.teachSource;
+        if (src && src.prediction !== null) keepSample(src.prediction);
+    });
+}
+
+async function loadTeach() {
+    try {
+        // (asked of /healthz first: a 404 from /samples would be a console error for nothing)
+        if (!(await api.health()).samples_kept) {
+            state.teach = null;
+            return;
+        }
+        const r = await api.samplesCount();
+        state.teach = { count: r.total };
+    } catch {
+        state.teach = null; // the server keeps no samples (404) or cannot say: no teaching row
+    }
+}
+
+function hideTeach() {
+    state.teachSource = null;
+    $('teach').hidden = true;
+}
+
+function offerTeach(ans) {
+    if (!state.teach || ans.reason === 'blank' || !ans.probabilities) {
+        hideTeach();
+        return;
+    }
+    const prediction = Number.isInteger(ans.prediction) ? ans.prediction : null;
+    state.teachSource = state.upload ? { file: state.upload, prediction, model: state.model }
+        : { image: pad.pixels(), prediction, model: state.model };
+    const t = $('teach');
+    t.classList.remove('kept');
+    $('teach-yes').hidden = prediction === null;
+    for (const b of $('teach-digits').children) b.classList.toggle('predicted', Number(b.dataset.digit) === prediction);
+    $('teach-note').textContent = state.teach.count ? `${state.teach.count} samples kept so far.` : '';
+    t.hidden = false;
+}
+
+async function keepSample(label) {
+    const src = state.teachSource;
+    if (!src) return;
+    state.teachSource = null; // one sample per answer
+    try {
+        const r = await api.addSample(src.file || src.image, label, { model: src.model });
+        state.teach.count++;
+        $('teach').classList.add('kept');
+        const what = label === r.prediction ? `Kept: a ${label}, as the model said.`
+            : `Kept: a ${label}${r.prediction === null ? '' : ` (the model said ${r.prediction})`}.`;
+        $('teach-note').textContent = `${what} ${state.teach.count} samples kept so far.`;
+        announce(what);
+    } catch (e) {
+        state.teachSource = src;
+        $('teach-note').textContent = `Not kept: ${e.message}`;
+    }
 }
 
 let lastAnnouncement = '';
@@ -336,6 +414,7 @@ function cancelPending() {
 
 function showBlank() {
     cancelPending();
+    hideTeach();
     state.shown = ++state.seq;
     showBlankVerdict(state.mode === 'number' ? 'Write a number' : 'Draw a digit');
     drawInput(null);
@@ -445,6 +524,7 @@ async function predictNow(settled) {
     const seq = ++state.seq;
     state.lastSent = performance.now();
     $('prediction').dataset.settled = 'false';
+    hideTeach();
     const compare = state.models.length > 1;
     const names = state.models.map((m) => m.name);
     const small = !state.upload && pad.tooSmall;
@@ -468,6 +548,7 @@ async function predictNow(settled) {
         if (state.inflight === ctl) state.inflight = null;
         const mine = compare ? answers[names.indexOf(state.model)] : answers[0];
         showAnswer(mine, settled, small);
+        if (settled && !small) offerTeach(mine);
         showCompare(compare ? answers : null);
         if (state.offline || $('status').dataset.state !== 'ok') {
             state.offline = false;
@@ -602,6 +683,7 @@ function onPadChange(kind) {
 const pad = new Pad($('pad'), onPadChange);
 
 function clearAll() {
+    hideTeach();
     state.upload = null;
     $('pad-caption').hidden = true;
     $('file').value = '';
@@ -634,14 +716,20 @@ document.addEventListener('keydown', (e) => {
     } else if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === 'z' && !typing) {
         e.preventDefault();
         $('undo').click();
+    } else if (!$('teach').hidden && state.teachSource && !typing && !e.ctrlKey && !e.metaKey && !e.altKey &&
+        (/^[0-9]$/.test(e.key) || e.key === 'Enter') && !(t instanceof HTMLButtonElement && e.key === 'Enter')) {
+        e.preventDefault();
+        if (e.key === 'Enter') $('teach-yes').click();
+        else keepSample(Number(e.key));
     }
 });
 new ResizeObserver(() => drawInput(state.input)).observe($('input-view'));
 matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => drawInput(state.input));
 setupDrop();
+buildTeach();
 showBlank();
 
-loadModels().then(() => {
+Promise.all([loadModels(), loadTeach()]).then(() => {
     readyStatus();
     if (!pad.empty) predictNow(true);
 }, (e) => {

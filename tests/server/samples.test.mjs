@@ -127,6 +127,53 @@ test('DELETE /samples/{id}, and ids that are not there', async () => {
   assert.equal((await raw(srv.port, 'POST', `/samples/${id}`)).status, 405);
 });
 
+// The members of a ustar archive: [{name, data}].
+function untar(buf) {
+  const out = [];
+  for (let off = 0; off + 512 <= buf.length;) {
+    const h = buf.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const name = h.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
+    const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim(), 8);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
+    assert.equal(parseInt(h.subarray(148, 156).toString('latin1'), 8), sum, `${name}: header checksum`);
+    assert.equal(h.subarray(257, 262).toString('latin1'), 'ustar');
+    out.push({ name, data: buf.subarray(off + 512, off + 512 + size) });
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+test('GET /samples/export is an MNIST IDX pair, in id order, that matches the samples', async () => {
+  const db = path.join(dir, 'export.db');
+  const s = await startServer(['--model', MODEL, '--samples', db]);
+  try {
+    const empty = await raw(s.port, 'GET', '/samples/export');
+    assert.equal(empty.status, 200);
+    const e = untar(empty.body);
+    assert.equal(e[0].data.readUInt32BE(4), 0, 'no images yet');
+    for (const label of [5, 0, 9]) assert.equal((await post(s.port, { label, pixels: BAR })).status, 201);
+    const r = await raw(s.port, 'GET', '/samples/export');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'application/x-tar');
+    assert.equal(r.body.length % 512, 0);
+    const [images, labels] = untar(r.body);
+    assert.equal(images.name, 'samples-images-idx3-ubyte');
+    assert.equal(labels.name, 'samples-labels-idx1-ubyte');
+    assert.equal(images.data.readUInt32BE(0), 0x803);
+    assert.deepEqual([1, 2, 3].map((i) => images.data.readUInt32BE(4 * i)), [3, 28, 28]);
+    assert.equal(images.data.length, 16 + 3 * 784);
+    assert.equal(labels.data.readUInt32BE(0), 0x801);
+    assert.equal(labels.data.readUInt32BE(4), 3);
+    assert.deepEqual([...labels.data.subarray(8)], [5, 0, 9]);
+    const first = JSON.parse((await raw(s.port, 'GET', '/samples?limit=1')).text).samples[0];
+    assert.deepEqual([...images.data.subarray(16, 16 + 784)], first.input.map((v) => Math.round(v * 255)));
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
+
 test('bad samples are refused with the reason', async () => {
   const cases = [
     [{ pixels: BAR }, '', /a sample needs its label/],
