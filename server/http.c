@@ -24,6 +24,7 @@
 #include "predict.h"
 #include "read.h"
 #include "request.h"
+#include "ratelimit.h"
 #include "samples_route.h"
 
 #include <arpa/inet.h>
@@ -54,6 +55,7 @@ struct srv_http {
     atomic_int draining;      /* srv_http_drain: health checks say not ready, all else served */
     atomic_size_t body_bytes; /* reserved by request bodies being received (max_body_memory) */
     struct srv_ids ids;       /* X-Request-Id for requests that bring none (access.h) */
+    struct srv_ratelimit *writes; /* per-address budget of the writing routes */
 };
 
 /* An image over this many pixels by its header, or a JSON body over this many bytes, is an
@@ -65,6 +67,7 @@ struct srv_http {
  * reading the JSON, and a 4 MP PNG of plain paper fits in a few kilobytes. */
 #define SRV_EXPENSIVE_V2_BYTES ((size_t)64 << 10)
 #define SRV_POOL_MAX_WAITING 64
+
 
 enum method { M_GET, M_HEAD, M_POST, M_DELETE, M_OPTIONS, M_OTHER };
 
@@ -155,7 +158,7 @@ static enum MHD_Result send_body_json_len(struct MHD_Connection *c, struct req *
     common_headers(resp, r);
     if (allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    if (status == 503) /* busy, or no model yet: both pass */
+    if (status == 503 || status == 429) /* busy, no model yet, or too many writes: all pass */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (json_len) {
         char v[24];
@@ -915,6 +918,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                               "server with --allow-remote-writes to take them from others",
                               NULL);
         }
+        if (writes && h->writes) {
+            const union MHD_ConnectionInfo *ca =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+            if (srv_ratelimit_take(h->writes, ca ? ca->client_addr : NULL, now_us()) != 0) {
+                r->close = 1;
+                char msg[160];
+                snprintf(msg, sizeof msg,
+                         "too many writes from this address: at most %d at once and %d a "
+                         "second (--samples-rate); retry shortly",
+                         2 * h->cfg.write_rate, h->cfg.write_rate);
+                return send_error(c, r, 429, msg, NULL);
+            }
+        }
         /* Early answers (413, 415) only for a body we do not want; everything else is answered
          * on a later call, after libmicrohttpd has read the whole request, so that the
          * connection can be kept alive. */
@@ -1159,9 +1175,19 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     atomic_init(&h->body_bytes, 0);
     atomic_init(&h->draining, 0);
     srv_ids_init(&h->ids);
+    /* People correct a few digits a minute; a script that writes faster is slowed down rather
+     * than let fill the database. */
+    if (cfg->samples && cfg->write_rate > 0 &&
+        !(h->writes = srv_ratelimit_new(cfg->write_rate, 2.0 * cfg->write_rate))) {
+        snprintf(err, errlen, "out of memory");
+        srv_ratelimit_free(h->writes);
+        free(h);
+        return -1;
+    }
     h->conns = srv_conns_new();
     if (!h->conns) {
         snprintf(err, errlen, "out of memory");
+        srv_ratelimit_free(h->writes);
         free(h);
         return -1;
     }
@@ -1175,6 +1201,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     if (srv_pool_new(&h->pool, nlarge, nwait) != 0) {
         snprintf(err, errlen, "cannot start the threads for expensive requests");
         srv_conns_free(h->conns);
+        srv_ratelimit_free(h->writes);
         free(h);
         return -1;
     }
@@ -1187,6 +1214,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
     if (fd < 0) {
         srv_pool_free(h->pool);
         srv_conns_free(h->conns);
+        srv_ratelimit_free(h->writes);
         free(h);
         return -1;
     }
@@ -1215,6 +1243,7 @@ int srv_http_start(struct srv_http **out, const struct srv_config *cfg, struct s
         snprintf(err, errlen, "%s:%d: the HTTP daemon did not start", bind, port);
         srv_pool_free(h->pool);
         srv_conns_free(h->conns);
+        srv_ratelimit_free(h->writes);
         free(h);
         return -1;
     }
@@ -1270,6 +1299,7 @@ int srv_http_stop(struct srv_http *h, int grace_ms)
     left = atomic_load(&h->in_flight);
     MHD_stop_daemon(h->d);
     srv_conns_free(h->conns);
+    srv_ratelimit_free(h->writes);
     free(h);
     return left;
 }

@@ -40,6 +40,7 @@ struct srv_config {
     enum srv_log_format log_format;  /* the access log's lines (unless quiet) */
     struct srv_samples *samples;     /* --samples: the /samples routes (NULL: 404); not owned */
     int allow_remote_writes;         /* writing routes answer clients off loopback too */
+    int write_rate; /* writes a second per client address (burst: twice that); 0 = no limit */
 };
 
 struct srv_http;

@@ -71,6 +71,8 @@ static const char usage[] =
     "  --samples FILE      keep the samples people correct on the page in this SQLite\n"
     "                      database (created if missing; /samples routes; default off)\n"
     "  --samples-max BYTES cap on the database's size (default 1G; suffixes k, M, G)\n"
+    "  --samples-rate N    writes a second one client address may make, twice that at\n"
+    "                      once, then 429 (default 10; 0: no limit)\n"
     "  --allow-remote-writes  take /samples writes from clients not on this machine\n"
     "                      (default: 403 for them)\n"
     "  --quiet             no access log\n"
@@ -258,6 +260,7 @@ int main(int argc, char **argv)
         .large_decode_wait_ms = 2000,
         .max_connections_per_ip = 128,
         .max_body_memory = (size_t)256 << 20,
+        .write_rate = 10,
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -277,7 +280,7 @@ int main(int argc, char **argv)
             "--threads", "--max-body", "--timeout", "--max-connections",
             "--max-large-decodes", "--large-decode-wait", "--max-connections-per-ip",
             "--max-body-memory", "--drain-seconds", "--cors", "--log-format", "--samples",
-            "--samples-max", NULL};
+            "--samples-max", "--samples-rate", NULL};
         if (val && is_one_of(a, no_value)) {
             fprintf(stderr, "digits-server: %s takes no value (see digits-server --help)\n", a);
             return 2;
@@ -408,6 +411,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             samples_max = v;
+        } else if (!strcmp(a, "--samples-rate")) {
+            if (v > 100000) {
+                fprintf(stderr, "digits-server: --samples-rate %s: not in 0..100000\n", val);
+                return 2;
+            }
+            cfg.write_rate = (int)v;
         } else if (!strcmp(a, "--drain-seconds")) {
             if (v > 300) {
                 fprintf(stderr, "digits-server: --drain-seconds %s: not in 0..300\n", val);

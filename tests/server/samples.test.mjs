@@ -18,7 +18,7 @@ const BAR = Array.from({ length: 784 }, (_, i) =>
 let dir, srv;
 before(async () => {
   dir = tmpdir('digits-samples-');
-  srv = await startServer(['--model', MODEL, '--samples', path.join(dir, 'main.db')]);
+  srv = await startServer(['--model', MODEL, '--samples', path.join(dir, 'main.db'), '--samples-rate', '0']);
 });
 after(async () => {
   if (srv) assert.equal(await srv.stop(), 0, srv.log());
@@ -147,7 +147,7 @@ function untar(buf) {
 
 test('GET /samples/export is an MNIST IDX pair, in id order, that matches the samples', async () => {
   const db = path.join(dir, 'export.db');
-  const s = await startServer(['--model', MODEL, '--samples', db]);
+  const s = await startServer(['--model', MODEL, '--samples', db, '--samples-rate', '0']);
   try {
     const empty = await raw(s.port, 'GET', '/samples/export');
     assert.equal(empty.status, 200);
@@ -234,9 +234,29 @@ test('writes from clients off this machine are 403 unless --allow-remote-writes'
   }
 });
 
+test('writes past --samples-rate from one address are 429 with Retry-After', async () => {
+  const s = await startServer(['--model', MODEL, '--samples', path.join(dir, 'rate.db'),
+    '--samples-rate', '2']);
+  try {
+    const codes = [];
+    for (let i = 0; i < 8; i++) codes.push((await post(s.port, { label: 1, pixels: BAR })).status);
+    assert.deepEqual(codes.slice(0, 4), [201, 201, 201, 201], 'a burst of twice the rate');
+    assert.ok(codes.slice(4).includes(429), codes.join(' '));
+    const r = await post(s.port, { label: 1, pixels: BAR });
+    assert.equal(r.status, 429);
+    assert.equal(r.headers['retry-after'], '1');
+    assert.match(r.json().error, /too many writes from this address: at most 4 at once and 2 a second/);
+    assert.equal((await raw(s.port, 'GET', '/samples')).status, 200, 'reads are not limited');
+    await new Promise((res) => setTimeout(res, 1100));
+    assert.equal((await post(s.port, { label: 1, pixels: BAR })).status, 201, 'the budget comes back');
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
+
 test('--samples-max: a write past the cap is 507, and reading goes on', async () => {
   const db = path.join(dir, 'small.db');
-  const s = await startServer(['--model', MODEL, '--samples', db, '--samples-max', '64k']);
+  const s = await startServer(['--model', MODEL, '--samples', db, '--samples-max', '64k', '--samples-rate', '0']);
   try {
     let full = null;
     for (let i = 0; i < 40 && !full; i++) {
@@ -256,7 +276,7 @@ test('--samples-max: a write past the cap is 507, and reading goes on', async ()
 test('schema versions: an empty file is migrated, a newer schema is refused untouched', async () => {
   const empty = path.join(dir, 'empty.db');
   fs.writeFileSync(empty, '');
-  const s = await startServer(['--model', MODEL, '--samples', empty]);
+  const s = await startServer(['--model', MODEL, '--samples', empty, '--samples-rate', '0']);
   assert.equal(await s.stop(), 0);
   assert.equal(sqlite(empty, 'PRAGMA user_version'), '1');
   assert.equal(sqlite(empty, 'PRAGMA journal_mode'), 'wal');
@@ -280,7 +300,7 @@ test('SIGKILL at random moments loses no acknowledged sample', async () => {
   const db = path.join(dir, 'kill.db');
   const acked = new Map();
   for (let round = 0; round < 6; round++) {
-    const s = await startServer(['--model', MODEL, '--samples', db, '--threads', '2']);
+    const s = await startServer(['--model', MODEL, '--samples', db, '--threads', '2', '--samples-rate', '0']);
     let stop = false;
     const writer = async (w) => {
       for (let i = 0; !stop; i++) {
@@ -304,7 +324,7 @@ test('SIGKILL at random moments loses no acknowledged sample', async () => {
   }
   assert.ok(acked.size >= 20, `only ${acked.size} samples acknowledged`);
   assert.equal(sqlite(db, 'PRAGMA integrity_check'), 'ok');
-  const s = await startServer(['--model', MODEL, '--samples', db]);
+  const s = await startServer(['--model', MODEL, '--samples', db, '--samples-rate', '0']);
   try {
     const all = new Map();
     for (let offset = 0; ; offset += 1000) {
