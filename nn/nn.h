@@ -49,6 +49,26 @@ enum nn_status {
 const char *nn_strerror(int status);
 
 /*
+ * Writes data[0..size) to path atomically: a temporary file "<path>.tmp.XXXXXX" is created in
+ * the same directory (so the rename stays on one file system), written in full, fsync'd,
+ * closed and renamed over path; then the directory is fsync'd so the rename itself is durable.
+ * The new file gets mode 0644.
+ *
+ * Returns NN_OK, NN_EINVAL (path NULL or empty, data NULL with size > 0), NN_ENOMEM, or NN_EIO
+ * with "path: what failed: strerror(errno)" in err (err may be NULL). An existing path that
+ * is a directory, a device, a FIFO or a socket is refused (NN_EIO, "path: not a regular file
+ * (a FIFO), not replacing it") before anything is written; a symbolic link is replaced.
+ * On any failure before the rename the temporary file is removed and an existing file at path
+ * is untouched. If only the final directory fsync fails (after the rename), NN_EIO is
+ * returned but the new contents are already in place; file systems that do not support
+ * fsync on a directory (EINVAL) are not treated as failing.
+ *
+ * Thread-safe: no shared state; concurrent writers to the same path each leave a complete file
+ * (the last rename wins).
+ */
+int nn_atomic_write(const char *path, const void *data, size_t size, char *err, size_t errlen);
+
+/*
  * Reads the whole regular file at path, at most max_size bytes, into *data (malloc'd, with a
  * NUL byte after the last one so text can be read as a string; the caller frees it) and its
  * length into *size. The file is opened without blocking and checked with fstat before a byte
@@ -560,29 +580,6 @@ int nn_augment_enabled(const struct nn_train_config *cfg);
  * Returns NN_OK or NN_ENOMEM. */
 int nn_model_loss_grad(const nn_model *model, const float *x, const uint8_t *y, int n, float *grads,
                        double *loss);
-
-/* ---------------------------------------------------------------------------------------- */
-/* Training reports written next to a model (nn/report.c)                                   */
-/* ---------------------------------------------------------------------------------------- */
-
-/* Per-point history as CSV with a header row (epoch,step,lr,train_loss,...). Atomic write. */
-int nn_report_history_csv(const char *path, const struct nn_history_point *h, int n, char *err,
-                          size_t errlen);
-/* Loss and accuracy curves as a standalone SVG (two panels, axes with ticks and labels,
- * legend, title). NaN points (not evaluated) are skipped. Atomic write. */
-int nn_report_history_svg(const char *path, const struct nn_history_point *h, int n,
-                          const char *title, char *err, size_t errlen);
-/* PNG grid of the first `count` digits of ds, each labelled "pred/true", misclassified ones
- * framed in red. predicted[i] is the model's label for ds image i. Atomic write. */
-int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
-                             const uint8_t *predicted, int count, char *err, size_t errlen);
-/* A confusion matrix ([true][predicted], 10 classes) as an aligned text table with a heading
- * line; returns the length needed, like snprintf. */
-int nn_report_confusion_text(char *buf, size_t len,
-                             const uint32_t conf[NN_CLASSES_MAX][NN_CLASSES_MAX]);
-/* One rows x cols byte image as ASCII art (one line per row, ' ' to '@' by intensity) into
- * buf; returns the length needed, like snprintf. */
-int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows, int cols);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Not a digit: an 11th output class trained on generated non-digits                       */

@@ -7,6 +7,7 @@
  */
 #include "nn/atomic_file.h"
 #include "nn/nn.h"
+#include "nn/bin/report.h"
 
 #include <criterion/criterion.h>
 

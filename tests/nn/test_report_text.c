@@ -1,5 +1,6 @@
 /* test_report_text.c - the confusion matrix as text, as digits-train and digits-eval print it. */
 #include "nn/nn.h"
+#include "nn/bin/report.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

@@ -97,7 +97,7 @@ export cc cflags out
 
 lib_src=()
 for f in nn/*.c server/*.c; do
-    case $f in nn/train_main.c | nn/eval_main.c | server/main.c) continue ;; esac
+    case $f in server/main.c) continue ;; esac
     lib_src+=("$f")
 done
 targets=()

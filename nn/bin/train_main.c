@@ -4,7 +4,8 @@
  *
  * A thin main over libnn: flags and presets, progress display, the epoch loop, final report.
  */
-#include "nn.h"
+#include "nn/nn.h"
+#include "nn/bin/report.h"
 #include "nn/bin/flags.h"
 
 #include <errno.h>

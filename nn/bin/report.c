@@ -8,10 +8,7 @@
  * The PNG goes through stb_image_write (nothings/stb), compiled here only, with its functions
  * static so its symbols never clash with another copy elsewhere in a program.
  */
-#include "nn.h"
-#include "nn_impl.h"
-
-#include "atomic_file.h"
+#include "nn/bin/report.h"
 
 #include <limits.h>
 #include <math.h>
@@ -31,6 +28,20 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
+
+/* Writes the message into err (when given) and returns status, as libnn's functions do. */
+static int report_err(char *err, size_t errlen, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int report_err(char *err, size_t errlen, int status, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Growable output buffer                                                                   */
@@ -109,7 +120,7 @@ static int sb_write(struct sbuf *b, const char *path, char *err, size_t errlen)
 {
     int status;
     if (b->failed)
-        status = nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory building report", path);
+        status = report_err(err, errlen, NN_ENOMEM, "%s: out of memory building report", path);
     else
         status = nn_atomic_write(path, b->data ? b->data : "", b->len, err, errlen);
     free(b->data);
@@ -122,9 +133,9 @@ static int check_history(const char *path, const struct nn_history_point *h, int
                          size_t errlen)
 {
     if (!path || !*path)
-        return nn_seterr(err, errlen, NN_EINVAL, "report: no output path");
+        return report_err(err, errlen, NN_EINVAL, "report: no output path");
     if (n < 0 || (n > 0 && !h))
-        return nn_seterr(err, errlen, NN_EINVAL, "%s: invalid history (%d points)", path, n);
+        return report_err(err, errlen, NN_EINVAL, "%s: invalid history (%d points)", path, n);
     return NN_OK;
 }
 
@@ -747,15 +758,15 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
     int ncols, nrows;
 
     if (!path || !*path)
-        return nn_seterr(err, errlen, NN_EINVAL, "report: no output path");
+        return report_err(err, errlen, NN_EINVAL, "report: no output path");
     if (!ds || !ds->images || !ds->labels || !predicted)
-        return nn_seterr(err, errlen, NN_EINVAL, "%s: no dataset or predictions", path);
+        return report_err(err, errlen, NN_EINVAL, "%s: no dataset or predictions", path);
     if (count <= 0 || (size_t)count > ds->n)
-        return nn_seterr(err, errlen, NN_EINVAL, "%s: %d digits asked for, dataset has %zu", path,
+        return report_err(err, errlen, NN_EINVAL, "%s: %d digits asked for, dataset has %zu", path,
                          count, ds->n);
     if (ds->rows <= 0 || ds->cols <= 0 || ds->rows > NN_IMAGE_MAX_SIDE ||
         ds->cols > NN_IMAGE_MAX_SIDE)
-        return nn_seterr(err, errlen, NN_ERANGE, "%s: image size %dx%d outside 1..%d", path,
+        return report_err(err, errlen, NN_ERANGE, "%s: image size %dx%d outside 1..%d", path,
                          ds->cols, ds->rows, NN_IMAGE_MAX_SIDE);
 
     /* Sizes in size_t: with sides <= 4096 and count <= INT_MAX nothing below overflows
@@ -768,7 +779,7 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
     gw = 2 * GRID_MARGIN + (size_t)ncols * cw + (size_t)(ncols - 1) * GRID_GAP;
     gh = 2 * GRID_MARGIN + (size_t)nrows * ch + (size_t)(nrows - 1) * GRID_GAP;
     if (gw > INT_MAX / 3 || gh > INT_MAX || gw * gh > GRID_MAX_PIXELS)
-        return nn_seterr(err, errlen, NN_ERANGE,
+        return report_err(err, errlen, NN_ERANGE,
                          "%s: a grid of %d digits would be %zux%zu pixels, over the limit of "
                          "%zu pixels",
                          path, count, gw, gh, GRID_MAX_PIXELS);
@@ -777,7 +788,7 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
     cv.h = (int)gh;
     cv.rgb = malloc(gw * gh * 3);
     if (!cv.rgb)
-        return nn_seterr(err, errlen, NN_ENOMEM, "%s: out of memory for a %zux%zu image", path, gw,
+        return report_err(err, errlen, NN_ENOMEM, "%s: out of memory for a %zux%zu image", path, gw,
                          gh);
     fill_rect(&cv, 0, 0, cv.w, cv.h, PAPER, 0, 0, cv.w, cv.h);
     for (int i = 0; i < count; i++) {
@@ -790,7 +801,7 @@ int nn_report_digit_grid_png(const char *path, const struct nn_dataset *ds,
     if (!stbi_write_png_to_func(png_sink, &b, cv.w, cv.h, 3, cv.rgb, cv.w * 3) && !b.failed) {
         free(cv.rgb);
         free(b.data);
-        return nn_seterr(err, errlen, NN_ENOMEM, "%s: PNG encoding failed", path);
+        return report_err(err, errlen, NN_ENOMEM, "%s: PNG encoding failed", path);
     }
     free(cv.rgb);
     return sb_write(&b, path, err, errlen);

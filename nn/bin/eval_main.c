@@ -5,7 +5,8 @@
  * --set paper|numbers|nondigits evaluates one of our image sets (build/make-sets, issue 18)
  * instead, every file through the server's decoder and normalisation, as /predict reads it.
  */
-#include "nn.h"
+#include "nn/nn.h"
+#include "nn/bin/report.h"
 #include "nn/bin/flags.h"
 #include "server/decode.h"
 
