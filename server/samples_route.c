@@ -464,7 +464,8 @@ static size_t tar_member(unsigned char *out, const char *name, const unsigned ch
     snprintf((char *)h + 148, 8, "%06o", sum);
     h[155] = ' ';
     memcpy(out + 512, head, head_len);
-    memcpy(out + 512 + head_len, data, len);
+    if (len) /* (no samples: data is NULL) */
+        memcpy(out + 512 + head_len, data, len);
     size_t body = head_len + len, padded = (body + 511) / 512 * 512;
     memset(out + 512 + body, 0, padded - body);
     return 512 + padded;

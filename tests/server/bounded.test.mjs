@@ -72,8 +72,11 @@ test('JSON amplification: large bodies that fail are refused without a tree, in 
   const ordinary = await postJson(srv.url, { pixels });
   assert.equal(ordinary.status, 200);
   const peakMb = peakRssKb(srv.proc.pid) / 1024;
-  // the three bodies themselves are 24 MiB; a tree would be over 1 GB
-  assert.ok(peakMb < 100, `peak RSS ${peakMb.toFixed(0)} MB (was ${(before / 1024).toFixed(0)} MB before)`);
+  // the three bodies themselves are 24 MiB; a tree would be over 1 GB. Under AddressSanitizer
+  // (make sanitize) its shadow memory and the quarantine that keeps freed bodies from being
+  // reused add to the figure (measured 90-100 MB there), so the bound is the build's own.
+  const limitMb = process.env.ASAN_OPTIONS ? 200 : 100;
+  assert.ok(peakMb < limitMb, `peak RSS ${peakMb.toFixed(0)} MB (was ${(before / 1024).toFixed(0)} MB before)`);
   assert.ok(ms < 5000, `three hostile bodies took ${ms.toFixed(0)} ms`);
 });
 
