@@ -776,7 +776,10 @@ static enum MHD_Result preflight(struct srv_http *h, struct MHD_Connection *c, s
     }
     int post = r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ ||
                r->route == SRV_ROUTE_V2_INFER;
-    const char *methods = post ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+    const char *methods = post                            ? "POST, OPTIONS"
+                          : r->route == SRV_ROUTE_SAMPLES ? "GET, HEAD, POST, OPTIONS"
+                          : r->route == SRV_ROUTE_SAMPLE  ? "GET, HEAD, DELETE, OPTIONS"
+                                                          : "GET, HEAD, OPTIONS";
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp)

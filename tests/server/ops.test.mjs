@@ -120,6 +120,9 @@ test('--cors: preflights are answered with the methods of the route', async () =
     assert.equal(r.status, 204, p);
     assert.equal(r.headers['access-control-allow-methods'], 'GET, HEAD, OPTIONS');
   }
+  assert.equal((await pre('/samples')).headers['access-control-allow-methods'], 'GET, HEAD, POST, OPTIONS');
+  assert.equal((await pre('/samples/1', ORIGIN, 'DELETE')).headers['access-control-allow-methods'],
+    'GET, HEAD, DELETE, OPTIONS');
   const evil = await pre('/predict', 'https://evil.example');
   assert.equal(evil.status, 403);
   assert.equal(evil.headers['access-control-allow-origin'], undefined);
