@@ -127,3 +127,14 @@ export function addSample(source, label, { model, signal } = {}) {
 export function samplesCount(signal) {
     return call('samples?limit=1', { signal });
 }
+
+// One page of kept samples ({total, samples:[{id, label, prediction, ...}]}), optionally of one label.
+export function samplesPage({ label, limit = 24, offset = 0, signal } = {}) {
+    const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+    if (label !== undefined) q.set('label', String(label));
+    return call(`samples?${q}`, { signal });
+}
+
+export function deleteSample(id, { signal } = {}) {
+    return call(`samples/${id}`, { method: 'DELETE', signal });
+}

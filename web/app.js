@@ -175,6 +175,53 @@ function buildTeach() {
     });
 }
 
+// The samples view: counts by label and the most recent 24, each with a delete button. Read
+// from the server when opened, and again after each sample kept or deleted while it is open.
+async function refreshKept() {
+    const box = $('kept');
+    box.hidden = !state.teach;
+    if (!state.teach) return;
+    $('kept-count').textContent = String(state.teach.count);
+    if (!box.open) return;
+    try {
+        const counts = await Promise.all([...Array(10).keys()].map((d) =>
+            api.samplesPage({ label: d, limit: 1 }).then((r) => r.total)));
+        const total = counts.reduce((a, b) => a + b, 0);
+        state.teach.count = total;
+        $('kept-count').textContent = String(total);
+        $('kept-by-label').textContent = counts.map((n, d) => `${d}: ${n}`).join(' · ');
+        const page = await api.samplesPage({ limit: 24, offset: Math.max(0, total - 24) });
+        const items = page.samples.slice().reverse().map((sm) => {
+            const li = document.createElement('li');
+            li.dataset.id = String(sm.id);
+            const img = document.createElement('img');
+            img.src = `samples/${sm.id}.png`;
+            img.alt = `sample ${sm.id}, a ${sm.label}`;
+            const label = document.createElement('span');
+            label.className = 'kept-label';
+            label.textContent = sm.prediction === null || sm.prediction === sm.label
+                ? String(sm.label) : `${sm.label} (said ${sm.prediction})`;
+            const del = document.createElement('button');
+            del.type = 'button';
+            del.textContent = 'Delete';
+            del.setAttribute('aria-label', `Delete sample ${sm.id}`);
+            del.addEventListener('click', async () => {
+                try {
+                    await api.deleteSample(sm.id);
+                } catch (e) {
+                    $('teach-note').textContent = `Not deleted: ${e.message}`;
+                }
+                refreshKept();
+            });
+            li.append(img, label, del);
+            return li;
+        });
+        $('kept-grid').replaceChildren(...items);
+    } catch (e) {
+        $('kept-by-label').textContent = `Could not read the samples: ${e.message}`;
+    }
+}
+
 async function loadTeach() {
     try {
         // (asked of /healthz first: a 404 from /samples would be a console error for nothing)
@@ -222,6 +269,7 @@ async function keepSample(label) {
             : `Kept: a ${label}${r.prediction === null ? '' : ` (the model said ${r.prediction})`}.`;
         $('teach-note').textContent = `${what} ${state.teach.count} samples kept so far.`;
         announce(what);
+        refreshKept();
     } catch (e) {
         state.teachSource = src;
         $('teach-note').textContent = `Not kept: ${e.message}`;
@@ -729,8 +777,10 @@ setupDrop();
 buildTeach();
 showBlank();
 
+$('kept').addEventListener('toggle', refreshKept);
 Promise.all([loadModels(), loadTeach()]).then(() => {
     readyStatus();
+    refreshKept();
     if (!pad.empty) predictNow(true);
 }, (e) => {
     goOffline(e.offline ? undefined : `The server answered /models with an error: ${e.message}.`);

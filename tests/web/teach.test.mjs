@@ -84,6 +84,37 @@ test('"Right" keeps the model\'s own answer as the label', async () => {
     await ctx.close();
 });
 
+test('the samples view shows what was kept, by label, and deletes a sample', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, errors } = await open(ctx, server.url);
+    const before = (await samples(server.url)).total;
+    assert.ok(before >= 3, 'the tests above kept samples');
+    assert.equal(await page.isHidden('#kept'), false);
+    assert.equal((await page.textContent('#kept-count')).trim(), String(before));
+    await page.click('#kept summary');
+    await page.waitForFunction((n) => document.querySelectorAll('#kept-grid li').length === n, before);
+    const all = (await samples(server.url)).samples;
+    const want = [...Array(10).keys()].map((d) => `${d}: ${all.filter((x) => x.label === d).length}`).join(' · ');
+    assert.equal(await page.textContent('#kept-by-label'), want);
+    // the most recent first, its image loaded from /samples/{id}.png
+    const first = await page.$eval('#kept-grid li', (li) => ({
+        id: Number(li.dataset.id), label: li.querySelector('.kept-label').textContent,
+        loaded: li.querySelector('img').complete && li.querySelector('img').naturalWidth > 0 }));
+    const newest = (await samples(server.url)).samples.at(-1);
+    assert.equal(first.id, newest.id);
+    assert.match(first.label, new RegExp(`^${newest.label}`));
+    await page.waitForFunction(() => { const i = document.querySelector('#kept-grid img'); return i.complete && i.naturalWidth > 0; });
+    await shot(page, 'teach-samples-view');
+    await page.click(`#kept-grid li[data-id="${first.id}"] button`);
+    await page.waitForFunction((n) => document.querySelectorAll('#kept-grid li').length === n, before - 1);
+    assert.equal((await page.textContent('#kept-count')).trim(), String(before - 1));
+    const after = await samples(server.url);
+    assert.equal(after.total, before - 1);
+    assert.ok(!after.samples.some((x) => x.id === first.id), 'deleted on the server');
+    assert.deepEqual(errors, []);
+    await ctx.close();
+});
+
 test('without --samples the page offers no teaching', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const { page, errors } = await open(ctx, plain.url);
@@ -91,6 +122,7 @@ test('without --samples the page offers no teaching', async () => {
     assert.equal(await settledPrediction(page), '1');
     await page.waitForTimeout(200);
     assert.equal(await page.isHidden('#teach'), true);
+    assert.equal(await page.isHidden('#kept'), true, 'no samples view either');
     assert.deepEqual(errors, [], '/healthz says no samples are kept: /samples is never asked');
     await ctx.close();
 });
