@@ -707,18 +707,3 @@ void srv_request_free(struct srv_request *req)
     }
     memset(req, 0, sizeof *req);
 }
-
-int srv_request_init_single(struct srv_request *req, int w, int h)
-{
-    memset(req, 0, sizeof *req);
-    if (w < 1 || h < 1 || (size_t)w > SIZE_MAX / sizeof(float) / (size_t)h)
-        return NN_ENOMEM;
-    req->one.pixels = malloc((size_t)w * (size_t)h * sizeof(float));
-    if (!req->one.pixels)
-        return NN_ENOMEM;
-    req->one.width = w;
-    req->one.height = h;
-    req->n = 1;
-    req->images = &req->one;
-    return 0;
-}

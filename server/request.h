@@ -70,8 +70,4 @@ int srv_request_parse_json(struct srv_request *req, const char *body, size_t len
 /* Frees the pixels of every image; req becomes empty. Accepts NULL and empty requests. */
 void srv_request_free(struct srv_request *req);
 
-/* Sets up a request holding one image of w*h pixels (allocated, uninitialised), used for
- * image uploads. Returns 0 or NN_ENOMEM. */
-int srv_request_init_single(struct srv_request *req, int w, int h);
-
 #endif
