@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { checkAnswer } from './openapi.mjs';
+import { pngChunk } from '../tools/png.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BUILD = path.resolve(ROOT, process.env.DIGITS_BUILD || 'build');
@@ -172,31 +173,8 @@ export function toUnit(bytes) {
 // ------------------------------------------------------------------------------------------
 // Image encoders (enough for tests: PNG gray/RGBA, 8-bit BMP, GIF)
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-// One PNG chunk: length, type, data, CRC.
-export function pngChunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
+// One PNG chunk: length, type, data, CRC (tests/tools/png.mjs).
+export { pngChunk };
 
 // Peak resident memory of process pid, in KiB (VmHWM).
 export function peakRssKb(pid) {
