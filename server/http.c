@@ -760,6 +760,19 @@ static enum MHD_Result predict_end(struct srv_http *h, struct MHD_Connection *c,
     return send_response(c, r, &res, NULL);
 }
 
+/* The methods a route takes, for 405's Allow and the CORS preflight alike (HEAD wherever GET). */
+static const char *route_methods(enum srv_route route)
+{
+    switch (route) {
+    case SRV_ROUTE_PREDICT:
+    case SRV_ROUTE_READ:
+    case SRV_ROUTE_V2_INFER: return "POST";
+    case SRV_ROUTE_SAMPLES: return "GET, HEAD, POST";
+    case SRV_ROUTE_SAMPLE: return "GET, HEAD, DELETE";
+    default: return "GET, HEAD";
+    }
+}
+
 /* OPTIONS with --cors: a browser's preflight before a cross-origin request (204 with what may be
  * sent here), or 403 for an origin that is not allowed. */
 static enum MHD_Result preflight(struct srv_http *h, struct MHD_Connection *c, struct req *r)
@@ -774,12 +787,8 @@ static enum MHD_Result preflight(struct srv_http *h, struct MHD_Connection *c, s
                 *p = '?';
         return send_error(c, r, 403, msg, NULL);
     }
-    int post = r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ ||
-               r->route == SRV_ROUTE_V2_INFER;
-    const char *methods = post                            ? "POST, OPTIONS"
-                          : r->route == SRV_ROUTE_SAMPLES ? "GET, HEAD, POST, OPTIONS"
-                          : r->route == SRV_ROUTE_SAMPLE  ? "GET, HEAD, DELETE, OPTIONS"
-                                                          : "GET, HEAD, OPTIONS";
+    char methods[64];
+    snprintf(methods, sizeof methods, "%s, OPTIONS", route_methods(r->route));
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp)
@@ -808,7 +817,7 @@ static enum MHD_Result route_samples(struct srv_http *h, struct MHD_Connection *
         if (r->method == M_POST)
             return predict_end(h, c, r);
         if (r->method != M_GET && r->method != M_HEAD)
-            return send_error(c, r, 405, "use GET or POST for /samples", "GET, HEAD, POST");
+            return send_error(c, r, 405, "use GET or POST for /samples", route_methods(r->route));
         srv_samples_list_json(&res, h->cfg.samples,
                               MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label"),
                               MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
@@ -818,7 +827,8 @@ static enum MHD_Result route_samples(struct srv_http *h, struct MHD_Connection *
     } else if (r->method == M_GET || r->method == M_HEAD) {
         srv_samples_get_one(&res, h->cfg.samples, r->rest);
     } else {
-        return send_error(c, r, 405, "use GET or DELETE for /samples/{id}", "GET, HEAD, DELETE");
+        return send_error(c, r, 405, "use GET or DELETE for /samples/{id}",
+                          route_methods(r->route));
     }
     return send_response(c, r, &res, NULL);
 }
@@ -961,15 +971,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->method == M_OPTIONS && h->cfg.cors)
         return preflight(h, c, r);
     if (r->route == SRV_ROUTE_READ && r->method != M_POST)
-        return send_error(c, r, 405, "use POST for /read", "POST");
+        return send_error(c, r, 405, "use POST for /read", route_methods(r->route));
     if (r->route == SRV_ROUTE_PREDICT || r->route == SRV_ROUTE_READ) {
         if (r->method != M_POST)
-            return send_error(c, r, 405, "use POST for /predict", "POST");
+            return send_error(c, r, 405, "use POST for /predict", route_methods(r->route));
         return predict_end(h, c, r);
     }
     if (r->route == SRV_ROUTE_V2_INFER) {
         if (r->method != M_POST)
-            return send_error(c, r, 405, "use POST for /v2/models/{name}/infer", "POST");
+            return send_error(c, r, 405, "use POST for /v2/models/{name}/infer",
+                              route_methods(r->route));
         return predict_end(h, c, r);
     }
     if (r->route == SRV_ROUTE_SAMPLES || r->route == SRV_ROUTE_SAMPLE)
@@ -977,7 +988,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->method != M_GET && r->method != M_HEAD) {
         char msg[64];
         snprintf(msg, sizeof msg, "method %.16s not allowed here; use GET or HEAD", r->method_s);
-        return send_error(c, r, 405, msg, "GET, HEAD");
+        return send_error(c, r, 405, msg, route_methods(r->route));
     }
     switch (r->route) {
     case SRV_ROUTE_MODELS:
