@@ -167,34 +167,51 @@ void srv_samples_close(struct srv_samples *s)
     free(s);
 }
 
+/* Takes the lock and prepares sql; on failure the lock is given back and err says what
+ * failed. Every query below runs between begin and end. */
+static int begin(struct srv_samples *s, const char *sql, sqlite3_stmt **st, const char *what,
+                 char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK)
+        return SRV_SAMPLES_OK;
+    int r = fail(err, errlen, s->db, what);
+    sqlite3_finalize(*st);
+    *st = NULL;
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* Finalises st, gives the lock back and returns r. */
+static int end(struct srv_samples *s, sqlite3_stmt *st, int r)
+{
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
 int srv_samples_add(struct srv_samples *s, const struct srv_sample *sm, const void *png,
                     size_t png_len, int64_t *id, char *err, size_t errlen)
 {
-    int r = SRV_SAMPLES_ERROR;
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&s->lock);
+    int r = begin(s,
+                  "INSERT INTO samples (label, input, original, model, prediction,"
+                  " probabilities, created_unix, route) VALUES (?,?,?,?,?,?,?,?)",
+                  &st, "preparing the insert", err, errlen);
+    if (r != SRV_SAMPLES_OK)
+        return r;
     if (s->max_bytes > 0) {
         int64_t pages = 0, page_size = 0;
         if (pragma_int(s->db, "PRAGMA page_count", &pages) != 0 ||
-            pragma_int(s->db, "PRAGMA page_size", &page_size) != 0) {
-            r = fail(err, errlen, s->db, "measuring its size");
-            goto done;
-        }
+            pragma_int(s->db, "PRAGMA page_size", &page_size) != 0)
+            return end(s, st, fail(err, errlen, s->db, "measuring its size"));
         if (pages * page_size + 4096 + (int64_t)png_len + 3200 > s->max_bytes) {
             snprintf(err, errlen,
                      "the samples database is full: %lld bytes of the %lld that --samples-max "
                      "allows; delete samples or raise the limit",
                      (long long)(pages * page_size), (long long)s->max_bytes);
-            r = SRV_SAMPLES_FULL;
-            goto done;
+            return end(s, st, SRV_SAMPLES_FULL);
         }
-    }
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO samples (label, input, original, model, prediction,"
-                           " probabilities, created_unix, route) VALUES (?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        r = fail(err, errlen, s->db, "preparing the insert");
-        goto done;
     }
     sqlite3_bind_int(st, 1, sm->label);
     sqlite3_bind_blob(st, 2, sm->input, (int)sizeof sm->input, SQLITE_STATIC);
@@ -213,50 +230,45 @@ int srv_samples_add(struct srv_samples *s, const struct srv_sample *sm, const vo
         sqlite3_bind_null(st, 6);
     sqlite3_bind_int64(st, 7, sm->created_unix ? sm->created_unix : (int64_t)time(NULL));
     sqlite3_bind_text(st, 8, sm->route[0] ? sm->route : "/samples", -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        r = fail(err, errlen, s->db, "storing the sample");
-        goto done;
-    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return end(s, st, fail(err, errlen, s->db, "storing the sample"));
     *id = sqlite3_last_insert_rowid(s->db);
-    r = SRV_SAMPLES_OK;
-done:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    return end(s, st, SRV_SAMPLES_OK);
 }
 
 int srv_samples_count(struct srv_samples *s, int label, int64_t *total, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int r = SRV_SAMPLES_ERROR;
-    pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM samples WHERE ?1 < 0 OR label = ?1", -1,
-                           &st, NULL) != SQLITE_OK) {
-        r = fail(err, errlen, s->db, "counting");
-        goto done;
-    }
+    int r = begin(s, "SELECT count(*) FROM samples WHERE ?1 < 0 OR label = ?1", &st, "counting",
+                  err, errlen);
+    if (r != SRV_SAMPLES_OK)
+        return r;
     sqlite3_bind_int(st, 1, label);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = fail(err, errlen, s->db, "counting");
-        goto done;
-    }
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return end(s, st, fail(err, errlen, s->db, "counting"));
     *total = sqlite3_column_int64(st, 0);
-    r = SRV_SAMPLES_OK;
-done:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    return end(s, st, SRV_SAMPLES_OK);
 }
 
 #define SAMPLE_COLUMNS "id, label, input, model, prediction, probabilities, created_unix, route"
 
-static int read_row(sqlite3_stmt *st, struct srv_sample *out)
+static int not_found(int64_t id, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "no sample %lld", (long long)id);
+    return SRV_SAMPLES_NOT_FOUND;
+}
+
+/* One row of SAMPLE_COLUMNS into *out: SRV_SAMPLES_OK, or an error for a malformed input. */
+static int read_row(sqlite3_stmt *st, struct srv_sample *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->id = sqlite3_column_int64(st, 0);
     out->label = sqlite3_column_int(st, 1);
-    if (sqlite3_column_bytes(st, 2) != (int)sizeof out->input)
-        return -1;
+    if (sqlite3_column_bytes(st, 2) != (int)sizeof out->input) {
+        snprintf(err, errlen, "samples database: sample %lld's input is not 784 numbers",
+                 (long long)out->id);
+        return SRV_SAMPLES_ERROR;
+    }
     memcpy(out->input, sqlite3_column_blob(st, 2), sizeof out->input);
     const unsigned char *model = sqlite3_column_text(st, 3);
     snprintf(out->model, sizeof out->model, "%s", model ? (const char *)model : "");
@@ -268,47 +280,35 @@ static int read_row(sqlite3_stmt *st, struct srv_sample *out)
     out->created_unix = sqlite3_column_int64(st, 6);
     const unsigned char *route = sqlite3_column_text(st, 7);
     snprintf(out->route, sizeof out->route, "%s", route ? (const char *)route : "");
-    return 0;
+    return SRV_SAMPLES_OK;
 }
 
 int srv_samples_list(struct srv_samples *s, int label, int64_t limit, int64_t offset,
                      int (*each)(void *ctx, const struct srv_sample *sample), void *ctx,
                      char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int r = SRV_SAMPLES_ERROR, rc;
     struct srv_sample *one = malloc(sizeof *one);
-    pthread_mutex_lock(&s->lock);
     if (!one) {
         snprintf(err, errlen, "out of memory");
-        goto done;
+        return SRV_SAMPLES_ERROR;
     }
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT " SAMPLE_COLUMNS " FROM samples WHERE ?1 < 0 OR label = ?1"
-                           " ORDER BY id LIMIT ?2 OFFSET ?3",
-                           -1, &st, NULL) != SQLITE_OK) {
-        r = fail(err, errlen, s->db, "listing");
-        goto done;
+    sqlite3_stmt *st = NULL;
+    int r = begin(s,
+                  "SELECT " SAMPLE_COLUMNS " FROM samples WHERE ?1 < 0 OR label = ?1"
+                  " ORDER BY id LIMIT ?2 OFFSET ?3",
+                  &st, "listing", err, errlen);
+    if (r == SRV_SAMPLES_OK) {
+        int rc;
+        sqlite3_bind_int(st, 1, label);
+        sqlite3_bind_int64(st, 2, limit);
+        sqlite3_bind_int64(st, 3, offset);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && (r = read_row(st, one, err, errlen)) == 0)
+            if (each(ctx, one))
+                break;
+        if (r == SRV_SAMPLES_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+            r = fail(err, errlen, s->db, "listing");
+        r = end(s, st, r);
     }
-    sqlite3_bind_int(st, 1, label);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, offset);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (read_row(st, one) != 0) {
-            snprintf(err, errlen, "samples database: a sample's input is not 784 numbers");
-            goto done;
-        }
-        if (each(ctx, one))
-            break;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        r = fail(err, errlen, s->db, "listing");
-        goto done;
-    }
-    r = SRV_SAMPLES_OK;
-done:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
     free(one);
     return r;
 }
@@ -317,96 +317,59 @@ int srv_samples_get(struct srv_samples *s, int64_t id, struct srv_sample *out, c
                     size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int r = SRV_SAMPLES_ERROR, rc;
-    pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, "SELECT " SAMPLE_COLUMNS " FROM samples WHERE id = ?", -1, &st,
-                           NULL) != SQLITE_OK) {
-        r = fail(err, errlen, s->db, "reading a sample");
-        goto done;
-    }
+    int r = begin(s, "SELECT " SAMPLE_COLUMNS " FROM samples WHERE id = ?", &st,
+                  "reading a sample", err, errlen);
+    if (r != SRV_SAMPLES_OK)
+        return r;
     sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        snprintf(err, errlen, "no sample %lld", (long long)id);
-        r = SRV_SAMPLES_NOT_FOUND;
-    } else if (rc != SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = not_found(id, err, errlen);
+    else if (rc != SQLITE_ROW)
         r = fail(err, errlen, s->db, "reading a sample");
-    } else if (read_row(st, out) != 0) {
-        snprintf(err, errlen, "samples database: sample %lld's input is not 784 numbers",
-                 (long long)id);
-    } else {
-        r = SRV_SAMPLES_OK;
-    }
-done:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    else
+        r = read_row(st, out, err, errlen);
+    return end(s, st, r);
 }
 
 int srv_samples_original(struct srv_samples *s, int64_t id, void **png, size_t *len, char *err,
                          size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int r = SRV_SAMPLES_ERROR, rc;
     *png = NULL;
     *len = 0;
-    pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, "SELECT original FROM samples WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        r = fail(err, errlen, s->db, "reading a sample");
-        goto done;
-    }
+    sqlite3_stmt *st = NULL;
+    int r = begin(s, "SELECT original FROM samples WHERE id = ?", &st, "reading a sample", err,
+                  errlen);
+    if (r != SRV_SAMPLES_OK)
+        return r;
     sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        snprintf(err, errlen, "no sample %lld", (long long)id);
-        r = SRV_SAMPLES_NOT_FOUND;
-        goto done;
-    }
-    if (rc != SQLITE_ROW) {
-        r = fail(err, errlen, s->db, "reading a sample");
-        goto done;
-    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return end(s, st, not_found(id, err, errlen));
+    if (rc != SQLITE_ROW)
+        return end(s, st, fail(err, errlen, s->db, "reading a sample"));
     int n = sqlite3_column_bytes(st, 0);
     if (n > 0) {
         if (!(*png = malloc((size_t)n))) {
             snprintf(err, errlen, "out of memory");
-            goto done;
+            return end(s, st, SRV_SAMPLES_ERROR);
         }
         memcpy(*png, sqlite3_column_blob(st, 0), (size_t)n);
         *len = (size_t)n;
     }
-    r = SRV_SAMPLES_OK;
-done:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    return end(s, st, SRV_SAMPLES_OK);
 }
 
 int srv_samples_delete(struct srv_samples *s, int64_t id, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int r = SRV_SAMPLES_ERROR;
-    pthread_mutex_lock(&s->lock);
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM samples WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
-        r = fail(err, errlen, s->db, "deleting");
-        goto done;
-    }
+    int r = begin(s, "DELETE FROM samples WHERE id = ?", &st, "deleting", err, errlen);
+    if (r != SRV_SAMPLES_OK)
+        return r;
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        r = fail(err, errlen, s->db, "deleting");
-        goto done;
-    }
-    if (sqlite3_changes(s->db) == 0) {
-        snprintf(err, errlen, "no sample %lld", (long long)id);
-        r = SRV_SAMPLES_NOT_FOUND;
-    } else {
-        r = SRV_SAMPLES_OK;
-    }
-done:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return end(s, st, fail(err, errlen, s->db, "deleting"));
+    return end(s, st, sqlite3_changes(s->db) ? SRV_SAMPLES_OK : not_found(id, err, errlen));
 }
 
 struct png_out {
