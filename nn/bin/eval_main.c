@@ -682,16 +682,6 @@ done:
     return status;
 }
 
-/* 0 if everything printed to stdout reached it; else says so (stdout on a full disk, a closed
- * pipe) and returns -1: a report that a script reads is never silently lost. */
-static int stdout_written(void)
-{
-    if (fflush(stdout) == 0 && !ferror(stdout))
-        return 0;
-    fprintf(stderr, "%s: writing to standard output: %s\n", prog, strerror(errno));
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -844,7 +834,7 @@ int main(int argc, char **argv)
     }
     status = 0;
 done:
-    if (status == 0 && stdout_written())
+    if (status == 0 && nn_report_stdout_written(prog))
         status = 1;
     nn_model_free(model);
     nn_dataset_free(&ds);

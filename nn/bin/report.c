@@ -10,6 +10,7 @@
  */
 #include "nn/bin/report.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -858,4 +859,12 @@ int nn_report_confusion_text(char *buf, size_t len,
     if (len > 0 && used >= len)
         buf[len - 1] = '\0';
     return (int)used;
+}
+
+int nn_report_stdout_written(const char *prog)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "%s: writing to standard output: %s\n", prog, strerror(errno));
+    return -1;
 }

@@ -30,4 +30,9 @@ int nn_report_confusion_text(char *buf, size_t len,
  * buf; returns the length needed, like snprintf. */
 int nn_report_ascii_digit(char *buf, size_t len, const uint8_t *pixels, int rows, int cols);
 
+/* 0 if everything the program printed to stdout reached it; else says so on stderr ("PROG:
+ * writing to standard output: ...": a full disk, a closed pipe) and returns -1, so that a
+ * summary a script reads is never silently lost. */
+int nn_report_stdout_written(const char *prog);
+
 #endif

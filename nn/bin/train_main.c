@@ -1039,16 +1039,6 @@ static int report_failed(int rc, const char *err)
     return rc != 0;
 }
 
-/* 0 if everything printed to stdout reached it; else says so (stdout on a full disk, a closed
- * pipe) and returns -1, so that the summary a script reads is never silently lost. */
-static int stdout_written(void)
-{
-    if (fflush(stdout) == 0 && !ferror(stdout))
-        return 0;
-    fprintf(stderr, "%s: writing to standard output: %s\n", prog, strerror(errno));
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     struct options o;
@@ -1374,7 +1364,7 @@ int main(int argc, char **argv)
     if (reports_failed)
         fprintf(stderr, "%s: the model %s is written, but %d of its reports %s not\n", prog, o.out,
                 reports_failed, reports_failed == 1 ? "is" : "are");
-    status = stdout_written() || reports_failed ? 1 : 0;
+    status = nn_report_stdout_written(prog) || reports_failed ? 1 : 0;
     goto done;
 oom:
     fprintf(stderr, "%s: out of memory\n", prog);
